@@ -1,0 +1,41 @@
+//! Shared AWS SDK configuration, loaded once per process.
+//!
+//! Every client honours `AWS_ENDPOINT_URL` (and the per-service variants), so the same binary
+//! talks to AWS in the cloud and to the local moto server in tests.
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+use std::time::Duration;
+
+/// Loads the SDK configuration with short timeouts: a Lambda that waits 30 s on a hung call
+/// holds a webhook past Shopify's 5 s deadline or a batch past its visibility timeout.
+pub async fn sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::standard().with_max_attempts(3))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(1))
+                .operation_attempt_timeout(Duration::from_secs(3))
+                .operation_timeout(Duration::from_secs(8))
+                .build(),
+        )
+        .load()
+        .await
+}
+
+/// Reads a required environment variable, naming it in the error.
+pub fn required_env(name: &'static str) -> Result<String, ConfigError> {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .ok_or(ConfigError::Missing(name))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {0} is not set (see README: Configuration)")]
+    Missing(&'static str),
+    #[error("configuration {name} is invalid: {detail}")]
+    Invalid { name: &'static str, detail: String },
+}

@@ -1,0 +1,264 @@
+//! The stock consumer's handler: a batch of SQS messages in, stock applied exactly once, and the
+//! messages that failed reported back (`batchItemFailures`) so only they are delivered again.
+//!
+//! Per batch: decode (a message that is not an event fails, and after `maxReceiveCount` receives
+//! the queue moves it to the dead-letter queue); skip keys already applied; resolve items and
+//! locations (unmapped changes are parked); load the records touched; plan (pure, coalesced); and
+//! commit in one transaction. A lost race re-plans from fresh reads; a plan too large for one
+//! transaction is split.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+
+use crate::domain::batch::{plan_batch, Outcome, ResolvedEvent};
+use crate::domain::event::{EventBody, InventoryEvent};
+use crate::domain::ids::{ShopDomain, Timestamp};
+use crate::domain::resolve::{references, resolve};
+use crate::domain::skumap::SkuMap;
+use crate::domain::stock::{Fact, StockKey};
+use crate::ports::{PortError, SkuMapStore, StockStore, Wanted};
+use crate::telemetry::{Metrics, Unit};
+
+/// How often a batch is planned again after losing a race before its messages are failed.
+const MAX_ATTEMPTS: u32 = 6;
+/// Typical transaction actions per change (its record, a level, a log entry); a plan that still
+/// needs more than one transaction takes is split in half and tried again.
+const ACTIONS_PER_CHANGE: usize = 3;
+const MAX_ACTIONS: usize = 100;
+
+pub struct StockConsumer<S> {
+    pub store: S,
+    pub metrics: Metrics,
+}
+
+/// What one batch did, for logs and tests.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct BatchReport {
+    pub outcomes: Vec<(String, Outcome)>,
+    pub failed: Vec<String>,
+}
+
+impl<S: StockStore + SkuMapStore> StockConsumer<S> {
+    pub fn new(store: S, metrics: Metrics) -> Self {
+        StockConsumer { store, metrics }
+    }
+
+    /// The Lambda entry point.
+    pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+        let messages: Vec<(String, String)> = event
+            .records
+            .into_iter()
+            .map(|m| {
+                (
+                    m.message_id.unwrap_or_default(),
+                    m.body.unwrap_or_default(),
+                )
+            })
+            .collect();
+        let report = self.apply_messages(&messages).await;
+        let mut response = SqsBatchResponse::default();
+        response.batch_item_failures = report
+            .failed
+            .into_iter()
+            .map(|id| {
+                let mut f = BatchItemFailure::default();
+                f.item_identifier = id;
+                f
+            })
+            .collect();
+        response
+    }
+
+    /// Applies `(message id, body)` pairs; returns what happened and the ids that failed.
+    pub async fn apply_messages(&self, messages: &[(String, String)]) -> BatchReport {
+        let mut report = BatchReport::default();
+        let mut stock: Vec<(String, InventoryEvent)> = Vec::new();
+        for (id, body) in messages {
+            match InventoryEvent::from_json(body) {
+                Ok(event) if event.body == EventBody::ShopRedact => {
+                    match self.store.redact_shop(&event.shop).await {
+                        Ok(n) => {
+                            tracing::info!(shop = %event.shop, records = n, "shop redacted");
+                            self.metrics.count("ShopRedacted", None);
+                            report.outcomes.push((event.key, Outcome::Applied));
+                        }
+                        Err(e) => {
+                            tracing::error!(shop = %event.shop, "shop redaction failed: {e}");
+                            report.failed.push(id.clone());
+                        }
+                    }
+                }
+                Ok(event) => stock.push((id.clone(), event)),
+                Err(e) => {
+                    self.metrics.count("ConsumerUndecodable", None);
+                    tracing::error!(message_id = %id, "message failed: {e}");
+                    report.failed.push(id.clone());
+                }
+            }
+        }
+        for chunk in chunks(&stock) {
+            self.apply_chunk(chunk, &mut report).await;
+        }
+        report
+    }
+
+    async fn apply_chunk(&self, chunk: &[(String, InventoryEvent)], report: &mut BatchReport) {
+        let events: Vec<InventoryEvent> = chunk.iter().map(|(_, e)| e.clone()).collect();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.try_apply(&events).await {
+                Ok(outcomes) => {
+                    self.record(&events, &outcomes);
+                    report.outcomes.extend(outcomes);
+                    return;
+                }
+                Err(PortError::TooLarge(n)) if chunk.len() > 1 => {
+                    tracing::info!(actions = n, events = chunk.len(), "splitting a batch too large for one transaction");
+                    let (a, b) = chunk.split_at(chunk.len() / 2);
+                    Box::pin(self.apply_chunk(a, report)).await;
+                    Box::pin(self.apply_chunk(b, report)).await;
+                    return;
+                }
+                Err(PortError::Conflict(what)) if attempt < MAX_ATTEMPTS => {
+                    self.metrics.count("ConsumerConflictRetry", None);
+                    tracing::debug!(attempt, "lost a race ({what}); planning again");
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+                Err(PortError::Unavailable { .. }) if attempt < 3 => {
+                    tokio::time::sleep(backoff(attempt + 2)).await;
+                }
+                Err(e) => {
+                    self.metrics.put("ConsumerFailed", chunk.len() as f64, Unit::Count, None);
+                    tracing::error!(events = chunk.len(), "batch failed, messages go back to the queue: {e}");
+                    report.failed.extend(chunk.iter().map(|(id, _)| id.clone()));
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn try_apply(&self, events: &[InventoryEvent]) -> Result<Vec<(String, Outcome)>, PortError> {
+        let keys: Vec<String> = events.iter().map(|e| e.key.clone()).collect();
+        let applied = self.store.applied(&keys).await?;
+
+        let mut maps: HashMap<ShopDomain, SkuMap> = HashMap::new();
+        let mut by_shop: HashMap<&ShopDomain, Vec<&InventoryEvent>> = HashMap::new();
+        for e in events.iter().filter(|e| !applied.contains(&e.key)) {
+            by_shop.entry(&e.shop).or_default().push(e);
+        }
+        for (shop, list) in by_shop {
+            let (mut items, mut variants, mut skus) = (Vec::new(), Vec::new(), Vec::new());
+            for e in list {
+                let (i, v, s) = references(e);
+                items.extend(i);
+                variants.extend(v);
+                skus.extend(s);
+            }
+            let map = self.store.lookup(shop, &items, &variants, &skus).await?;
+            maps.insert(shop.clone(), map);
+        }
+        let empty = SkuMap::default();
+        let resolved: Vec<ResolvedEvent> = events
+            .iter()
+            .map(|e| resolve(e, maps.get(&e.shop).unwrap_or(&empty)))
+            .collect();
+
+        let mut wanted = Wanted::default();
+        for fact in resolved.iter().flat_map(|r| &r.facts) {
+            match fact {
+                Fact::Available { key, .. } | Fact::Disconnected { key, .. } => {
+                    wanted.levels.insert(key.clone());
+                }
+                Fact::Commitment { line, key, .. } => {
+                    wanted.lines.insert(line.clone());
+                    wanted.levels.insert(key.clone());
+                }
+                Fact::Movement { .. } => {}
+                Fact::Item { shop, item, .. } => {
+                    wanted.items.insert((shop.clone(), *item));
+                }
+            }
+        }
+        let mut loaded = self.store.load(&wanted).await?;
+        // A line already attributed elsewhere gives back its commitment there: load that level too.
+        let mut more = Wanted::default();
+        for (key, line) in &loaded.book.lines {
+            let old = StockKey {
+                shop: key.shop.clone(),
+                item: line.item,
+                location: line.location,
+            };
+            if !wanted.levels.contains(&old) {
+                more.levels.insert(old);
+            }
+        }
+        if !more.levels.is_empty() {
+            let extra = self.store.load(&more).await?;
+            loaded.book.levels.extend(extra.book.levels);
+            loaded.revisions.extend(extra.revisions);
+        }
+
+        let plan = plan_batch(loaded.book.clone(), &applied, &resolved);
+        self.store.commit(&plan, &loaded, events).await?;
+        for entry in &plan.ledger {
+            tracing::info!(
+                shop = %entry.key.shop, item = %entry.key.item, location = %entry.key.location,
+                available = entry.after.available, committed = entry.after.committed,
+                on_hand = entry.after.on_hand, causes = entry.causes.len(), "stock updated"
+            );
+        }
+        for (key, unresolved) in &plan.parked {
+            tracing::warn!(event = %key, missing = ?unresolved.missing, "parked until the mapping arrives");
+        }
+        Ok(plan.outcomes)
+    }
+
+    fn record(&self, events: &[InventoryEvent], outcomes: &[(String, Outcome)]) {
+        let now = Timestamp::now();
+        for ((_, outcome), event) in outcomes.iter().zip(events) {
+            let (name, reason) = match outcome {
+                Outcome::Applied => ("EventsApplied", None),
+                Outcome::AppliedAndParked => ("EventsApplied", Some("partly_parked")),
+                Outcome::Parked => ("EventsParked", None),
+                Outcome::Duplicate => ("EventsDuplicate", None),
+            };
+            self.metrics.count(name, reason);
+            if matches!(outcome, Outcome::Applied | Outcome::AppliedAndParked) {
+                let ms = (now.0 - event.source.received_at.0) as f64 / 1e6;
+                self.metrics.put("AppliedLatencyMs", ms.max(0.0), Unit::Milliseconds, None);
+            }
+        }
+    }
+}
+
+fn backoff(attempt: u32) -> Duration {
+    // Jitter from the clock's low bits is enough to split two racing consumers.
+    let jitter = (Timestamp::now().0 as u64 % 20) + 1;
+    Duration::from_millis((10u64 << attempt.min(6)) + jitter)
+}
+
+/// Groups events so each group's worst-case transaction stays within DynamoDB's 100 actions.
+fn chunks(events: &[(String, InventoryEvent)]) -> Vec<&[(String, InventoryEvent)]> {
+    let cost = |e: &InventoryEvent| match &e.body {
+        EventBody::Stock { changes } => 1 + ACTIONS_PER_CHANGE * changes.len(),
+        EventBody::ShopRedact => 0,
+    };
+    let mut out = Vec::new();
+    let (mut start, mut total) = (0, 0);
+    for (i, (_, e)) in events.iter().enumerate() {
+        let c = cost(e);
+        if i > start && total + c > MAX_ACTIONS {
+            out.push(&events[start..i]);
+            start = i;
+            total = 0;
+        }
+        total += c;
+    }
+    if start < events.len() {
+        out.push(&events[start..]);
+    }
+    out
+}

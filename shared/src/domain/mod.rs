@@ -1,0 +1,18 @@
+//! The inventory domain: pure types and rules, no I/O and no AWS or HTTP types.
+//!
+//! Everything here is deterministic and is tested directly (unit and property tests):
+//! - [`ids`]: the identifiers and timestamps the rest of the crate speaks in.
+//! - [`event`]: the lean, versioned internal event that travels on the queue.
+//! - [`stock`]: stock per shop, item and location, and [`stock::apply_change`], the one place
+//!   where quantities move.
+//! - [`batch`]: turns a batch of events into one coalesced plan of writes (exactly once,
+//!   order-safe).
+//! - [`resolve`]: looks an event's items and locations up in the SKU map; what is missing is parked.
+//! - [`skumap`]: the Shopify-to-ERP reference table and the validation of its CSV import.
+
+pub mod batch;
+pub mod resolve;
+pub mod event;
+pub mod ids;
+pub mod skumap;
+pub mod stock;

@@ -1,0 +1,18 @@
+//! Stockbridge core: real-time inventory sync between Shopify stores and an ERP.
+//!
+//! Read `ARCHITECTURE.md` first. In short:
+//! - [`domain`]: pure inventory logic (events, stock, batches, SKU map); no I/O.
+//! - [`shopify`]: the only code that knows Shopify's webhook JSON and signatures.
+//! - [`ports`]: traits for what the handlers need from outside; [`adapters`] implement them.
+//! - [`webhook`], [`consumer`]: the two Lambda handlers, free of Lambda types where possible.
+//! - [`config`], [`telemetry`]: shop secrets and settings; logs and CloudWatch metrics.
+//! - [`local`]: the local stand-ins for Lambda's event source and HTTP front door.
+
+pub mod adapters;
+pub mod domain;
+pub mod ports;
+pub mod shopify;
+pub mod config;
+pub mod consumer;
+pub mod telemetry;
+pub mod webhook;

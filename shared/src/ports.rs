@@ -1,0 +1,143 @@
+//! Ports: what the handlers need from the outside world, as traits, one adapter per technology
+//! in [`crate::adapters`]. The domain never sees an AWS or HTTP type; the handlers see only these.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::future::Future;
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::batch::Plan;
+use crate::domain::event::InventoryEvent;
+use crate::domain::ids::{InventoryItemId, ShopDomain, Timestamp, VariantId};
+use crate::domain::skumap::{ItemMapping, LocationMapping, SkuMap};
+use crate::domain::stock::{Book, LineKey, StockKey};
+
+/// Why a call to a backing service failed, and what the caller should do.
+#[derive(Debug, thiserror::Error)]
+pub enum PortError {
+    /// The service could not be reached, throttled us or failed: retry later (the message stays
+    /// on the queue; Shopify retries a webhook answered 5xx).
+    #[error("{service} unavailable: {detail}; retry later")]
+    Unavailable { service: &'static str, detail: String },
+    /// A conditional write lost a race with another writer: re-read and plan again.
+    #[error("a concurrent writer changed {0}; re-read and retry")]
+    Conflict(String),
+    /// The batch needs more writes than one transaction takes: split it.
+    #[error("plan needs {0} writes, more than one transaction takes; split the batch")]
+    TooLarge(usize),
+    /// A stored record cannot be read back: needs an operator.
+    #[error("stored record {key} is unreadable: {detail}")]
+    Corrupt { key: String, detail: String },
+}
+
+/// The queue between the webhook and the stock consumer.
+pub trait EventQueue: Send + Sync {
+    /// Enqueues every event, or fails as a whole so the caller can answer 5xx.
+    fn send(&self, events: &[InventoryEvent]) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
+/// An authentic delivery that could not be used, kept for an operator to replay.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct QuarantineEntry {
+    pub shop: ShopDomain,
+    pub topic: String,
+    pub webhook_id: String,
+    pub event_id: Option<String>,
+    pub api_version: Option<String>,
+    pub triggered_at: Option<Timestamp>,
+    pub received_at: Timestamp,
+    /// Short reason code (`bad_json`, `unhandled_topic`, `unmappable`) and the full reason.
+    pub code: String,
+    pub reason: String,
+    /// The payload with personal fields removed, or the raw body when it is not JSON.
+    pub body: String,
+    pub redacted: bool,
+}
+
+/// An event (or its unmapped part) waiting for a mapping.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ParkedEvent {
+    pub event: InventoryEvent,
+    pub missing: Vec<String>,
+    pub parked_at: Timestamp,
+}
+
+/// The durable inbox: quarantined deliveries and parked events.
+pub trait Inbox: Send + Sync {
+    fn quarantine(
+        &self,
+        entry: &QuarantineEntry,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+    fn list_quarantine(
+        &self,
+        shop: &ShopDomain,
+    ) -> impl Future<Output = Result<Vec<QuarantineEntry>, PortError>> + Send;
+    fn remove_quarantine(
+        &self,
+        entry: &QuarantineEntry,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+    fn list_parked(
+        &self,
+        shop: &ShopDomain,
+    ) -> impl Future<Output = Result<Vec<ParkedEvent>, PortError>> + Send;
+    /// Removes a parked event once it has been sent again; false if someone else already did.
+    fn remove_parked(
+        &self,
+        shop: &ShopDomain,
+        key: &str,
+    ) -> impl Future<Output = Result<bool, PortError>> + Send;
+}
+
+/// What a batch needs loaded.
+#[derive(Clone, Debug, Default)]
+pub struct Wanted {
+    pub levels: BTreeSet<StockKey>,
+    pub lines: BTreeSet<LineKey>,
+    pub items: BTreeSet<(ShopDomain, InventoryItemId)>,
+}
+
+/// The records a batch reads, with the revisions its conditional writes must find unchanged.
+#[derive(Clone, Debug, Default)]
+pub struct Loaded {
+    pub book: Book,
+    pub revisions: HashMap<String, u64>,
+}
+
+/// Stock, order lines, the transaction log and idempotency records.
+pub trait StockStore: Send + Sync {
+    /// Which of these event keys are already recorded as done.
+    fn applied(
+        &self,
+        keys: &[String],
+    ) -> impl Future<Output = Result<HashSet<String>, PortError>> + Send;
+    fn load(&self, wanted: &Wanted) -> impl Future<Output = Result<Loaded, PortError>> + Send;
+    /// Writes the plan in one transaction: stock records, order lines, log entries, idempotency
+    /// records and parked events. All or nothing; [`PortError::Conflict`] when a record changed
+    /// since `loaded` or an event key was recorded meanwhile.
+    fn commit(
+        &self,
+        plan: &Plan,
+        loaded: &Loaded,
+        events: &[InventoryEvent],
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// Deletes everything kept for a shop (`shop/redact`). Returns how many records went.
+    fn redact_shop(&self, shop: &ShopDomain) -> impl Future<Output = Result<usize, PortError>> + Send;
+}
+
+/// The SKU map store.
+pub trait SkuMapStore: Send + Sync {
+    /// Looks up the mappings of these items, variants and SKUs (absent ones are simply not in the
+    /// result) and all the shop's locations.
+    fn lookup(
+        &self,
+        shop: &ShopDomain,
+        items: &[InventoryItemId],
+        variants: &[VariantId],
+        skus: &[String],
+    ) -> impl Future<Output = Result<SkuMap, PortError>> + Send;
+    fn put_items(&self, rows: &[ItemMapping]) -> impl Future<Output = Result<(), PortError>> + Send;
+    fn put_locations(
+        &self,
+        rows: &[LocationMapping],
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+}
