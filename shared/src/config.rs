@@ -26,7 +26,9 @@ impl fmt::Debug for ShopSecrets {
             .map(|(shop, s)| format!("{shop} ({} secret(s))", s.len()))
             .collect();
         shops.sort();
-        f.debug_struct("ShopSecrets").field("shops", &shops).finish()
+        f.debug_struct("ShopSecrets")
+            .field("shops", &shops)
+            .finish()
     }
 }
 

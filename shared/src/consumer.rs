@@ -50,12 +50,7 @@ impl<S: StockStore + SkuMapStore> StockConsumer<S> {
         let messages: Vec<(String, String)> = event
             .records
             .into_iter()
-            .map(|m| {
-                (
-                    m.message_id.unwrap_or_default(),
-                    m.body.unwrap_or_default(),
-                )
-            })
+            .map(|m| (m.message_id.unwrap_or_default(), m.body.unwrap_or_default()))
             .collect();
         let report = self.apply_messages(&messages).await;
         let mut response = SqsBatchResponse::default();
@@ -116,7 +111,11 @@ impl<S: StockStore + SkuMapStore> StockConsumer<S> {
                     return;
                 }
                 Err(PortError::TooLarge(n)) if chunk.len() > 1 => {
-                    tracing::info!(actions = n, events = chunk.len(), "splitting a batch too large for one transaction");
+                    tracing::info!(
+                        actions = n,
+                        events = chunk.len(),
+                        "splitting a batch too large for one transaction"
+                    );
                     let (a, b) = chunk.split_at(chunk.len() / 2);
                     Box::pin(self.apply_chunk(a, report)).await;
                     Box::pin(self.apply_chunk(b, report)).await;
@@ -131,8 +130,12 @@ impl<S: StockStore + SkuMapStore> StockConsumer<S> {
                     tokio::time::sleep(backoff(attempt + 2)).await;
                 }
                 Err(e) => {
-                    self.metrics.put("ConsumerFailed", chunk.len() as f64, Unit::Count, None);
-                    tracing::error!(events = chunk.len(), "batch failed, messages go back to the queue: {e}");
+                    self.metrics
+                        .put("ConsumerFailed", chunk.len() as f64, Unit::Count, None);
+                    tracing::error!(
+                        events = chunk.len(),
+                        "batch failed, messages go back to the queue: {e}"
+                    );
                     report.failed.extend(chunk.iter().map(|(id, _)| id.clone()));
                     return;
                 }
@@ -140,7 +143,10 @@ impl<S: StockStore + SkuMapStore> StockConsumer<S> {
         }
     }
 
-    async fn try_apply(&self, events: &[InventoryEvent]) -> Result<Vec<(String, Outcome)>, PortError> {
+    async fn try_apply(
+        &self,
+        events: &[InventoryEvent],
+    ) -> Result<Vec<(String, Outcome)>, PortError> {
         let keys: Vec<String> = events.iter().map(|e| e.key.clone()).collect();
         let applied = self.store.applied(&keys).await?;
 
@@ -228,7 +234,8 @@ impl<S: StockStore + SkuMapStore> StockConsumer<S> {
             self.metrics.count(name, reason);
             if matches!(outcome, Outcome::Applied | Outcome::AppliedAndParked) {
                 let ms = (now.0 - event.source.received_at.0) as f64 / 1e6;
-                self.metrics.put("AppliedLatencyMs", ms.max(0.0), Unit::Milliseconds, None);
+                self.metrics
+                    .put("AppliedLatencyMs", ms.max(0.0), Unit::Milliseconds, None);
             }
         }
     }
@@ -261,4 +268,16 @@ fn chunks(events: &[(String, InventoryEvent)]) -> Vec<&[(String, InventoryEvent)
         out.push(&events[start..]);
     }
     out
+}
+
+impl StockConsumer<crate::adapters::dynamodb::DynamoStore> {
+    /// Builds the consumer from the environment the template sets (the four table names).
+    pub fn from_env(
+        sdk: &aws_config::SdkConfig,
+    ) -> Result<Self, crate::adapters::aws::ConfigError> {
+        let tables = crate::adapters::dynamodb::Tables::from_env()?;
+        let store =
+            crate::adapters::dynamodb::DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), tables);
+        Ok(StockConsumer::new(store, Metrics::new("stock-consumer")))
+    }
 }

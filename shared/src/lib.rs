@@ -9,10 +9,12 @@
 //! - [`local`]: the local stand-ins for Lambda's event source and HTTP front door.
 
 pub mod adapters;
-pub mod domain;
-pub mod ports;
-pub mod shopify;
 pub mod config;
 pub mod consumer;
+pub mod domain;
+pub mod local;
+pub mod ops;
+pub mod ports;
+pub mod shopify;
 pub mod telemetry;
 pub mod webhook;

@@ -18,7 +18,10 @@ pub enum PortError {
     /// The service could not be reached, throttled us or failed: retry later (the message stays
     /// on the queue; Shopify retries a webhook answered 5xx).
     #[error("{service} unavailable: {detail}; retry later")]
-    Unavailable { service: &'static str, detail: String },
+    Unavailable {
+        service: &'static str,
+        detail: String,
+    },
     /// A conditional write lost a race with another writer: re-read and plan again.
     #[error("a concurrent writer changed {0}; re-read and retry")]
     Conflict(String),
@@ -33,7 +36,8 @@ pub enum PortError {
 /// The queue between the webhook and the stock consumer.
 pub trait EventQueue: Send + Sync {
     /// Enqueues every event, or fails as a whole so the caller can answer 5xx.
-    fn send(&self, events: &[InventoryEvent]) -> impl Future<Output = Result<(), PortError>> + Send;
+    fn send(&self, events: &[InventoryEvent])
+        -> impl Future<Output = Result<(), PortError>> + Send;
 }
 
 /// An authentic delivery that could not be used, kept for an operator to replay.
@@ -121,7 +125,10 @@ pub trait StockStore: Send + Sync {
         events: &[InventoryEvent],
     ) -> impl Future<Output = Result<(), PortError>> + Send;
     /// Deletes everything kept for a shop (`shop/redact`). Returns how many records went.
-    fn redact_shop(&self, shop: &ShopDomain) -> impl Future<Output = Result<usize, PortError>> + Send;
+    fn redact_shop(
+        &self,
+        shop: &ShopDomain,
+    ) -> impl Future<Output = Result<usize, PortError>> + Send;
 }
 
 /// The SKU map store.
@@ -135,7 +142,8 @@ pub trait SkuMapStore: Send + Sync {
         variants: &[VariantId],
         skus: &[String],
     ) -> impl Future<Output = Result<SkuMap, PortError>> + Send;
-    fn put_items(&self, rows: &[ItemMapping]) -> impl Future<Output = Result<(), PortError>> + Send;
+    fn put_items(&self, rows: &[ItemMapping])
+        -> impl Future<Output = Result<(), PortError>> + Send;
     fn put_locations(
         &self,
         rows: &[LocationMapping],

@@ -94,7 +94,11 @@ async fn handle<Q: EventQueue, I: Inbox>(
     let metrics = &service.metrics;
     let reject = |status: StatusCode, code: &str, message: String| {
         metrics.count("WebhookRejected", Some(code));
-        tracing::warn!(status = status.as_u16(), reason = code, "webhook rejected: {message}");
+        tracing::warn!(
+            status = status.as_u16(),
+            reason = code,
+            "webhook rejected: {message}"
+        );
         answer(status, code, message)
     };
 
@@ -250,4 +254,43 @@ fn body_digest(body: &[u8]) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+impl WebhookService<crate::adapters::sqs::SqsQueue, crate::adapters::dynamodb::DynamoStore> {
+    /// Builds the service from the environment the template sets (`EVENTS_QUEUE_URL`,
+    /// `INBOX_TABLE`, `MAX_WEBHOOK_BODY_BYTES`, shop secrets: see [`ShopSecrets::load`]).
+    pub async fn from_env(
+        sdk: &aws_config::SdkConfig,
+    ) -> Result<Self, crate::adapters::aws::ConfigError> {
+        use crate::adapters::aws::{required_env, ConfigError};
+        let shops = ShopSecrets::load(sdk).await?;
+        let queue = crate::adapters::sqs::SqsQueue::new(
+            aws_sdk_sqs::Client::new(sdk),
+            required_env("EVENTS_QUEUE_URL")?,
+        );
+        let inbox_table = required_env("INBOX_TABLE")?;
+        let tables = crate::adapters::dynamodb::Tables {
+            stock: String::new(),
+            idempotency: String::new(),
+            skumap: String::new(),
+            inbox: inbox_table,
+        };
+        let inbox =
+            crate::adapters::dynamodb::DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), tables);
+        let max_body_bytes = match std::env::var("MAX_WEBHOOK_BODY_BYTES") {
+            Ok(v) => v.parse().map_err(|_| ConfigError::Invalid {
+                name: "MAX_WEBHOOK_BODY_BYTES",
+                detail: format!("{v:?} is not a number of bytes"),
+            })?,
+            Err(_) => DEFAULT_MAX_BODY_BYTES,
+        };
+        tracing::info!(shops = shops.len(), max_body_bytes, "webhook configured");
+        Ok(WebhookService {
+            shops,
+            queue,
+            inbox,
+            max_body_bytes,
+            metrics: Metrics::new("webhook"),
+        })
+    }
 }

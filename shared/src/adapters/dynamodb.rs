@@ -79,14 +79,21 @@ impl DynamoStore {
     }
 
     /// Every stock level of a shop (operator tooling and tests; a scan, not for hot paths).
-    pub async fn levels(&self, shop: &ShopDomain) -> Result<Vec<(StockKey, StockLevel)>, PortError> {
+    pub async fn levels(
+        &self,
+        shop: &ShopDomain,
+    ) -> Result<Vec<(StockKey, StockLevel)>, PortError> {
         let items = self
-            .scan(&self.tables.stock, "shop = :s AND kind = :k", &[
-                (":s", s(shop.as_str())),
-                (":k", s("level")),
-            ])
+            .scan(
+                &self.tables.stock,
+                "shop = :s AND kind = :k",
+                &[(":s", s(shop.as_str())), (":k", s("level"))],
+            )
             .await?;
-        items.iter().map(|i| Ok((level_key(i)?, read_level(i)?))).collect()
+        items
+            .iter()
+            .map(|i| Ok((level_key(i)?, read_level(i)?)))
+            .collect()
     }
 
     /// The transaction log of one stock record, oldest first.
@@ -114,7 +121,11 @@ impl DynamoStore {
         filter: &str,
         values: &[(&str, AttributeValue)],
     ) -> Result<Vec<Item>, PortError> {
-        let mut request = self.client.scan().table_name(table).filter_expression(filter);
+        let mut request = self
+            .client
+            .scan()
+            .table_name(table)
+            .filter_expression(filter);
         for (k, v) in values {
             request = request.expression_attribute_values(*k, v.clone());
         }
@@ -202,7 +213,9 @@ impl DynamoStore {
                     break;
                 }
                 if attempt == 7 {
-                    return Err(unavailable("DynamoDB left writes unprocessed after 8 tries"));
+                    return Err(unavailable(
+                        "DynamoDB left writes unprocessed after 8 tries",
+                    ));
                 }
                 tokio::time::sleep(Duration::from_millis(25 << attempt)).await;
             }
@@ -357,7 +370,11 @@ fn write_item_record(shop: &ShopDomain, id: InventoryItemId, r: &ItemRecord, rev
 }
 
 /// A conditional put that expects the record at `rev` (or absent when it was not loaded).
-fn guarded_put(table: &str, item: Item, expected: Option<u64>) -> Result<TransactWriteItem, PortError> {
+fn guarded_put(
+    table: &str,
+    item: Item,
+    expected: Option<u64>,
+) -> Result<TransactWriteItem, PortError> {
     let put = Put::builder().table_name(table).set_item(Some(item));
     let put = match expected {
         Some(rev) => put
@@ -415,14 +432,22 @@ impl StockStore for DynamoStore {
         let mut keys = Vec::new();
         keys.extend(wanted.levels.iter().map(|k| key_of(&level_pk(k), STATE)));
         keys.extend(wanted.lines.iter().map(|k| key_of(&line_pk(k), STATE)));
-        keys.extend(wanted.items.iter().map(|(sh, i)| key_of(&item_pk(sh, *i), STATE)));
+        keys.extend(
+            wanted
+                .items
+                .iter()
+                .map(|(sh, i)| key_of(&item_pk(sh, *i), STATE)),
+        );
         let mut loaded = Loaded::default();
         for item in self.batch_get(&self.tables.stock, keys).await? {
             let pk = get_s(&item, "pk").unwrap_or_default();
             let rev: u64 = get_n(&item, "rev")?;
             match get_s(&item, "kind").as_deref() {
                 Some("level") => {
-                    loaded.book.levels.insert(level_key(&item)?, read_level(&item)?);
+                    loaded
+                        .book
+                        .levels
+                        .insert(level_key(&item)?, read_level(&item)?);
                 }
                 Some("line") => {
                     let key = LineKey {
@@ -434,7 +459,10 @@ impl StockStore for DynamoStore {
                 Some("item") => {
                     let shop = ShopDomain::new(&get_s(&item, "shop").unwrap_or_default());
                     let id = InventoryItemId(get_n(&item, "item")?);
-                    loaded.book.items.insert((shop, id), read_item_record(&item)?);
+                    loaded
+                        .book
+                        .items
+                        .insert((shop, id), read_item_record(&item)?);
                 }
                 _ => return Err(corrupt(&item, "unknown kind")),
             }
@@ -459,7 +487,11 @@ impl StockStore for DynamoStore {
         for key in &plan.changed_levels {
             let (expected, rev) = next(&level_pk(key));
             let level = plan.book.level(key);
-            actions.push(guarded_put(&t.stock, write_level(key, &level, rev, now), expected)?);
+            actions.push(guarded_put(
+                &t.stock,
+                write_level(key, &level, rev, now),
+                expected,
+            )?);
         }
         for key in &plan.changed_lines {
             if let Some(line) = plan.book.lines.get(key) {
@@ -578,7 +610,12 @@ impl StockStore for DynamoStore {
                         .map(|(k, v)| (k.clone(), v.clone()))
                         .collect();
                     Ok(WriteRequest::builder()
-                        .delete_request(DeleteRequest::builder().set_key(Some(key)).build().map_err(unavailable)?)
+                        .delete_request(
+                            DeleteRequest::builder()
+                                .set_key(Some(key))
+                                .build()
+                                .map_err(unavailable)?,
+                        )
                         .build())
                 })
                 .collect::<Result<Vec<_>, PortError>>()?;
@@ -587,7 +624,11 @@ impl StockStore for DynamoStore {
         }
         let prefix = format!("{shop}:");
         let keys = self
-            .scan(&self.tables.idempotency, "begins_with(pk, :p)", &[(":p", s(&prefix))])
+            .scan(
+                &self.tables.idempotency,
+                "begins_with(pk, :p)",
+                &[(":p", s(&prefix))],
+            )
             .await?;
         let deletes = keys
             .iter()
@@ -647,8 +688,16 @@ impl SkuMapStore for DynamoStore {
         let mut aliases: Vec<Item> = Vec::new();
         let variant_set: HashSet<&VariantId> = variants.iter().collect();
         let sku_set: HashSet<String> = skus.iter().map(|s| s.to_ascii_uppercase()).collect();
-        aliases.extend(variant_set.iter().map(|v| key_of(&format!("VARIANT#{shop}#{v}"), MAP)));
-        aliases.extend(sku_set.iter().map(|k| key_of(&format!("SKU#{shop}#{k}"), MAP)));
+        aliases.extend(
+            variant_set
+                .iter()
+                .map(|v| key_of(&format!("VARIANT#{shop}#{v}"), MAP)),
+        );
+        aliases.extend(
+            sku_set
+                .iter()
+                .map(|k| key_of(&format!("SKU#{shop}#{k}"), MAP)),
+        );
         let mut wanted: HashSet<InventoryItemId> = items.iter().copied().collect();
         for alias in self.batch_get(table, aliases).await? {
             let id = InventoryItemId(get_n(&alias, "item")?);
@@ -714,7 +763,12 @@ impl SkuMapStore for DynamoStore {
             ] {
                 writes.push(
                     WriteRequest::builder()
-                        .put_request(PutRequest::builder().set_item(Some(it)).build().map_err(unavailable)?)
+                        .put_request(
+                            PutRequest::builder()
+                                .set_item(Some(it))
+                                .build()
+                                .map_err(unavailable)?,
+                        )
                         .build(),
                 );
             }
@@ -741,7 +795,12 @@ impl SkuMapStore for DynamoStore {
             item.insert("default".into(), AttributeValue::Bool(l.default));
             writes.push(
                 WriteRequest::builder()
-                    .put_request(PutRequest::builder().set_item(Some(item)).build().map_err(unavailable)?)
+                    .put_request(
+                        PutRequest::builder()
+                            .set_item(Some(item))
+                            .build()
+                            .map_err(unavailable)?,
+                    )
                     .build(),
             );
         }
@@ -766,7 +825,10 @@ impl Inbox for DynamoStore {
             s(&serde_json::to_string(entry).unwrap_or_default()),
         );
         if !entry.redacted {
-            item.insert("expires_at".into(), days_from(entry.received_at, RAW_QUARANTINE_DAYS));
+            item.insert(
+                "expires_at".into(),
+                days_from(entry.received_at, RAW_QUARANTINE_DAYS),
+            );
         }
         self.client
             .put_item()

@@ -317,10 +317,17 @@ mod tests {
             facts: vec![],
             unresolved: None,
         };
-        let plan = plan_batch(Book::default(), &HashSet::new(), &[event.clone(), event.clone()]);
+        let plan = plan_batch(
+            Book::default(),
+            &HashSet::new(),
+            &[event.clone(), event.clone()],
+        );
         assert_eq!(
             plan.outcomes,
-            vec![("k".into(), Outcome::Applied), ("k".into(), Outcome::Duplicate)]
+            vec![
+                ("k".into(), Outcome::Applied),
+                ("k".into(), Outcome::Duplicate)
+            ]
         );
         let applied: HashSet<String> = ["k".to_string()].into();
         let plan = plan_batch(Book::default(), &applied, &[event]);

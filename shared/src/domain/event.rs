@@ -72,7 +72,7 @@ pub enum EventBody {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum StockChange {
     /// `inventory_levels/update|connect`: the `available` quantity at one location. `None` is
-    /// Shopify's `available: null` (quantity not tracked there): recorded, no quantity moves.
+    /// Shopify's `available: null` (quantity not tracked there): recorded as untracked, 0.
     Available {
         item: InventoryItemId,
         location: LocationId,

@@ -66,7 +66,9 @@ impl fmt::Display for ShopDomain {
 }
 
 /// A UTC instant in nanoseconds since the Unix epoch.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
 #[serde(transparent)]
 pub struct Timestamp(pub i64);
 
@@ -75,7 +77,9 @@ impl Timestamp {
     /// (`2021-12-31T19:00:00-05:00`, `2023-03-29T18:00:27.877041743Z`).
     pub fn parse(text: &str) -> Option<Self> {
         let parsed = OffsetDateTime::parse(text.trim(), &Rfc3339).ok()?;
-        i64::try_from(parsed.unix_timestamp_nanos()).ok().map(Timestamp)
+        i64::try_from(parsed.unix_timestamp_nanos())
+            .ok()
+            .map(Timestamp)
     }
 
     pub fn now() -> Self {
@@ -113,7 +117,9 @@ impl fmt::Display for Timestamp {
 /// How newer is told from older for one resource: the payload's own time (`updated_at`), then
 /// Shopify's `X-Shopify-Triggered-At` to break ties inside one second. Larger is newer; an equal
 /// version is the same fact seen again.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
 pub struct Version {
     pub as_of: Timestamp,
     pub triggered: Timestamp,
@@ -126,7 +132,11 @@ impl Version {
 
     /// A fixed-width text form that sorts like the version (for storage).
     pub fn to_key(self) -> String {
-        format!("{:020}.{:020}", offset(self.as_of.0), offset(self.triggered.0))
+        format!(
+            "{:020}.{:020}",
+            offset(self.as_of.0),
+            offset(self.triggered.0)
+        )
     }
 
     pub fn from_key(key: &str) -> Option<Self> {
@@ -180,6 +190,9 @@ mod tests {
 
     #[test]
     fn shop_domains_compare_case_insensitively() {
-        assert_eq!(ShopDomain::new(" Demo.MyShopify.com "), ShopDomain::new("demo.myshopify.com"));
+        assert_eq!(
+            ShopDomain::new(" Demo.MyShopify.com "),
+            ShopDomain::new("demo.myshopify.com")
+        );
     }
 }

@@ -11,8 +11,8 @@
 //! - [`skumap`]: the Shopify-to-ERP reference table and the validation of its CSV import.
 
 pub mod batch;
-pub mod resolve;
 pub mod event;
 pub mod ids;
+pub mod resolve;
 pub mod skumap;
 pub mod stock;

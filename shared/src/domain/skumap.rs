@@ -181,10 +181,7 @@ fn rows(text: &str) -> csv::Reader<&[u8]> {
         .from_reader(text.as_bytes())
 }
 
-fn header_index(
-    reader: &mut csv::Reader<&[u8]>,
-    wanted: &[&str],
-) -> Result<Vec<usize>, Rejection> {
+fn header_index(reader: &mut csv::Reader<&[u8]>, wanted: &[&str]) -> Result<Vec<usize>, Rejection> {
     let headers = reader.headers().map_err(|e| Rejection {
         line: 1,
         reason: format!("unreadable header: {e}"),
@@ -330,7 +327,14 @@ pub fn parse_items(text: &str) -> ImportReport<ItemMapping> {
 /// Validates a location CSV: known master (`erp` or `shopify`), no location twice, at most one
 /// default per shop.
 pub fn parse_locations(text: &str) -> ImportReport<LocationMapping> {
-    const COLUMNS: &[&str] = &["shop", "location_id", "name", "erp_warehouse", "master", "default"];
+    const COLUMNS: &[&str] = &[
+        "shop",
+        "location_id",
+        "name",
+        "erp_warehouse",
+        "master",
+        "default",
+    ];
     let mut report = ImportReport::default();
     let mut reader = rows(text);
     let idx = match header_index(&mut reader, COLUMNS) {
@@ -392,7 +396,10 @@ pub fn parse_locations(text: &str) -> ImportReport<LocationMapping> {
         if let Some(first) = seen.get(&(mapping.shop.clone(), mapping.location)) {
             report.rejected.push(Rejection {
                 line,
-                reason: format!("location {} is already mapped on line {first}", mapping.location),
+                reason: format!(
+                    "location {} is already mapped on line {first}",
+                    mapping.location
+                ),
             });
             continue;
         }
@@ -400,7 +407,10 @@ pub fn parse_locations(text: &str) -> ImportReport<LocationMapping> {
             if let Some(first) = defaults.get(&mapping.shop) {
                 report.rejected.push(Rejection {
                     line,
-                    reason: format!("shop {} already has a default location on line {first}", mapping.shop),
+                    reason: format!(
+                        "shop {} already has a default location on line {first}",
+                        mapping.shop
+                    ),
                 });
                 continue;
             }
@@ -452,7 +462,9 @@ mod tests {
     fn missing_column_rejects_the_header() {
         let report = parse_items("shop,sku\na.myshopify.com,X\n");
         assert!(report.accepted.is_empty());
-        assert!(report.rejected[0].reason.contains("missing column \"inventory_item_id\""));
+        assert!(report.rejected[0]
+            .reason
+            .contains("missing column \"inventory_item_id\""));
     }
 
     #[test]
@@ -476,12 +488,19 @@ mod tests {
         assert_eq!(report.accepted.len(), 1);
         assert_eq!(report.rejected.len(), 3);
         assert!(report.rejected[0].reason.contains("already has a default"));
-        assert!(report.rejected[1].reason.contains("must be \"erp\" or \"shopify\""));
-        assert!(report.rejected[2].reason.contains("already mapped on line 2"));
+        assert!(report.rejected[1]
+            .reason
+            .contains("must be \"erp\" or \"shopify\""));
+        assert!(report.rejected[2]
+            .reason
+            .contains("already mapped on line 2"));
     }
 
     #[test]
     fn accepts_gid_ids() {
-        assert_eq!(parse_id("gid://shopify/InventoryItem/271878346596884015", "x"), Ok(271878346596884015));
+        assert_eq!(
+            parse_id("gid://shopify/InventoryItem/271878346596884015", "x"),
+            Ok(271878346596884015)
+        );
     }
 }

@@ -41,9 +41,10 @@ pub struct StockLevel {
     pub available: i64,
     /// Shopify `committed`: sold, not yet fulfilled.
     pub committed: i64,
-    /// False when Shopify said `available: null` (not tracked at this location).
+    /// False when Shopify said `available: null` (not tracked at this location; `available` is
+    /// then 0).
     pub tracked: bool,
-    /// False after `inventory_levels/disconnect`.
+    /// False after `inventory_levels/disconnect` (`available` is then 0).
     pub connected: bool,
     /// Version of the newest level fact applied (update, connect, disconnect).
     pub level_version: Option<Version>,
@@ -188,7 +189,12 @@ pub fn apply_change(book: &mut Book, fact: &Fact) -> Effect {
                     level.available = *quantity;
                     level.tracked = true;
                 }
-                None => level.tracked = false,
+                // Untracked: no quantity is known. Keeping the last number would make the result
+                // depend on delivery order (an older number arriving after the null is stale).
+                None => {
+                    level.available = 0;
+                    level.tracked = false;
+                }
             }
             Effect::Changed(vec![key.clone()])
         }
@@ -197,8 +203,11 @@ pub fn apply_change(book: &mut Book, fact: &Fact) -> Effect {
             if level.level_version.is_some_and(|known| *version <= known) {
                 return Effect::Stale;
             }
+            // Shopify deletes the level: nothing is available there any more.
             level.level_version = Some(*version);
             level.connected = false;
+            level.available = 0;
+            level.tracked = true;
             Effect::Changed(vec![key.clone()])
         }
         Fact::Commitment {
@@ -312,14 +321,17 @@ mod tests {
             available: Some(a),
             version: v(t),
         };
-        assert!(matches!(apply_change(&mut book, &set(10, 2)), Effect::Changed(_)));
+        assert!(matches!(
+            apply_change(&mut book, &set(10, 2)),
+            Effect::Changed(_)
+        ));
         assert_eq!(apply_change(&mut book, &set(99, 1)), Effect::Stale);
         assert_eq!(apply_change(&mut book, &set(99, 2)), Effect::Stale);
         assert_eq!(book.level(&key(1)).available, 10);
     }
 
     #[test]
-    fn null_available_marks_untracked_and_keeps_quantity() {
+    fn null_available_marks_untracked_with_no_quantity() {
         let mut book = Book::default();
         apply_change(
             &mut book,
@@ -338,7 +350,7 @@ mod tests {
             },
         );
         let level = book.level(&key(1));
-        assert_eq!((level.available, level.tracked), (4, false));
+        assert_eq!((level.available, level.tracked), (0, false));
     }
 
     #[test]

@@ -98,11 +98,18 @@ pub fn normalise(d: &Delivery<'_>) -> Result<Normalised, Unusable> {
         }
         Topic::ShopRedact => {
             parse_json::<serde::de::IgnoredAny>(topic, d.body)?;
-            return Ok(Normalised::Events(vec![event(d, topic, Part::WHOLE, EventBody::ShopRedact)]));
+            return Ok(Normalised::Events(vec![event(
+                d,
+                topic,
+                Part::WHOLE,
+                EventBody::ShopRedact,
+            )]));
         }
         Topic::InventoryLevelsUpdate | Topic::InventoryLevelsConnect => {
             let p: payload::InventoryLevel = parse_json(topic, d.body)?;
-            let item = p.inventory_item_id.ok_or_else(|| unmappable("no inventory_item_id"))?;
+            let item = p
+                .inventory_item_id
+                .ok_or_else(|| unmappable("no inventory_item_id"))?;
             let location = p.location_id.ok_or_else(|| unmappable("no location_id"))?;
             vec![StockChange::Available {
                 item: InventoryItemId(item),
@@ -114,7 +121,9 @@ pub fn normalise(d: &Delivery<'_>) -> Result<Normalised, Unusable> {
         }
         Topic::InventoryLevelsDisconnect => {
             let p: payload::InventoryLevel = parse_json(topic, d.body)?;
-            let item = p.inventory_item_id.ok_or_else(|| unmappable("no inventory_item_id"))?;
+            let item = p
+                .inventory_item_id
+                .ok_or_else(|| unmappable("no inventory_item_id"))?;
             let location = p.location_id.ok_or_else(|| unmappable("no location_id"))?;
             vec![StockChange::Disconnected {
                 item: InventoryItemId(item),
@@ -221,7 +230,14 @@ pub fn normalise(d: &Delivery<'_>) -> Result<Normalised, Unusable> {
                     index: index as u32,
                     count,
                 };
-                event(d, topic, part, EventBody::Stock { changes: chunk.to_vec() })
+                event(
+                    d,
+                    topic,
+                    part,
+                    EventBody::Stock {
+                        changes: chunk.to_vec(),
+                    },
+                )
             })
             .collect(),
     ))
@@ -315,21 +331,40 @@ mod tests {
             "inventory_levels/update",
             r#"{"inventory_item_id":271878346596884015,"location_id":24826418,"available":null,"updated_at":"2021-12-31T19:00:00-05:00"}"#,
         ));
-        let StockChange::Available { item, available, version, .. } = &c[0] else { panic!() };
+        let StockChange::Available {
+            item,
+            available,
+            version,
+            ..
+        } = &c[0]
+        else {
+            panic!()
+        };
         assert_eq!(item.0, 271878346596884015);
         assert_eq!(*available, None);
-        assert_eq!(version.as_of, Timestamp::parse("2022-01-01T00:00:00Z").unwrap());
+        assert_eq!(
+            version.as_of,
+            Timestamp::parse("2022-01-01T00:00:00Z").unwrap()
+        );
         assert_eq!(version.triggered.0 % 1_000_000_000, 123_456_789);
     }
 
     #[test]
     fn missing_fields_and_bad_json_are_unusable_with_a_reason() {
         assert_eq!(
-            deliver("inventory_levels/update", r#"{"location_id":1}"#).unwrap_err().code(),
+            deliver("inventory_levels/update", r#"{"location_id":1}"#)
+                .unwrap_err()
+                .code(),
             "unmappable"
         );
-        assert_eq!(deliver("orders/create", "{not json").unwrap_err().code(), "bad_json");
-        assert_eq!(deliver("products/update", "{}").unwrap_err().code(), "unhandled_topic");
+        assert_eq!(
+            deliver("orders/create", "{not json").unwrap_err().code(),
+            "bad_json"
+        );
+        assert_eq!(
+            deliver("products/update", "{}").unwrap_err().code(),
+            "unhandled_topic"
+        );
     }
 
     #[test]
@@ -349,11 +384,28 @@ mod tests {
         }
         let c = changes(Ok(result));
         assert_eq!(c.len(), 2);
-        let StockChange::Commitment { order, line, item, open, .. } = &c[0] else { panic!() };
-        assert_eq!((order.0, line.0, *open), (820982911946154508, 866550311766439020, 2));
+        let StockChange::Commitment {
+            order,
+            line,
+            item,
+            open,
+            ..
+        } = &c[0]
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (order.0, line.0, *open),
+            (820982911946154508, 866550311766439020, 2)
+        );
         assert_eq!(item.variant, Some(VariantId(808950810)));
-        let StockChange::Commitment { item, .. } = &c[1] else { panic!() };
-        assert_eq!((item.variant, item.sku.as_deref()), (None, Some("SKU-ONLY")));
+        let StockChange::Commitment { item, .. } = &c[1] else {
+            panic!()
+        };
+        assert_eq!(
+            (item.variant, item.sku.as_deref()),
+            (None, Some("SKU-ONLY"))
+        );
     }
 
     #[test]
@@ -368,14 +420,27 @@ mod tests {
     #[test]
     fn large_orders_are_split_never_truncated() {
         let lines: Vec<String> = (1..=50)
-            .map(|i| format!(r#"{{"id":{i},"variant_id":{i},"quantity":1,"fulfillable_quantity":1}}"#))
+            .map(|i| {
+                format!(r#"{{"id":{i},"variant_id":{i},"quantity":1,"fulfillable_quantity":1}}"#)
+            })
             .collect();
         let body = format!(r#"{{"id":1,"line_items":[{}]}}"#, lines.join(","));
-        let Ok(Normalised::Events(events)) = deliver("orders/create", &body) else { panic!() };
+        let Ok(Normalised::Events(events)) = deliver("orders/create", &body) else {
+            panic!()
+        };
         assert_eq!(events.len(), 3);
         let keys: Vec<&str> = events.iter().map(|e| e.key.as_str()).collect();
-        assert_eq!(keys, ["t.myshopify.com:wh-1:0", "t.myshopify.com:wh-1:1", "t.myshopify.com:wh-1:2"]);
-        assert!(events.iter().all(|e| e.part.count == 3 && e.to_json().len() < 256 * 1024));
+        assert_eq!(
+            keys,
+            [
+                "t.myshopify.com:wh-1:0",
+                "t.myshopify.com:wh-1:1",
+                "t.myshopify.com:wh-1:2"
+            ]
+        );
+        assert!(events
+            .iter()
+            .all(|e| e.part.count == 3 && e.to_json().len() < 256 * 1024));
         assert_eq!(changes(Ok(Normalised::Events(events))).len(), 50);
     }
 
@@ -385,22 +450,53 @@ mod tests {
             "refunds/create",
             r#"{"id":9,"order_id":1,"refund_line_items":[{"id":1,"line_item_id":2,"quantity":1,"location_id":77,"restock_type":"return","line_item":{"id":2,"variant_id":3,"sku":"X"}}]}"#,
         ));
-        assert!(matches!(&c[0], StockChange::Movement { kind: MovementKind::RestockedReturn, quantity: 1, location: Some(LocationId(77)), .. }));
-        let none = deliver("fulfillments/create", r#"{"id":1,"status":"pending","line_items":[]}"#);
+        assert!(matches!(
+            &c[0],
+            StockChange::Movement {
+                kind: MovementKind::RestockedReturn,
+                quantity: 1,
+                location: Some(LocationId(77)),
+                ..
+            }
+        ));
+        let none = deliver(
+            "fulfillments/create",
+            r#"{"id":1,"status":"pending","line_items":[]}"#,
+        );
         assert_eq!(none, Ok(Normalised::Events(vec![])));
     }
 
     #[test]
     fn privacy_topics_are_acknowledged_and_shop_redact_is_queued() {
-        assert!(matches!(deliver("customers/redact", r#"{"customer":{"email":"a@b.c"}}"#), Ok(Normalised::Acknowledge(_))));
-        assert!(matches!(deliver("customers/data_request", "{}"), Ok(Normalised::Acknowledge(_))));
-        let Ok(Normalised::Events(e)) = deliver("shop/redact", r#"{"shop_id":1,"shop_domain":"t.myshopify.com"}"#) else { panic!() };
+        assert!(matches!(
+            deliver("customers/redact", r#"{"customer":{"email":"a@b.c"}}"#),
+            Ok(Normalised::Acknowledge(_))
+        ));
+        assert!(matches!(
+            deliver("customers/data_request", "{}"),
+            Ok(Normalised::Acknowledge(_))
+        ));
+        let Ok(Normalised::Events(e)) = deliver(
+            "shop/redact",
+            r#"{"shop_id":1,"shop_domain":"t.myshopify.com"}"#,
+        ) else {
+            panic!()
+        };
         assert_eq!(e[0].body, EventBody::ShopRedact);
     }
 
     #[test]
     fn ids_as_strings_are_read_too() {
-        let c = changes(deliver("inventory_levels/update", r#"{"inventory_item_id":"271878346596884015","location_id":"24826418","available":"5"}"#));
-        assert!(matches!(c[0], StockChange::Available { available: Some(5), .. }));
+        let c = changes(deliver(
+            "inventory_levels/update",
+            r#"{"inventory_item_id":"271878346596884015","location_id":"24826418","available":"5"}"#,
+        ));
+        assert!(matches!(
+            c[0],
+            StockChange::Available {
+                available: Some(5),
+                ..
+            }
+        ));
     }
 }

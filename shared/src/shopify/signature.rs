@@ -51,7 +51,11 @@ mod tests {
             "B23tXN681gZ0qIWNRrgtzBE9XSDo5yaUu6wfmhu3a7g="
         );
         assert_eq!(
-            verify(&["test_secret_key"], body, "B23tXN681gZ0qIWNRrgtzBE9XSDo5yaUu6wfmhu3a7g="),
+            verify(
+                &["test_secret_key"],
+                body,
+                "B23tXN681gZ0qIWNRrgtzBE9XSDo5yaUu6wfmhu3a7g="
+            ),
             Some(0)
         );
     }
@@ -60,20 +64,50 @@ mod tests {
     #[test]
     fn shopify_app_vectors_with_rotation() {
         let body = b"foo=anything";
-        assert_eq!(sign(b"secret", body), "yCGX/RrK4fcuNtr3ztk5tQGsOBjcAzHpGLdMUrbV8yI=");
-        assert_eq!(sign(b"old_secret", body), "XqRcjrSv57VACn6apEO9znyu/wkN1VC7QxdSPwK3Hzs=");
+        assert_eq!(
+            sign(b"secret", body),
+            "yCGX/RrK4fcuNtr3ztk5tQGsOBjcAzHpGLdMUrbV8yI="
+        );
+        assert_eq!(
+            sign(b"old_secret", body),
+            "XqRcjrSv57VACn6apEO9znyu/wkN1VC7QxdSPwK3Hzs="
+        );
         let secrets = ["secret", "old_secret"];
-        assert_eq!(verify(&secrets, body, "yCGX/RrK4fcuNtr3ztk5tQGsOBjcAzHpGLdMUrbV8yI="), Some(0));
-        assert_eq!(verify(&secrets, body, "XqRcjrSv57VACn6apEO9znyu/wkN1VC7QxdSPwK3Hzs="), Some(1));
+        assert_eq!(
+            verify(
+                &secrets,
+                body,
+                "yCGX/RrK4fcuNtr3ztk5tQGsOBjcAzHpGLdMUrbV8yI="
+            ),
+            Some(0)
+        );
+        assert_eq!(
+            verify(
+                &secrets,
+                body,
+                "XqRcjrSv57VACn6apEO9znyu/wkN1VC7QxdSPwK3Hzs="
+            ),
+            Some(1)
+        );
         // The previous secret alone is no longer enough once it is retired.
-        assert_eq!(verify(&["secret"], body, "XqRcjrSv57VACn6apEO9znyu/wkN1VC7QxdSPwK3Hzs="), None);
+        assert_eq!(
+            verify(
+                &["secret"],
+                body,
+                "XqRcjrSv57VACn6apEO9znyu/wkN1VC7QxdSPwK3Hzs="
+            ),
+            None
+        );
     }
 
     #[test]
     fn tampered_body_wrong_secret_and_garbage_fail() {
         let body = br#"{"foo": "bar"}"#;
         let good = sign(b"test_secret_key", body);
-        assert_eq!(verify(&["test_secret_key"], br#"{"foo": "baz"}"#, &good), None);
+        assert_eq!(
+            verify(&["test_secret_key"], br#"{"foo": "baz"}"#, &good),
+            None
+        );
         assert_eq!(verify(&["wrong"], body, &good), None);
         assert_eq!(verify(&["test_secret_key"], body, "not base64!"), None);
         assert_eq!(verify(&["test_secret_key"], body, ""), None);

@@ -70,9 +70,10 @@ impl Topic {
     /// `ORDERS_CREATE` is accepted too).
     pub fn parse(header: &str) -> Option<Topic> {
         let wanted = header.trim().to_ascii_lowercase().replace('_', "/");
-        Topic::ALL
-            .into_iter()
-            .find(|t| t.as_str() == header.trim().to_ascii_lowercase() || t.as_str().replace('_', "/") == wanted)
+        Topic::ALL.into_iter().find(|t| {
+            t.as_str() == header.trim().to_ascii_lowercase()
+                || t.as_str().replace('_', "/") == wanted
+        })
     }
 }
 
@@ -92,8 +93,14 @@ mod tests {
             assert_eq!(Topic::parse(t.as_str()), Some(t));
             assert_eq!(Topic::parse(&t.as_str().to_uppercase()), Some(t));
         }
-        assert_eq!(Topic::parse("ORDERS_PARTIALLY_FULFILLED"), Some(Topic::OrdersPartiallyFulfilled));
-        assert_eq!(Topic::parse("INVENTORY_LEVELS_UPDATE"), Some(Topic::InventoryLevelsUpdate));
+        assert_eq!(
+            Topic::parse("ORDERS_PARTIALLY_FULFILLED"),
+            Some(Topic::OrdersPartiallyFulfilled)
+        );
+        assert_eq!(
+            Topic::parse("INVENTORY_LEVELS_UPDATE"),
+            Some(Topic::InventoryLevelsUpdate)
+        );
         assert_eq!(Topic::parse("products/update"), None);
         assert_eq!(Topic::parse(""), None);
     }

@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# The local stack, without Docker: moto server (DynamoDB, SQS, SSM, EventBridge) with the tables
+# and queues provisioned from template.yaml, the webhook function served on 127.0.0.1 and the
+# stock consumer fed by the local event-source poller. Same handler code as in Lambda.
+#
+#   infra/local/stack.sh up      install what is missing, start everything, write the env file
+#   infra/local/stack.sh demo    up, import the sample SKU map, send the signed sample webhooks,
+#                                wait until the queue is drained, show the stock
+#   infra/local/stack.sh down    stop everything started here
+#   infra/local/stack.sh status
+#
+# Env (documented defaults): MOTO_PORT=4599, WEBHOOK_PORT=8787,
+#   STOCKBRIDGE_WEBHOOK_SECRET=stockbridge-local-secret (the local test secret the samples use),
+#   STOCKBRIDGE_SHOP=stockbridge-demo.myshopify.com.
+# Writes infra/local/.state/local.env: AWS endpoint, table and queue names, WEBHOOK_URL.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+STATE="$ROOT/infra/local/.state"
+VENV="$ROOT/infra/local/.venv"
+MOTO_PORT="${MOTO_PORT:-4599}"
+WEBHOOK_PORT="${WEBHOOK_PORT:-8787}"
+SECRET="${STOCKBRIDGE_WEBHOOK_SECRET:-stockbridge-local-secret}"
+SHOP="${STOCKBRIDGE_SHOP:-stockbridge-demo.myshopify.com}"
+ENV_FILE="$STATE/local.env"
+mkdir -p "$STATE"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { echo "stack.sh: $*" >&2; exit 1; }
+
+setup_venv() {
+  local stamp="$VENV/.requirements.sha"
+  local want; want="$(sha256sum "$ROOT/infra/local/requirements.txt" | cut -d' ' -f1)"
+  if [ -x "$VENV/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then return; fi
+  say "installing the Python tools (moto, Tryton, cfn-lint) into infra/local/.venv"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check -r "$ROOT/infra/local/requirements.txt"
+  echo "$want" > "$stamp"
+}
+
+running() { [ -f "$STATE/$1.pid" ] && kill -0 "$(cat "$STATE/$1.pid")" 2>/dev/null; }
+
+wait_http() { # url seconds
+  local i
+  for i in $(seq 1 $(( $2 * 10 ))); do
+    curl -s -o /dev/null "$1" && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+start_moto() {
+  if running moto; then return; fi
+  say "starting moto server on 127.0.0.1:$MOTO_PORT"
+  "$VENV/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" > "$STATE/moto.log" 2>&1 &
+  echo $! > "$STATE/moto.pid"
+  wait_http "http://127.0.0.1:$MOTO_PORT/moto-api/" 30 || die "moto did not start (see $STATE/moto.log)"
+}
+
+provision() { # extra args for provision.py
+  "$VENV/bin/python" "$ROOT/infra/local/provision.py" --endpoint "http://127.0.0.1:$MOTO_PORT" \
+    --param QueueVisibilityTimeoutSeconds=5 --param MaxReceiveCount=3 "$@"
+}
+
+build() {
+  say "building the functions and the stockbridge command"
+  (cd "$ROOT" && cargo build --quiet --workspace --bins)
+}
+
+start_functions() {
+  set -a; . "$ENV_FILE"; set +a
+  export RUST_LOG="${RUST_LOG:-info}" STOCKBRIDGE_METRICS_OFF=1
+  if ! running webhook; then
+    say "starting the webhook function on http://127.0.0.1:$WEBHOOK_PORT/webhooks/shopify"
+    STOCKBRIDGE_LISTEN="127.0.0.1:$WEBHOOK_PORT" "$ROOT/target/debug/webhook" > "$STATE/webhook.log" 2>&1 &
+    echo $! > "$STATE/webhook.pid"
+    wait_http "http://127.0.0.1:$WEBHOOK_PORT/healthz" 30 || die "webhook did not start (see $STATE/webhook.log)"
+  fi
+  if ! running consumer; then
+    say "starting the stock consumer (local SQS event source, batch 100, window 1 s)"
+    STOCKBRIDGE_LOCAL_POLL=1 CONSUMER_BATCH_SIZE=100 CONSUMER_BATCH_WINDOW_SECONDS=1 \
+      "$ROOT/target/debug/stock-consumer" > "$STATE/consumer.log" 2>&1 &
+    echo $! > "$STATE/consumer.pid"
+  fi
+}
+
+cmd_up() {
+  setup_venv
+  start_moto
+  provision --env-file "$ENV_FILE" --shop-secret "$SHOP=$SECRET" >/dev/null
+  echo "WEBHOOK_URL=http://127.0.0.1:$WEBHOOK_PORT/webhooks/shopify" >> "$ENV_FILE"
+  echo "STOCKBRIDGE_SHOP=$SHOP" >> "$ENV_FILE"
+  build
+  start_functions
+  say "stack is up; its addresses and names are in infra/local/.state/local.env"
+}
+
+queue_depth() {
+  "$VENV/bin/python" - "$EVENTS_QUEUE_URL" <<'PY'
+import sys, boto3
+q = boto3.client("sqs").get_queue_attributes(QueueUrl=sys.argv[1], AttributeNames=["All"])["Attributes"]
+print(int(q["ApproximateNumberOfMessages"]) + int(q["ApproximateNumberOfMessagesNotVisible"]))
+PY
+}
+
+cmd_demo() {
+  cmd_up
+  set -a; . "$ENV_FILE"; set +a
+  local sb="$ROOT/target/debug/stockbridge"
+  say "importing the sample SKU map (infra/local/catalogue)"
+  "$sb" skumap import --items "$ROOT/infra/local/catalogue/items.csv" --locations "$ROOT/infra/local/catalogue/locations.csv" >/dev/null
+  say "sending the signed sample webhooks (events/webhook/*.json)"
+  "$sb" send --url "$WEBHOOK_URL" "$ROOT"/events/webhook/[0-9]*.json
+  say "waiting for the consumer to drain the queue"
+  local i
+  for i in $(seq 1 60); do
+    [ "$(queue_depth)" = "0" ] && break
+    sleep 0.5
+  done
+  say "stock in DynamoDB for $SHOP"
+  "$sb" stock show --shop "$SHOP"
+  say "parked (waiting for a mapping)"
+  "$sb" parked list --shop "$SHOP"
+  echo
+  echo "Stop with: infra/local/stack.sh down"
+}
+
+cmd_down() {
+  local p
+  for p in consumer webhook moto; do
+    if running "$p"; then kill "$(cat "$STATE/$p.pid")" 2>/dev/null || true; fi
+    rm -f "$STATE/$p.pid"
+  done
+  say "stopped"
+}
+
+cmd_status() {
+  local p
+  for p in moto webhook consumer; do
+    if running "$p"; then echo "$p: running (pid $(cat "$STATE/$p.pid"))"; else echo "$p: stopped"; fi
+  done
+}
+
+case "${1:-}" in
+  up) cmd_up ;;
+  demo) cmd_demo ;;
+  down) cmd_down ;;
+  status) cmd_status ;;
+  setup) setup_venv ;;
+  start-moto) setup_venv; start_moto ;;
+  *) die "usage: $0 {up|demo|down|status}" ;;
+esac

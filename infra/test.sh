@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Runs every check and test on a fresh machine: installs the Python tools (venv), starts a private
+# moto server, checks the template offline, runs fmt, clippy and all Rust tests, stops moto.
+#   bash infra/test.sh
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+STATE="$ROOT/infra/local/.state"
+VENV="$ROOT/infra/local/.venv"
+TEST_MOTO_PORT="${TEST_MOTO_PORT:-4598}"
+mkdir -p "$STATE"
+
+bash infra/local/stack.sh setup
+
+echo "==> template: cfn-lint and offline SAM transform"
+PY="$VENV/bin/python" bash infra/check-template.sh
+
+echo "==> cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "==> cargo clippy --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+echo "==> starting a private moto server on 127.0.0.1:$TEST_MOTO_PORT"
+"$VENV/bin/moto_server" -H 127.0.0.1 -p "$TEST_MOTO_PORT" > "$STATE/test-moto.log" 2>&1 &
+MOTO_PID=$!
+trap 'kill $MOTO_PID 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do
+  curl -s -o /dev/null "http://127.0.0.1:$TEST_MOTO_PORT/moto-api/" && break
+  sleep 0.1
+done
+
+echo "==> cargo test"
+export AWS_ENDPOINT_URL="http://127.0.0.1:$TEST_MOTO_PORT" AWS_REGION=us-east-1 \
+  AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \
+  STOCKBRIDGE_TEST_PYTHON="$VENV/bin/python" STOCKBRIDGE_METRICS_OFF=1
+cargo test --workspace --all-targets

@@ -1,0 +1,317 @@
+//! `stockbridge`: the operator's command. Reads the same environment as the functions (table
+//! names, queue URL, `AWS_ENDPOINT_URL` locally; see README "Configuration").
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use serde_json::{json, Value};
+
+use stockbridge::adapters::aws::{required_env, sdk_config};
+use stockbridge::adapters::dynamodb::{DynamoStore, Tables};
+use stockbridge::adapters::sqs::SqsQueue;
+use stockbridge::domain::ids::{InventoryItemId, LocationId, ShopDomain};
+use stockbridge::domain::stock::StockKey;
+use stockbridge::ops;
+use stockbridge::ports::Inbox;
+
+#[derive(Parser)]
+#[command(
+    name = "stockbridge",
+    about = "Operate Stockbridge: SKU map, stock, parked and quarantined events"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The SKU map (Shopify items and locations -> ERP items and warehouses).
+    Skumap {
+        #[command(subcommand)]
+        action: SkumapAction,
+    },
+    /// Stock as DynamoDB holds it.
+    Stock {
+        #[command(subcommand)]
+        action: StockAction,
+    },
+    /// Events waiting for a mapping.
+    Parked {
+        #[command(subcommand)]
+        action: InboxAction,
+    },
+    /// Authentic deliveries that could not be used.
+    Quarantine {
+        #[command(subcommand)]
+        action: InboxAction,
+    },
+    /// POSTs API Gateway v2 event files (body and headers as recorded) to a webhook URL.
+    Send {
+        #[arg(long, env = "WEBHOOK_URL")]
+        url: String,
+        files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum SkumapAction {
+    /// Validates the CSVs, writes the good rows, reports rejected ones, replays parked events.
+    Import {
+        #[arg(long)]
+        items: Option<PathBuf>,
+        #[arg(long)]
+        locations: Option<PathBuf>,
+        /// Validate only.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum StockAction {
+    /// Every stock level of a shop.
+    Show {
+        #[arg(long)]
+        shop: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The transaction log of one item at one location: why does Shopify show N?
+    History {
+        #[arg(long)]
+        shop: String,
+        #[arg(long)]
+        item: u64,
+        #[arg(long)]
+        location: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum InboxAction {
+    List {
+        #[arg(long)]
+        shop: String,
+    },
+    Replay {
+        #[arg(long)]
+        shop: String,
+        /// Quarantine only: replay this delivery only.
+        #[arg(long)]
+        webhook_id: Option<String>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    stockbridge::telemetry::init_tracing();
+    match run(Cli::parse()).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("stockbridge: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    if let Command::Send { url, files } = &cli.command {
+        return send(url, files).await;
+    }
+    let sdk = sdk_config().await;
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), Tables::from_env()?);
+    let queue = || -> Result<SqsQueue, Box<dyn std::error::Error>> {
+        Ok(SqsQueue::new(
+            aws_sdk_sqs::Client::new(&sdk),
+            required_env("EVENTS_QUEUE_URL")?,
+        ))
+    };
+    match cli.command {
+        Command::Skumap {
+            action:
+                SkumapAction::Import {
+                    items,
+                    locations,
+                    dry_run,
+                },
+        } => {
+            let read = |p: &Option<PathBuf>| -> Result<Option<String>, std::io::Error> {
+                p.as_ref().map(std::fs::read_to_string).transpose()
+            };
+            let (items, locations) = (read(&items)?, read(&locations)?);
+            let summary = ops::import_skumap(
+                &store,
+                &queue()?,
+                items.as_deref(),
+                locations.as_deref(),
+                dry_run,
+            )
+            .await?;
+            println!("{}", serde_json::to_string_pretty(&summary)?);
+            let rejected = summary.rejected_items.len() + summary.rejected_locations.len();
+            Ok(if rejected > 0 {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Stock {
+            action: StockAction::Show { shop, json },
+        } => {
+            let mut levels = store.levels(&ShopDomain::new(&shop)).await?;
+            levels.sort_by(|a, b| a.0.cmp(&b.0));
+            if json {
+                let rows: Vec<Value> = levels
+                    .iter()
+                    .map(|(k, l)| {
+                        json!({"item": k.item.0.to_string(), "location": k.location.0.to_string(),
+                               "available": l.available, "committed": l.committed, "on_hand": l.on_hand(),
+                               "tracked": l.tracked, "connected": l.connected})
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                println!(
+                    "{:<20} {:<14} {:>9} {:>9} {:>8}",
+                    "inventory item", "location", "available", "committed", "on hand"
+                );
+                for (k, l) in &levels {
+                    println!(
+                        "{:<20} {:<14} {:>9} {:>9} {:>8}{}",
+                        k.item,
+                        k.location,
+                        l.available,
+                        l.committed,
+                        l.on_hand(),
+                        if !l.tracked {
+                            "  (untracked)"
+                        } else if !l.connected {
+                            "  (disconnected)"
+                        } else {
+                            ""
+                        }
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Stock {
+            action:
+                StockAction::History {
+                    shop,
+                    item,
+                    location,
+                },
+        } => {
+            let key = StockKey {
+                shop: ShopDomain::new(&shop),
+                item: InventoryItemId(item),
+                location: LocationId(location),
+            };
+            for entry in store.ledger(&key).await? {
+                let get = |k: &str| {
+                    entry
+                        .get(k)
+                        .and_then(|v| v.as_n().or(v.as_s()).ok())
+                        .cloned()
+                        .unwrap_or_default()
+                };
+                println!(
+                    "{}  available {} -> {}  committed {} -> {}  on hand {} -> {}  causes {}",
+                    get("at"),
+                    get("before_available"),
+                    get("after_available"),
+                    get("before_committed"),
+                    get("after_committed"),
+                    get("before_on_hand"),
+                    get("after_on_hand"),
+                    get("causes")
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Parked {
+            action: InboxAction::List { shop },
+        } => {
+            for p in store.list_parked(&ShopDomain::new(&shop)).await? {
+                println!(
+                    "{}  parked {}  missing: {}",
+                    p.event.key,
+                    p.parked_at,
+                    p.missing.join(", ")
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Parked {
+            action: InboxAction::Replay { shop, .. },
+        } => {
+            let summary = ops::replay_parked(&store, &queue()?, &ShopDomain::new(&shop)).await?;
+            println!("{}", serde_json::to_string(&summary)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Quarantine {
+            action: InboxAction::List { shop },
+        } => {
+            for q in store.list_quarantine(&ShopDomain::new(&shop)).await? {
+                println!(
+                    "{}  {}  {}  {}  {}",
+                    q.received_at, q.webhook_id, q.topic, q.code, q.reason
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Quarantine {
+            action: InboxAction::Replay { shop, webhook_id },
+        } => {
+            let (done, bad) = ops::replay_quarantine(
+                &store,
+                &queue()?,
+                &ShopDomain::new(&shop),
+                webhook_id.as_deref(),
+            )
+            .await?;
+            println!("replayed {done}, still unusable {bad}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Send { .. } => unreachable!("handled above"),
+    }
+}
+
+/// Posts recorded API Gateway v2 events. Exit 1 if any answer is not 2xx.
+async fn send(url: &str, files: &[PathBuf]) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let client = reqwest::Client::new();
+    let mut ok = true;
+    for file in files {
+        let event: Value = serde_json::from_str(&std::fs::read_to_string(file)?)?;
+        let body = event["body"].as_str().unwrap_or_default().to_string();
+        let mut request = client.post(url).body(body);
+        if let Some(headers) = event["headers"].as_object() {
+            for (k, v) in headers {
+                if let Some(v) = v.as_str() {
+                    if !k.eq_ignore_ascii_case("content-length") && !k.eq_ignore_ascii_case("host")
+                    {
+                        request = request.header(k, v);
+                    }
+                }
+            }
+        }
+        let response = request.send().await?;
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        ok &= status.is_success();
+        println!(
+            "{:>3}  {}  {}",
+            status.as_u16(),
+            file.file_name().and_then(|f| f.to_str()).unwrap_or(""),
+            text
+        );
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
