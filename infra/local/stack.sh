@@ -97,8 +97,9 @@ cmd_up() {
 
 queue_depth() {
   "$VENV/bin/python" - "$EVENTS_QUEUE_URL" <<'PY'
-import sys, boto3
-q = boto3.client("sqs").get_queue_attributes(QueueUrl=sys.argv[1], AttributeNames=["All"])["Attributes"]
+import os, sys, boto3
+sqs = boto3.client("sqs", region_name=os.environ.get("AWS_REGION", "us-east-1"))
+q = sqs.get_queue_attributes(QueueUrl=sys.argv[1], AttributeNames=["All"])["Attributes"]
 print(int(q["ApproximateNumberOfMessages"]) + int(q["ApproximateNumberOfMessagesNotVisible"]))
 PY
 }
