@@ -149,3 +149,47 @@ pub trait SkuMapStore: Send + Sync {
         rows: &[LocationMapping],
     ) -> impl Future<Output = Result<(), PortError>> + Send;
 }
+
+/// Why an ERP call failed.
+#[derive(Debug, thiserror::Error, Clone, PartialEq)]
+pub enum ErpError {
+    /// The ERP asked us to slow down (HTTP 429); wait at least this long.
+    #[error("ERP throttled the call; retry after {retry_after_ms} ms")]
+    Throttled { retry_after_ms: u64 },
+    /// The ERP failed or could not be reached (5xx, connection refused, timeout): retry later.
+    #[error("ERP unavailable: {0}; retry later")]
+    Unavailable(String),
+    /// The ERP refused the write for a reason a retry will not fix (unknown item, bad key,
+    /// validation): needs an operator.
+    #[error("ERP refused the write: {0}; fix the mapping or the ERP, then replay")]
+    Rejected(String),
+}
+
+impl ErpError {
+    /// Worth trying again later.
+    pub fn is_transient(&self) -> bool {
+        !matches!(self, ErpError::Rejected(_))
+    }
+}
+
+/// What the sync needs from an ERP.
+pub trait Erp: Send + Sync {
+    /// Applies one write, at most once per `write.key`: a retry of a key the ERP already has
+    /// returns success without applying it again.
+    fn apply(
+        &self,
+        write: &crate::domain::erp::ErpWrite,
+    ) -> impl Future<Output = Result<(), ErpError>> + Send;
+    /// On-hand per ERP item at a warehouse (ERP units); items the ERP does not know are absent.
+    fn levels(
+        &self,
+        warehouse: &str,
+        items: &[String],
+    ) -> impl Future<Output = Result<HashMap<String, rust_decimal::Decimal>, ErpError>> + Send;
+    /// Open purchase-order quantities with their expected dates.
+    fn incoming(
+        &self,
+        warehouse: &str,
+        items: &[String],
+    ) -> impl Future<Output = Result<Vec<crate::domain::erp::Incoming>, ErpError>> + Send;
+}

@@ -11,6 +11,7 @@
 //! - [`skumap`]: the Shopify-to-ERP reference table and the validation of its CSV import.
 
 pub mod batch;
+pub mod erp;
 pub mod event;
 pub mod ids;
 pub mod resolve;
