@@ -7,18 +7,19 @@
 //! commit in one transaction. A lost race re-plans from fresh reads; a plan too large for one
 //! transaction is split.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 
-use crate::domain::batch::{plan_batch, Outcome, ResolvedEvent};
+use crate::domain::batch::{plan_batch, Masters, Outcome, ResolvedEvent};
 use crate::domain::event::{EventBody, InventoryEvent};
 use crate::domain::ids::{ShopDomain, Timestamp};
 use crate::domain::resolve::{references, resolve};
 use crate::domain::skumap::SkuMap;
 use crate::domain::stock::{Fact, StockKey};
-use crate::ports::{PortError, SkuMapStore, StockStore, Wanted};
+use crate::erp_sync::{ErpSync, NoErp};
+use crate::ports::{Erp, PortError, SkuMapStore, StockStore, Wanted};
 use crate::telemetry::{Metrics, Unit};
 
 /// How often a batch is planned again after losing a race before its messages are failed.
@@ -28,9 +29,11 @@ const MAX_ATTEMPTS: u32 = 6;
 const ACTIONS_PER_CHANGE: usize = 3;
 const MAX_ACTIONS: usize = 100;
 
-pub struct StockConsumer<S> {
+pub struct StockConsumer<S, E = NoErp> {
     pub store: S,
     pub metrics: Metrics,
+    /// The ERP side; `None` keeps stock in DynamoDB only.
+    pub erp: Option<ErpSync<E>>,
 }
 
 /// What one batch did, for logs and tests.
@@ -40,9 +43,23 @@ pub struct BatchReport {
     pub failed: Vec<String>,
 }
 
-impl<S: StockStore + SkuMapStore> StockConsumer<S> {
+impl<S: StockStore + SkuMapStore> StockConsumer<S, NoErp> {
     pub fn new(store: S, metrics: Metrics) -> Self {
-        StockConsumer { store, metrics }
+        StockConsumer {
+            store,
+            metrics,
+            erp: None,
+        }
+    }
+}
+
+impl<S: StockStore + SkuMapStore, E: Erp> StockConsumer<S, E> {
+    pub fn with_erp(store: S, metrics: Metrics, erp: ErpSync<E>) -> Self {
+        StockConsumer {
+            store,
+            metrics,
+            erp: Some(erp),
+        }
     }
 
     /// The Lambda entry point.
@@ -105,9 +122,20 @@ impl<S: StockStore + SkuMapStore> StockConsumer<S> {
         loop {
             attempt += 1;
             match self.try_apply(&events).await {
-                Ok(outcomes) => {
+                Ok((outcomes, touched)) => {
                     self.record(&events, &outcomes);
                     report.outcomes.extend(outcomes);
+                    if let Some(erp) = &self.erp {
+                        let keys = touched.iter().flatten().cloned().collect();
+                        let pushed = erp.push(&self.store, &keys).await;
+                        // Messages whose stock is still owed come back, so the push is retried
+                        // (the debt itself is safe in DynamoDB either way).
+                        for ((id, _), keys) in chunk.iter().zip(&touched) {
+                            if keys.iter().any(|k| pushed.pending.contains(k)) {
+                                report.failed.push(id.clone());
+                            }
+                        }
+                    }
                     return;
                 }
                 Err(PortError::TooLarge(n)) if chunk.len() > 1 => {
@@ -143,16 +171,19 @@ impl<S: StockStore + SkuMapStore> StockConsumer<S> {
         }
     }
 
+    /// Applies a chunk; returns each event's outcome and the stock records each one touches
+    /// (duplicates included, so a redelivery can finish an ERP push).
+    #[allow(clippy::type_complexity)]
     async fn try_apply(
         &self,
         events: &[InventoryEvent],
-    ) -> Result<Vec<(String, Outcome)>, PortError> {
+    ) -> Result<(Vec<(String, Outcome)>, Vec<BTreeSet<StockKey>>), PortError> {
         let keys: Vec<String> = events.iter().map(|e| e.key.clone()).collect();
         let applied = self.store.applied(&keys).await?;
 
         let mut maps: HashMap<ShopDomain, SkuMap> = HashMap::new();
         let mut by_shop: HashMap<&ShopDomain, Vec<&InventoryEvent>> = HashMap::new();
-        for e in events.iter().filter(|e| !applied.contains(&e.key)) {
+        for e in events {
             by_shop.entry(&e.shop).or_default().push(e);
         }
         for (shop, list) in by_shop {
@@ -207,7 +238,15 @@ impl<S: StockStore + SkuMapStore> StockConsumer<S> {
             loaded.revisions.extend(extra.revisions);
         }
 
-        let plan = plan_batch(loaded.book.clone(), &applied, &resolved);
+        let masters: Masters = maps
+            .iter()
+            .flat_map(|(shop, map)| {
+                map.locations
+                    .values()
+                    .map(move |l| ((shop.clone(), l.location), l.master))
+            })
+            .collect();
+        let plan = plan_batch(loaded.book.clone(), &applied, &resolved, &masters);
         self.store.commit(&plan, &loaded, events).await?;
         for entry in &plan.ledger {
             tracing::info!(
@@ -219,7 +258,11 @@ impl<S: StockStore + SkuMapStore> StockConsumer<S> {
         for (key, unresolved) in &plan.parked {
             tracing::warn!(event = %key, missing = ?unresolved.missing, "parked until the mapping arrives");
         }
-        Ok(plan.outcomes)
+        let touched = resolved
+            .iter()
+            .map(|r| r.facts.iter().filter_map(fact_key).collect())
+            .collect();
+        Ok((plan.outcomes, touched))
     }
 
     fn record(&self, events: &[InventoryEvent], outcomes: &[(String, Outcome)]) {
@@ -238,6 +281,16 @@ impl<S: StockStore + SkuMapStore> StockConsumer<S> {
                     .put("AppliedLatencyMs", ms.max(0.0), Unit::Milliseconds, None);
             }
         }
+    }
+}
+
+fn fact_key(fact: &Fact) -> Option<StockKey> {
+    match fact {
+        Fact::Available { key, .. }
+        | Fact::Disconnected { key, .. }
+        | Fact::Commitment { key, .. }
+        | Fact::Movement { key, .. } => Some(key.clone()),
+        Fact::Item { .. } => None,
     }
 }
 

@@ -18,3 +18,4 @@ pub mod ports;
 pub mod shopify;
 pub mod telemetry;
 pub mod webhook;
+pub mod erp_sync;

@@ -124,6 +124,13 @@ pub trait StockStore: Send + Sync {
         loaded: &Loaded,
         events: &[InventoryEvent],
     ) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// Writes stock records whose ERP bookkeeping changed (in-flight write prepared, settled or
+    /// cleared), in one transaction, each conditional on the revision in `loaded`.
+    fn put_levels(
+        &self,
+        levels: &[(StockKey, crate::domain::stock::StockLevel)],
+        loaded: &Loaded,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
     /// Deletes everything kept for a shop (`shop/redact`). Returns how many records went.
     fn redact_shop(
         &self,

@@ -292,6 +292,10 @@ fn read_level(item: &Item) -> Result<StockLevel, PortError> {
         tracked: get_bool(item, "tracked").unwrap_or(true),
         connected: get_bool(item, "connected").unwrap_or(true),
         level_version: get_s(item, "level_version").and_then(|v| Version::from_key(&v)),
+        erp_owed: get_n(item, "erp_owed").unwrap_or(0),
+        erp_owed_since: get_n(item, "erp_owed_since").ok().map(Timestamp),
+        erp_inflight: get_s(item, "erp_inflight").and_then(|j| serde_json::from_str(&j).ok()),
+        erp_seq: get_n(item, "erp_seq").unwrap_or(0),
     })
 }
 
@@ -310,6 +314,18 @@ fn write_level(key: &StockKey, level: &StockLevel, rev: u64, now: Timestamp) -> 
         item.insert("level_version".into(), s(&v.to_key()));
         item.insert("level_as_of".into(), s(&v.as_of.to_rfc3339()));
     }
+    item.insert("erp_owed".into(), n(level.erp_owed));
+    if let Some(since) = level.erp_owed_since {
+        item.insert("erp_owed_since".into(), n(since.0));
+    }
+    if let Some(inflight) = &level.erp_inflight {
+        item.insert("erp_inflight_key".into(), s(&inflight.key));
+        item.insert(
+            "erp_inflight".into(),
+            s(&serde_json::to_string(inflight).unwrap_or_default()),
+        );
+    }
+    item.insert("erp_seq".into(), n(level.erp_seq));
     item.insert("rev".into(), n(rev));
     item.insert("updated_at".into(), s(&now.to_rfc3339()));
     item
@@ -564,35 +580,25 @@ impl StockStore for DynamoStore {
         if actions.len() > 100 {
             return Err(PortError::TooLarge(actions.len()));
         }
-        match self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(actions))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(SdkError::ServiceError(e)) => match e.into_err() {
-                TransactWriteItemsError::TransactionCanceledException(c) => {
-                    let codes: Vec<&str> = c
-                        .cancellation_reasons()
-                        .iter()
-                        .filter_map(|r| r.code())
-                        .filter(|c| *c != "None")
-                        .collect();
-                    if codes
-                        .iter()
-                        .all(|c| *c == "ConditionalCheckFailed" || *c == "TransactionConflict")
-                    {
-                        Err(PortError::Conflict(codes.join(",")))
-                    } else {
-                        Err(unavailable(format!("transaction cancelled: {codes:?}")))
-                    }
-                }
-                other => Err(unavailable(DisplayErrorContext(other))),
-            },
-            Err(other) => Err(unavailable(DisplayErrorContext(other))),
+        self.transact(actions).await
+    }
+    async fn put_levels(&self, levels: &[(StockKey, StockLevel)], loaded: &Loaded) -> Result<(), PortError> {
+        if levels.is_empty() {
+            return Ok(());
         }
+        if levels.len() > 100 {
+            return Err(PortError::TooLarge(levels.len()));
+        }
+        let now = Timestamp::now();
+        let actions = levels
+            .iter()
+            .map(|(key, level)| {
+                let expected = loaded.revisions.get(&level_pk(key)).copied();
+                let rev = expected.map_or(1, |r| r + 1);
+                guarded_put(&self.tables.stock, write_level(key, level, rev, now), expected)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.transact(actions).await
     }
 
     async fn redact_shop(&self, shop: &ShopDomain) -> Result<usize, PortError> {
@@ -647,6 +653,42 @@ impl StockStore for DynamoStore {
         removed += deletes.len();
         self.batch_write(&self.tables.idempotency, deletes).await?;
         Ok(removed)
+    }
+}
+
+impl DynamoStore {
+    /// One TransactWriteItems; a cancelled transaction whose reasons are all condition failures
+    /// or conflicts is a [`PortError::Conflict`] (re-read and plan again).
+    async fn transact(&self, actions: Vec<TransactWriteItem>) -> Result<(), PortError> {
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(actions))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(e)) => match e.into_err() {
+                TransactWriteItemsError::TransactionCanceledException(c) => {
+                    let codes: Vec<&str> = c
+                        .cancellation_reasons()
+                        .iter()
+                        .filter_map(|r| r.code())
+                        .filter(|c| *c != "None")
+                        .collect();
+                    if codes
+                        .iter()
+                        .all(|c| *c == "ConditionalCheckFailed" || *c == "TransactionConflict")
+                    {
+                        Err(PortError::Conflict(codes.join(",")))
+                    } else {
+                        Err(unavailable(format!("transaction cancelled: {codes:?}")))
+                    }
+                }
+                other => Err(unavailable(DisplayErrorContext(other))),
+            },
+            Err(other) => Err(unavailable(DisplayErrorContext(other))),
+        }
     }
 }
 

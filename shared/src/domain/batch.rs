@@ -6,12 +6,13 @@
 //! writes it once with one log entry naming every cause. That is what keeps a hot SKU in a flash
 //! sale at one DynamoDB write per batch instead of one per event.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
 use super::event::{Source, StockChange};
-use super::ids::{InventoryItemId, ShopDomain};
+use super::ids::{InventoryItemId, LocationId, ShopDomain, Timestamp};
+use super::skumap::Master;
 use super::stock::{apply_change, Book, Effect, Fact, LineKey, Quantities, StockKey};
 
 /// An event whose changes were looked up in the SKU map.
@@ -88,8 +89,17 @@ impl Plan {
     }
 }
 
-/// Folds `events` into `book`. `already_applied` holds keys the store has recorded as done.
-pub fn plan_batch(book: Book, already_applied: &HashSet<String>, events: &[ResolvedEvent]) -> Plan {
+/// Which side keeps the count at each mapped location (absent: none is told, e.g. no ERP).
+pub type Masters = HashMap<(ShopDomain, LocationId), Master>;
+
+/// Folds `events` into `book`. `already_applied` holds keys the store has recorded as done;
+/// `masters` decides what the ERP is owed (see [`super::erp`]).
+pub fn plan_batch(
+    book: Book,
+    already_applied: &HashSet<String>,
+    events: &[ResolvedEvent],
+    masters: &Masters,
+) -> Plan {
     let before = book.clone();
     let mut plan = Plan {
         book,
@@ -97,6 +107,8 @@ pub fn plan_batch(book: Book, already_applied: &HashSet<String>, events: &[Resol
     };
     let mut seen: HashSet<&str> = HashSet::new();
     let mut causes: BTreeMap<StockKey, Vec<Cause>> = BTreeMap::new();
+    let mut moved: BTreeMap<StockKey, i64> = BTreeMap::new();
+    let mut first_seen: BTreeMap<StockKey, Timestamp> = BTreeMap::new();
 
     for event in events {
         if already_applied.contains(&event.key) || !seen.insert(event.key.as_str()) {
@@ -117,10 +129,13 @@ pub fn plan_batch(book: Book, already_applied: &HashSet<String>, events: &[Resol
                         plan.changed_lines.insert(line.clone());
                     }
                     for key in keys {
+                        first_seen.entry(key.clone()).or_insert(event.source.received_at);
                         push_cause(causes.entry(key).or_default(), cause(None));
                     }
                 }
-                Effect::Noted(key, note) => {
+                Effect::Noted(key, note, erp) => {
+                    first_seen.entry(key.clone()).or_insert(event.source.received_at);
+                    *moved.entry(key.clone()).or_default() += erp;
                     push_cause(causes.entry(key).or_default(), cause(Some(note)))
                 }
                 Effect::ItemUpdated => {
@@ -143,6 +158,22 @@ pub fn plan_batch(book: Book, already_applied: &HashSet<String>, events: &[Resol
     }
 
     for (key, causes) in causes {
+        let owed = match masters.get(&(key.shop.clone(), key.location)) {
+            Some(Master::Shopify) => {
+                plan.book.level(&key).on_hand() - before.level(&key).on_hand()
+            }
+            Some(Master::Erp) => moved.get(&key).copied().unwrap_or(0),
+            None => 0,
+        };
+        if owed != 0 {
+            let level = plan.book.levels.entry(key.clone()).or_default();
+            level.erp_owed += owed;
+            if level.erp_owed == 0 {
+                level.erp_owed_since = None;
+            } else if level.erp_owed_since.is_none() {
+                level.erp_owed_since = first_seen.get(&key).copied();
+            }
+        }
         let old = before.levels.get(&key);
         let new = plan.book.levels.get(&key);
         let changed = old != new;
@@ -171,7 +202,7 @@ fn push_cause(causes: &mut Vec<Cause>, cause: Cause) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::ids::{LineItemId, LocationId, OrderId, Timestamp, Version};
+    use crate::domain::ids::{LineItemId, OrderId, Version};
     use proptest::prelude::*;
 
     fn shop() -> ShopDomain {
@@ -200,7 +231,7 @@ mod tests {
     /// A random "true" history: each step is a fact about one of a few items, locations and order
     /// lines, with a strictly increasing clock (Shopify's `updated_at` order).
     fn history() -> impl Strategy<Value = Vec<ResolvedEvent>> {
-        let step = (0u8..4, 1u64..4, 1u64..3, 0i64..50, 1u64..5);
+        let step = (0u8..5, 1u64..4, 1u64..3, 0i64..50, 1u64..5);
         prop::collection::vec(step, 1..40).prop_map(|steps| {
             steps
                 .into_iter()
@@ -224,9 +255,19 @@ mod tests {
                             open: qty % 7,
                             version,
                         },
-                        _ => Fact::Disconnected {
+                        3 => Fact::Disconnected {
                             key: skey(item, location),
                             version,
+                        },
+                        _ => Fact::Movement {
+                            key: skey(item, location),
+                            kind: if qty % 2 == 0 {
+                                crate::domain::event::MovementKind::Fulfilled
+                            } else {
+                                crate::domain::event::MovementKind::RestockedReturn
+                            },
+                            reference: format!("fulfillment {n}"),
+                            quantity: qty % 5,
                         },
                     };
                     ResolvedEvent {
@@ -241,11 +282,19 @@ mod tests {
         })
     }
 
+    /// Location 1 is kept by the ERP, location 2 by Shopify.
+    fn masters() -> Masters {
+        HashMap::from([
+            ((shop(), LocationId(1)), Master::Erp),
+            ((shop(), LocationId(2)), Master::Shopify),
+        ])
+    }
+
     fn apply_in_chunks(events: &[ResolvedEvent], chunk: usize) -> Book {
         let mut book = Book::default();
         let mut applied = HashSet::new();
         for part in events.chunks(chunk.max(1)) {
-            let plan = plan_batch(book, &applied, part);
+            let plan = plan_batch(book, &applied, part, &masters());
             applied.extend(plan.new_keys().map(|(k, _)| k.to_string()));
             book = plan.book;
         }
@@ -274,7 +323,21 @@ mod tests {
                 messy.swap(i, (state % (i as u64 + 1)) as usize);
             }
             let got = apply_in_chunks(&messy, chunk);
-            prop_assert_eq!(&got.levels, &expected.levels);
+            // Everything but the receipt time of the oldest owed event, which follows arrival.
+            let strip = |b: &Book| -> Vec<(StockKey, crate::domain::stock::StockLevel)> {
+                b.levels.iter().map(|(k, l)| {
+                    let mut l = l.clone();
+                    l.erp_owed_since = None;
+                    (k.clone(), l)
+                }).collect()
+            };
+            prop_assert_eq!(strip(&got), strip(&expected));
+            // What a Shopify-kept location owes the ERP is its whole on-hand change.
+            for (key, level) in &got.levels {
+                if key.location == LocationId(2) {
+                    prop_assert_eq!(level.erp_owed, level.on_hand());
+                }
+            }
             prop_assert_eq!(&got.lines, &expected.lines);
             // Committed always equals the sum of open lines at the location.
             for (key, level) in &got.levels {
@@ -301,7 +364,7 @@ mod tests {
                 unresolved: None,
             })
             .collect();
-        let plan = plan_batch(Book::default(), &HashSet::new(), &events);
+        let plan = plan_batch(Book::default(), &HashSet::new(), &events, &masters());
         assert_eq!(plan.changed_levels.len(), 1);
         assert_eq!(plan.ledger.len(), 1);
         assert_eq!(plan.ledger[0].causes.len(), 50);
@@ -321,6 +384,7 @@ mod tests {
             Book::default(),
             &HashSet::new(),
             &[event.clone(), event.clone()],
+            &masters(),
         );
         assert_eq!(
             plan.outcomes,
@@ -330,7 +394,7 @@ mod tests {
             ]
         );
         let applied: HashSet<String> = ["k".to_string()].into();
-        let plan = plan_batch(Book::default(), &applied, &[event]);
+        let plan = plan_batch(Book::default(), &applied, &[event], &masters());
         assert_eq!(plan.outcomes, vec![("k".into(), Outcome::Duplicate)]);
     }
 
@@ -350,7 +414,7 @@ mod tests {
                 missing: vec!["variant 5".into()],
             }),
         };
-        let plan = plan_batch(Book::default(), &HashSet::new(), &[event]);
+        let plan = plan_batch(Book::default(), &HashSet::new(), &[event], &masters());
         assert_eq!(plan.outcomes[0].1, Outcome::AppliedAndParked);
         assert_eq!(plan.parked.len(), 1);
         assert_eq!(plan.changed_levels.len(), 1);

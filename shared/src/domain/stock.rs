@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::event::MovementKind;
-use super::ids::{InventoryItemId, LineItemId, LocationId, OrderId, ShopDomain, Version};
+use super::ids::{InventoryItemId, LineItemId, LocationId, OrderId, ShopDomain, Timestamp, Version};
 
 /// Which stock record: one shop, one inventory item, one location.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -48,6 +48,28 @@ pub struct StockLevel {
     pub connected: bool,
     /// Version of the newest level fact applied (update, connect, disconnect).
     pub level_version: Option<Version>,
+    /// What the ERP is owed and has not been told yet (Shopify units); see [`super::erp`].
+    pub erp_owed: i64,
+    /// Receipt time of the oldest event in `erp_owed` (for end-to-end latency).
+    pub erp_owed_since: Option<Timestamp>,
+    /// A write prepared for the ERP and not yet acknowledged: retried with the same key.
+    pub erp_inflight: Option<Inflight>,
+    /// Number of writes acknowledged by the ERP (part of the next write's key).
+    pub erp_seq: u64,
+}
+
+/// The part of a stock record's debt to the ERP that is on its way, under a fixed key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Inflight {
+    pub key: String,
+    pub warehouse: String,
+    pub erp_item: String,
+    /// Shopify units this write settles.
+    pub quantity: i64,
+    /// The ERP line as prepared (ERP units), so a retry sends exactly the same write.
+    pub change: String,
+    pub target: Option<String>,
+    pub since: Option<Timestamp>,
 }
 
 impl Default for StockLevel {
@@ -58,6 +80,10 @@ impl Default for StockLevel {
             tracked: true,
             connected: true,
             level_version: None,
+            erp_owed: 0,
+            erp_owed_since: None,
+            erp_inflight: None,
+            erp_seq: 0,
         }
     }
 }
@@ -143,8 +169,9 @@ pub enum Fact {
 pub enum Effect {
     /// State changed; these stock records were touched.
     Changed(Vec<StockKey>),
-    /// A movement note for the log; quantities unchanged.
-    Noted(StockKey, String),
+    /// A movement note for the log; quantities unchanged. The number is what the movement means
+    /// for an ERP that keeps the count itself (shipped: minus, taken back into stock: plus).
+    Noted(StockKey, String, i64),
     /// The item record changed.
     ItemUpdated,
     /// Older than, or the same as, what is already known.
@@ -257,6 +284,7 @@ pub fn apply_change(book: &mut Book, fact: &Fact) -> Effect {
         } => Effect::Noted(
             key.clone(),
             format!("{} {quantity} ({reference})", movement_label(*kind)),
+            erp_movement(*kind, *quantity),
         ),
         Fact::Item { shop, item, record } => {
             let slot = (shop.clone(), *item);
@@ -270,6 +298,17 @@ pub fn apply_change(book: &mut Book, fact: &Fact) -> Effect {
             book.items.insert(slot, record.clone());
             Effect::ItemUpdated
         }
+    }
+}
+
+/// What a Shopify movement changes in an ERP-kept count: goods shipped leave (minus), goods
+/// restocked from a return come back (plus); a cancelled fulfilment puts back what it took;
+/// unfulfilled units cancelled or removed never left the ERP's shelves.
+pub fn erp_movement(kind: MovementKind, quantity: i64) -> i64 {
+    match kind {
+        MovementKind::Fulfilled => -quantity,
+        MovementKind::FulfillmentCancelled | MovementKind::RestockedReturn => quantity,
+        MovementKind::RestockedCancel | MovementKind::RemovedNoRestock => 0,
     }
 }
 
