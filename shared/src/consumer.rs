@@ -213,7 +213,10 @@ impl<S: StockStore + SkuMapStore, E: Erp> StockConsumer<S, E> {
                     wanted.lines.insert(line.clone());
                     wanted.levels.insert(key.clone());
                 }
-                Fact::Movement { .. } => {}
+                Fact::Movement { movement, key, .. } => {
+                    wanted.movements.insert(movement.clone());
+                    wanted.levels.insert(key.clone());
+                }
                 Fact::Item { shop, item, .. } => {
                     wanted.items.insert((shop.clone(), *item));
                 }
@@ -323,14 +326,29 @@ fn chunks(events: &[(String, InventoryEvent)]) -> Vec<&[(String, InventoryEvent)
     out
 }
 
-impl StockConsumer<crate::adapters::dynamodb::DynamoStore> {
-    /// Builds the consumer from the environment the template sets (the four table names).
-    pub fn from_env(
+impl StockConsumer<crate::adapters::dynamodb::DynamoStore, crate::adapters::erp::AnyErp> {
+    /// Builds the consumer from the environment the template sets (the four table names and
+    /// the ERP: `ERP_KIND`, `ERP_URL`, credential; see [`crate::adapters::erp::AnyErp::load`]).
+    pub async fn from_env(
         sdk: &aws_config::SdkConfig,
     ) -> Result<Self, crate::adapters::aws::ConfigError> {
         let tables = crate::adapters::dynamodb::Tables::from_env()?;
         let store =
             crate::adapters::dynamodb::DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), tables);
-        Ok(StockConsumer::new(store, Metrics::new("stock-consumer")))
+        let metrics = Metrics::new("stock-consumer");
+        let erp = crate::adapters::erp::AnyErp::load(sdk).await?;
+        tracing::info!(erp = ?std::env::var("ERP_KIND").ok(), "stock consumer configured");
+        let sync = (!erp.is_none()).then(|| {
+            ErpSync::new(
+                erp,
+                crate::erp_sync::SyncPolicy::from_env(),
+                metrics.clone(),
+            )
+        });
+        Ok(StockConsumer {
+            store,
+            metrics,
+            erp: sync,
+        })
     }
 }

@@ -45,6 +45,20 @@ impl Default for SyncPolicy {
     }
 }
 
+impl SyncPolicy {
+    /// The defaults, with the breaker's cool-down from `ERP_BREAKER_COOLDOWN_SECONDS`.
+    pub fn from_env() -> Self {
+        let mut policy = SyncPolicy::default();
+        if let Some(s) = std::env::var("ERP_BREAKER_COOLDOWN_SECONDS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+        {
+            policy.breaker_cooldown = Duration::from_secs(s);
+        }
+        policy
+    }
+}
+
 #[derive(Debug, Default)]
 struct Breaker {
     failures: u32,
@@ -140,7 +154,9 @@ impl<E: Erp> ErpSync<E> {
                 if level.erp_owed == 0 || level.erp_inflight.is_some() {
                     continue;
                 }
-                let Some(map) = maps.get(&key.shop) else { continue };
+                let Some(map) = maps.get(&key.shop) else {
+                    continue;
+                };
                 let (Some(item), Some(location)) =
                     (map.items.get(&key.item), map.locations.get(&key.location))
                 else {
@@ -164,8 +180,10 @@ impl<E: Erp> ErpSync<E> {
             }
             for (warehouse, members) in groups {
                 for chunk in members.chunks(50) {
-                    let covered: Vec<(String, u64)> =
-                        chunk.iter().map(|(k, l)| (level_pk(k), l.erp_seq)).collect();
+                    let covered: Vec<(String, u64)> = chunk
+                        .iter()
+                        .map(|(k, l)| (level_pk(k), l.erp_seq))
+                        .collect();
                     let key = push_key(&warehouse, &covered);
                     for (k, l) in chunk {
                         let mut l = l.clone();
@@ -216,8 +234,12 @@ impl<E: Erp> ErpSync<E> {
                     for (_, inflight) in &members {
                         if let Some(since) = inflight.since {
                             let ms = (now.0 - since.0) as f64 / 1e6;
-                            self.metrics
-                                .put("EndToEndLatencyMs", ms.max(0.0), Unit::Milliseconds, None);
+                            self.metrics.put(
+                                "EndToEndLatencyMs",
+                                ms.max(0.0),
+                                Unit::Milliseconds,
+                                None,
+                            );
                         }
                     }
                 }
@@ -278,8 +300,10 @@ impl<E: Erp> ErpSync<E> {
         write_key: &str,
         members: &[(StockKey, Inflight)],
     ) -> Result<(), PortError> {
-        self.rewrite(store, write_key, members, |level, _| level.erp_inflight = None)
-            .await
+        self.rewrite(store, write_key, members, |level, _| {
+            level.erp_inflight = None
+        })
+        .await
     }
 
     async fn rewrite<S: StockStore>(
@@ -299,7 +323,9 @@ impl<E: Erp> ErpSync<E> {
                 .await?;
             let mut changed = Vec::new();
             for (key, level) in &loaded.book.levels {
-                let Some(inflight) = level.erp_inflight.clone() else { continue };
+                let Some(inflight) = level.erp_inflight.clone() else {
+                    continue;
+                };
                 if inflight.key != write_key {
                     continue;
                 }
@@ -315,7 +341,9 @@ impl<E: Erp> ErpSync<E> {
                 Err(e) => return Err(e),
             }
         }
-        Err(PortError::Conflict(format!("settling ERP write {write_key}")))
+        Err(PortError::Conflict(format!(
+            "settling ERP write {write_key}"
+        )))
     }
 
     /// One write with retries, backoff with jitter, `Retry-After`, and the circuit breaker.
@@ -352,7 +380,9 @@ impl<E: Erp> ErpSync<E> {
                         }
                         _ => {
                             let jitter = (Timestamp::now().0 as u64 % 100) as f64 / 100.0;
-                            self.policy.base_backoff.mul_f64((1u64 << attempt) as f64 * (0.5 + jitter))
+                            self.policy
+                                .base_backoff
+                                .mul_f64((1u64 << attempt) as f64 * (0.5 + jitter))
                         }
                     };
                     tracing::warn!(attempt, key = %write.key, wait_ms = wait.as_millis() as u64, "ERP call failed: {e}");
@@ -390,7 +420,10 @@ impl<E: Erp> ErpSync<E> {
             b.failures += 1;
             if b.failures >= self.policy.breaker_threshold {
                 b.open_until = Some(Instant::now() + self.policy.breaker_cooldown);
-                tracing::error!(cooldown_s = self.policy.breaker_cooldown.as_secs(), "ERP circuit opened");
+                tracing::error!(
+                    cooldown_s = self.policy.breaker_cooldown.as_secs(),
+                    "ERP circuit opened"
+                );
             }
         }
     }

@@ -98,6 +98,7 @@ pub struct Wanted {
     pub levels: BTreeSet<StockKey>,
     pub lines: BTreeSet<LineKey>,
     pub items: BTreeSet<(ShopDomain, InventoryItemId)>,
+    pub movements: BTreeSet<crate::domain::stock::MovementKey>,
 }
 
 /// The records a batch reads, with the revisions its conditional writes must find unchanged.

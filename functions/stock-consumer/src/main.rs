@@ -12,7 +12,7 @@ use stockbridge::consumer::StockConsumer;
 async fn main() -> Result<(), lambda_runtime::Error> {
     stockbridge::telemetry::init_tracing();
     let sdk = sdk_config().await;
-    let consumer = Arc::new(StockConsumer::from_env(&sdk)?);
+    let consumer = Arc::new(StockConsumer::from_env(&sdk).await?);
     if std::env::var_os("STOCKBRIDGE_LOCAL_POLL").is_some() {
         let settings = stockbridge::local::PollerSettings::from_env(&sdk).await?;
         let sqs = aws_sdk_sqs::Client::new(&sdk);

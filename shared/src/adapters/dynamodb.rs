@@ -22,7 +22,9 @@ use crate::domain::ids::{
     InventoryItemId, LineItemId, LocationId, OrderId, ShopDomain, Timestamp, VariantId, Version,
 };
 use crate::domain::skumap::{ItemMapping, LocationMapping, Master, SkuMap, UomFactor};
-use crate::domain::stock::{ItemRecord, LineKey, OrderLine, StockKey, StockLevel};
+use crate::domain::stock::{
+    ItemRecord, LineKey, MovementKey, MovementRecord, OrderLine, StockKey, StockLevel,
+};
 use crate::ports::{
     Inbox, Loaded, ParkedEvent, PortError, QuarantineEntry, SkuMapStore, StockStore, Wanted,
 };
@@ -94,6 +96,22 @@ impl DynamoStore {
             .iter()
             .map(|i| Ok((level_key(i)?, read_level(i)?)))
             .collect()
+    }
+
+    /// The whole SKU map of a shop (operator tooling and reconciliation; a scan).
+    pub async fn full_map(&self, shop: &ShopDomain) -> Result<SkuMap, PortError> {
+        let items = self
+            .scan(
+                &self.tables.skumap,
+                "shop = :s AND kind = :k",
+                &[(":s", s(shop.as_str())), (":k", s("item_map"))],
+            )
+            .await?;
+        let ids: Vec<InventoryItemId> = items
+            .iter()
+            .map(|i| get_n(i, "item").map(InventoryItemId))
+            .collect::<Result<_, _>>()?;
+        self.lookup(shop, &ids, &[], &[]).await
     }
 
     /// The transaction log of one stock record, oldest first.
@@ -275,6 +293,10 @@ fn line_pk(key: &LineKey) -> String {
 
 fn item_pk(shop: &ShopDomain, item: InventoryItemId) -> String {
     format!("ITEM#{shop}#{item}")
+}
+
+fn movement_pk(key: &MovementKey) -> String {
+    format!("MOVE#{}#{}", key.shop, key.id)
 }
 
 fn level_key(item: &Item) -> Result<StockKey, PortError> {
@@ -480,6 +502,25 @@ impl StockStore for DynamoStore {
                         .items
                         .insert((shop, id), read_item_record(&item)?);
                 }
+                Some("movement") => {
+                    let shop = ShopDomain::new(&get_s(&item, "shop").unwrap_or_default());
+                    let key = MovementKey {
+                        shop: shop.clone(),
+                        id: get_s(&item, "movement").unwrap_or_default(),
+                    };
+                    let record = MovementRecord {
+                        key: StockKey {
+                            shop,
+                            item: InventoryItemId(get_n(&item, "item")?),
+                            location: LocationId(get_n(&item, "location")?),
+                        },
+                        erp_effect: get_n(&item, "erp_effect")?,
+                        version: get_s(&item, "version")
+                            .and_then(|v| Version::from_key(&v))
+                            .ok_or_else(|| corrupt(&item, "no version"))?,
+                    };
+                    loaded.book.movements.insert(key, record);
+                }
                 _ => return Err(corrupt(&item, "unknown kind")),
             }
             loaded.revisions.insert(pk, rev);
@@ -523,6 +564,22 @@ impl StockStore for DynamoStore {
                     write_item_record(shop, *id, record, rev),
                     expected,
                 )?);
+            }
+        }
+        for key in &plan.changed_movements {
+            if let Some(m) = plan.book.movements.get(key) {
+                let pk = movement_pk(key);
+                let (expected, rev) = next(&pk);
+                let mut item = key_of(&pk, STATE);
+                item.insert("kind".into(), s("movement"));
+                item.insert("shop".into(), s(key.shop.as_str()));
+                item.insert("movement".into(), s(&key.id));
+                item.insert("item".into(), n(m.key.item));
+                item.insert("location".into(), n(m.key.location));
+                item.insert("erp_effect".into(), n(m.erp_effect));
+                item.insert("version".into(), s(&m.version.to_key()));
+                item.insert("rev".into(), n(rev));
+                actions.push(guarded_put(&t.stock, item, expected)?);
             }
         }
         for (n_entry, entry) in plan.ledger.iter().enumerate() {
@@ -582,7 +639,11 @@ impl StockStore for DynamoStore {
         }
         self.transact(actions).await
     }
-    async fn put_levels(&self, levels: &[(StockKey, StockLevel)], loaded: &Loaded) -> Result<(), PortError> {
+    async fn put_levels(
+        &self,
+        levels: &[(StockKey, StockLevel)],
+        loaded: &Loaded,
+    ) -> Result<(), PortError> {
         if levels.is_empty() {
             return Ok(());
         }
@@ -595,7 +656,11 @@ impl StockStore for DynamoStore {
             .map(|(key, level)| {
                 let expected = loaded.revisions.get(&level_pk(key)).copied();
                 let rev = expected.map_or(1, |r| r + 1);
-                guarded_put(&self.tables.stock, write_level(key, level, rev, now), expected)
+                guarded_put(
+                    &self.tables.stock,
+                    write_level(key, level, rev, now),
+                    expected,
+                )
             })
             .collect::<Result<Vec<_>, _>>()?;
         self.transact(actions).await

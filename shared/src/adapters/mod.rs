@@ -3,7 +3,13 @@
 //! - [`dynamodb`]: stock, order lines, log, idempotency, SKU map and inbox tables.
 //! - [`sqs`]: the event queue.
 //! - [`aws`]: building SDK clients once at cold start (honours `AWS_ENDPOINT_URL`).
+//! - [`tryton`]: the ERP port over Tryton 8.2's REST API (internal shipments keyed by write).
+//! - [`http_erp`]: the generic HTTP inventory ERP (`docs/erp-http-api.yaml`).
+//! - [`erp`]: the ERP adapter chosen by configuration.
 
 pub mod aws;
 pub mod dynamodb;
+pub mod erp;
+pub mod http_erp;
 pub mod sqs;
+pub mod tryton;

@@ -9,10 +9,13 @@ use serde_json::{json, Value};
 
 use stockbridge::adapters::aws::{required_env, sdk_config};
 use stockbridge::adapters::dynamodb::{DynamoStore, Tables};
+use stockbridge::adapters::erp::AnyErp;
 use stockbridge::adapters::sqs::SqsQueue;
+use stockbridge::domain::erp::{ErpLine, ErpWrite};
 use stockbridge::domain::ids::{InventoryItemId, LocationId, ShopDomain};
 use stockbridge::domain::stock::StockKey;
 use stockbridge::ops;
+use stockbridge::ports::Erp;
 use stockbridge::ports::Inbox;
 
 #[derive(Parser)]
@@ -47,6 +50,11 @@ enum Command {
         #[command(subcommand)]
         action: InboxAction,
     },
+    /// The ERP as Stockbridge sees it (ERP_KIND and its settings, as for the consumer).
+    Erp {
+        #[command(subcommand)]
+        action: ErpAction,
+    },
     /// POSTs API Gateway v2 event files (body and headers as recorded) to a webhook URL.
     Send {
         #[arg(long, env = "WEBHOOK_URL")]
@@ -66,6 +74,27 @@ enum SkumapAction {
         /// Validate only.
         #[arg(long)]
         dry_run: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ErpAction {
+    /// Per mapped item and location: Shopify's on-hand in DynamoDB (in ERP units), what is
+    /// still owed to the ERP, and the ERP's on-hand.
+    Levels {
+        #[arg(long)]
+        shop: String,
+    },
+    /// Applies one write to the ERP, e.g. stock received: `--warehouse WH --key seed-1 TEE=100`.
+    Apply {
+        #[arg(long)]
+        warehouse: String,
+        #[arg(long)]
+        key: String,
+        #[arg(long, default_value = "stock received")]
+        reason: String,
+        /// ITEM=CHANGE pairs, in ERP units.
+        lines: Vec<String>,
     },
 }
 
@@ -121,6 +150,39 @@ async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
         return send(url, files).await;
     }
     let sdk = sdk_config().await;
+    if let Command::Erp {
+        action:
+            ErpAction::Apply {
+                warehouse,
+                key,
+                reason,
+                lines,
+            },
+    } = &cli.command
+    {
+        let erp = AnyErp::load(&sdk).await?;
+        let lines = lines
+            .iter()
+            .map(|l| {
+                let (item, change) = l.split_once('=').ok_or("lines are ITEM=CHANGE")?;
+                Ok(ErpLine {
+                    item: item.to_string(),
+                    change: change.parse()?,
+                    target: None,
+                })
+            })
+            .collect::<Result<Vec<_>, Box<dyn std::error::Error>>>()?;
+        let write = ErpWrite {
+            key: key.clone(),
+            warehouse: warehouse.clone(),
+            reason: reason.clone(),
+            as_of: stockbridge::domain::ids::Timestamp::now().to_rfc3339(),
+            lines,
+        };
+        erp.apply(&write).await?;
+        println!("applied {key}");
+        return Ok(ExitCode::SUCCESS);
+    }
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), Tables::from_env()?);
     let queue = || -> Result<SqsQueue, Box<dyn std::error::Error>> {
         Ok(SqsQueue::new(
@@ -276,7 +338,52 @@ async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             println!("replayed {done}, still unusable {bad}");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Send { .. } => unreachable!("handled above"),
+        Command::Erp {
+            action: ErpAction::Levels { shop },
+        } => {
+            let shop = ShopDomain::new(&shop);
+            let erp = AnyErp::load(&sdk).await?;
+            let map = store.full_map(&shop).await?;
+            let levels: std::collections::HashMap<
+                (u64, u64),
+                stockbridge::domain::stock::StockLevel,
+            > = store
+                .levels(&shop)
+                .await?
+                .into_iter()
+                .map(|(k, l)| ((k.item.0, k.location.0), l))
+                .collect();
+            println!(
+                "{:<10} {:<12} {:<8} {:>14} {:>10} {:>12}",
+                "warehouse", "ERP item", "master", "Shopify on hand", "owed", "ERP on hand"
+            );
+            let mut locations: Vec<_> = map.locations.values().collect();
+            locations.sort_by_key(|l| l.location);
+            for location in locations {
+                let mut items: Vec<_> = map.items.values().collect();
+                items.sort_by(|a, b| a.erp_item.cmp(&b.erp_item));
+                let codes: Vec<String> = items.iter().map(|i| i.erp_item.clone()).collect();
+                let erp_levels = erp.levels(&location.erp_warehouse, &codes).await?;
+                for item in items {
+                    let Some(level) = levels.get(&(item.item.0, location.location.0)) else {
+                        continue;
+                    };
+                    println!(
+                        "{:<10} {:<12} {:<8} {:>14} {:>10} {:>12}",
+                        location.erp_warehouse,
+                        item.erp_item,
+                        format!("{:?}", location.master).to_lowercase(),
+                        item.uom.to_erp(level.on_hand()).to_string(),
+                        item.uom.to_erp(level.erp_owed).to_string(),
+                        erp_levels
+                            .get(&item.erp_item)
+                            .map_or("-".to_string(), |q| q.normalize().to_string())
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Erp { .. } | Command::Send { .. } => unreachable!("handled above"),
     }
 }
 

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::event::{Source, StockChange};
 use super::ids::{InventoryItemId, LocationId, ShopDomain, Timestamp};
 use super::skumap::Master;
-use super::stock::{apply_change, Book, Effect, Fact, LineKey, Quantities, StockKey};
+use super::stock::{apply_change, Book, Effect, Fact, LineKey, MovementKey, Quantities, StockKey};
 
 /// An event whose changes were looked up in the SKU map.
 #[derive(Clone, Debug, PartialEq)]
@@ -72,6 +72,7 @@ pub struct Plan {
     pub changed_levels: BTreeSet<StockKey>,
     pub changed_lines: BTreeSet<LineKey>,
     pub changed_items: BTreeSet<(ShopDomain, InventoryItemId)>,
+    pub changed_movements: BTreeSet<MovementKey>,
     pub ledger: Vec<LedgerEntry>,
     /// Every event of the batch, in order, with what happened to it.
     pub outcomes: Vec<(String, Outcome)>,
@@ -129,12 +130,19 @@ pub fn plan_batch(
                         plan.changed_lines.insert(line.clone());
                     }
                     for key in keys {
-                        first_seen.entry(key.clone()).or_insert(event.source.received_at);
+                        first_seen
+                            .entry(key.clone())
+                            .or_insert(event.source.received_at);
                         push_cause(causes.entry(key).or_default(), cause(None));
                     }
                 }
                 Effect::Noted(key, note, erp) => {
-                    first_seen.entry(key.clone()).or_insert(event.source.received_at);
+                    if let Fact::Movement { movement, .. } = fact {
+                        plan.changed_movements.insert(movement.clone());
+                    }
+                    first_seen
+                        .entry(key.clone())
+                        .or_insert(event.source.received_at);
                     *moved.entry(key.clone()).or_default() += erp;
                     push_cause(causes.entry(key).or_default(), cause(Some(note)))
                 }
@@ -159,9 +167,7 @@ pub fn plan_batch(
 
     for (key, causes) in causes {
         let owed = match masters.get(&(key.shop.clone(), key.location)) {
-            Some(Master::Shopify) => {
-                plan.book.level(&key).on_hand() - before.level(&key).on_hand()
-            }
+            Some(Master::Shopify) => plan.book.level(&key).on_hand() - before.level(&key).on_hand(),
             Some(Master::Erp) => moved.get(&key).copied().unwrap_or(0),
             None => 0,
         };
@@ -260,6 +266,11 @@ mod tests {
                             version,
                         },
                         _ => Fact::Movement {
+                            movement: crate::domain::stock::MovementKey {
+                                shop: shop(),
+                                id: format!("fulfillment:{item}:{location}:{line}"),
+                            },
+                            version,
                             key: skey(item, location),
                             kind: if qty % 2 == 0 {
                                 crate::domain::event::MovementKind::Fulfilled
@@ -339,6 +350,7 @@ mod tests {
                 }
             }
             prop_assert_eq!(&got.lines, &expected.lines);
+            prop_assert_eq!(&got.movements, &expected.movements);
             // Committed always equals the sum of open lines at the location.
             for (key, level) in &got.levels {
                 let open: i64 = got.lines.values()

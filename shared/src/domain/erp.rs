@@ -62,7 +62,12 @@ pub fn push_key(warehouse: &str, covered: &[(String, u64)]) -> String {
         h.update(pk.as_bytes());
         h.update(seq.to_le_bytes());
     }
-    let digest: String = h.finalize().iter().take(12).map(|b| format!("{b:02x}")).collect();
+    let digest: String = h
+        .finalize()
+        .iter()
+        .take(12)
+        .map(|b| format!("{b:02x}"))
+        .collect();
     format!("sb-{warehouse}-{digest}")
 }
 

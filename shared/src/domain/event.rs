@@ -102,6 +102,10 @@ pub enum StockChange {
     /// A physical movement Shopify reported (fulfilment, restock). Quantities already follow from
     /// the levels and commitments above; this records the cause for the log and the ERP.
     Movement {
+        /// Which Shopify line moved: `fulfillment:<id>:<line>` or `refund:<id>:<refund line>`.
+        /// The newest snapshot per movement counts, so a fulfilment seen through
+        /// `fulfillments/create` and `/update` moves stock once.
+        movement: String,
         kind: MovementKind,
         reference: String,
         item: ItemRef,

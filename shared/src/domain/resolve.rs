@@ -11,7 +11,7 @@ use super::batch::{ResolvedEvent, Unresolved};
 use super::event::{EventBody, InventoryEvent, ItemRef, StockChange};
 use super::ids::{InventoryItemId, LocationId, VariantId};
 use super::skumap::SkuMap;
-use super::stock::{Fact, ItemRecord, LineKey, StockKey};
+use super::stock::{Fact, ItemRecord, LineKey, MovementKey, StockKey};
 
 /// The variants and SKUs an event's changes name (for the map look-up).
 pub fn references(event: &InventoryEvent) -> (Vec<InventoryItemId>, Vec<VariantId>, Vec<String>) {
@@ -132,12 +132,13 @@ pub fn resolve(event: &InventoryEvent, map: &SkuMap) -> ResolvedEvent {
                 })
             }
             StockChange::Movement {
+                movement,
                 kind,
                 reference,
                 item,
                 location,
                 quantity,
-                ..
+                version,
             } => {
                 let id = item_of(map, item);
                 if id.is_none() {
@@ -145,7 +146,12 @@ pub fn resolve(event: &InventoryEvent, map: &SkuMap) -> ResolvedEvent {
                 }
                 let loc = pick_location(map, *location, &mut missing);
                 id.zip(loc).map(|(id, loc)| Fact::Movement {
+                    movement: MovementKey {
+                        shop: shop.clone(),
+                        id: movement.clone(),
+                    },
                     key: key(id, loc),
+                    version: *version,
                     kind: *kind,
                     reference: reference.clone(),
                     quantity: *quantity,

@@ -17,7 +17,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::event::MovementKind;
-use super::ids::{InventoryItemId, LineItemId, LocationId, OrderId, ShopDomain, Timestamp, Version};
+use super::ids::{
+    InventoryItemId, LineItemId, LocationId, OrderId, ShopDomain, Timestamp, Version,
+};
 
 /// Which stock record: one shop, one inventory item, one location.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -32,6 +34,22 @@ pub struct StockKey {
 pub struct LineKey {
     pub shop: ShopDomain,
     pub line: LineItemId,
+}
+
+/// One Shopify movement line (a fulfilment line, a refund line).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct MovementKey {
+    pub shop: ShopDomain,
+    pub id: String,
+}
+
+/// The newest snapshot of one movement line and what it means for an ERP-kept count.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MovementRecord {
+    pub key: StockKey,
+    /// See [`erp_movement`].
+    pub erp_effect: i64,
+    pub version: Version,
 }
 
 /// The stock of one item at one location.
@@ -152,10 +170,12 @@ pub enum Fact {
         version: Version,
     },
     Movement {
+        movement: MovementKey,
         key: StockKey,
         kind: MovementKind,
         reference: String,
         quantity: i64,
+        version: Version,
     },
     Item {
         shop: ShopDomain,
@@ -184,6 +204,7 @@ pub struct Book {
     pub levels: BTreeMap<StockKey, StockLevel>,
     pub lines: BTreeMap<LineKey, OrderLine>,
     pub items: BTreeMap<(ShopDomain, InventoryItemId), ItemRecord>,
+    pub movements: BTreeMap<MovementKey, MovementRecord>,
 }
 
 impl Book {
@@ -277,15 +298,33 @@ pub fn apply_change(book: &mut Book, fact: &Fact) -> Effect {
             Effect::Changed(touched)
         }
         Fact::Movement {
+            movement,
             key,
             kind,
             reference,
             quantity,
-        } => Effect::Noted(
-            key.clone(),
-            format!("{} {quantity} ({reference})", movement_label(*kind)),
-            erp_movement(*kind, *quantity),
-        ),
+            version,
+        } => {
+            let previous = book.movements.get(movement);
+            if previous.is_some_and(|p| *version <= p.version) {
+                return Effect::Stale;
+            }
+            let effect = erp_movement(*kind, *quantity);
+            let delta = effect - previous.map_or(0, |p| p.erp_effect);
+            book.movements.insert(
+                movement.clone(),
+                MovementRecord {
+                    key: key.clone(),
+                    erp_effect: effect,
+                    version: *version,
+                },
+            );
+            Effect::Noted(
+                key.clone(),
+                format!("{} {quantity} ({reference})", movement_label(*kind)),
+                delta,
+            )
+        }
         Fact::Item { shop, item, record } => {
             let slot = (shop.clone(), *item);
             if book
@@ -301,14 +340,16 @@ pub fn apply_change(book: &mut Book, fact: &Fact) -> Effect {
     }
 }
 
-/// What a Shopify movement changes in an ERP-kept count: goods shipped leave (minus), goods
-/// restocked from a return come back (plus); a cancelled fulfilment puts back what it took;
-/// unfulfilled units cancelled or removed never left the ERP's shelves.
+/// What a Shopify movement line, in its latest state, means for an ERP-kept count: goods shipped
+/// left (minus), goods restocked from a return came back (plus); a cancelled fulfilment moved
+/// nothing after all; unfulfilled units cancelled or removed never left the ERP's shelves.
 pub fn erp_movement(kind: MovementKind, quantity: i64) -> i64 {
     match kind {
         MovementKind::Fulfilled => -quantity,
-        MovementKind::FulfillmentCancelled | MovementKind::RestockedReturn => quantity,
-        MovementKind::RestockedCancel | MovementKind::RemovedNoRestock => 0,
+        MovementKind::RestockedReturn => quantity,
+        MovementKind::FulfillmentCancelled
+        | MovementKind::RestockedCancel
+        | MovementKind::RemovedNoRestock => 0,
     }
 }
 

@@ -182,6 +182,7 @@ pub fn normalise(d: &Delivery<'_>) -> Result<Normalised, Unusable> {
                 .iter()
                 .filter_map(|line| {
                     Some(StockChange::Movement {
+                        movement: format!("fulfillment:{id}:{}", line.id?),
                         kind,
                         reference: format!("fulfillment {id} of order {}", p.order_id.unwrap_or(0)),
                         item: item_ref(line)?,
@@ -205,6 +206,7 @@ pub fn normalise(d: &Delivery<'_>) -> Result<Normalised, Unusable> {
                         _ => MovementKind::RemovedNoRestock,
                     };
                     Some(StockChange::Movement {
+                        movement: format!("refund:{id}:{}", rli.id.or(rli.line_item_id)?),
                         kind,
                         reference: format!("refund {id} of order {}", p.order_id.unwrap_or(0)),
                         item: item_ref(rli.line_item.as_ref()?)?,
