@@ -30,6 +30,18 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 
+echo "==> Tryton 8.2 for the ERP tests on 127.0.0.1:${TEST_TRYTON_PORT:=8766}"
+TRYTON_STATE="$STATE/tryton-test"
+export VENV TRYTON_PORT="$TEST_TRYTON_PORT"
+bash infra/erp/tryton.sh stop "$TRYTON_STATE" >/dev/null 2>&1 || true
+if [ ! -f "$TRYTON_STATE/snapshot.sqlite" ]; then
+  bash infra/erp/tryton.sh init "$TRYTON_STATE" --catalogue infra/erp/sample-catalogue.csv > "$STATE/tryton-test-init.log" 2>&1 \
+    || { cat "$STATE/tryton-test-init.log"; exit 1; }
+fi
+bash infra/erp/tryton.sh reset "$TRYTON_STATE" > /dev/null
+trap 'kill $MOTO_PID 2>/dev/null || true; bash infra/erp/tryton.sh stop "$TRYTON_STATE" >/dev/null 2>&1 || true' EXIT
+set -a; . "$TRYTON_STATE/erp.env"; set +a
+
 echo "==> cargo test"
 export AWS_ENDPOINT_URL="http://127.0.0.1:$TEST_MOTO_PORT" AWS_REGION=us-east-1 \
   AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The local stack, without Docker: moto server (DynamoDB, SQS, SSM, EventBridge) with the tables
-# and queues provisioned from template.yaml, the webhook function served on 127.0.0.1 and the
-# stock consumer fed by the local event-source poller. Same handler code as in Lambda.
+# and queues provisioned from template.yaml, Tryton 8.2 (the ERP, on SQLite), the webhook
+# function served on 127.0.0.1 and the stock consumer fed by the local event-source poller,
+# pushing to Tryton. Same handler code as in Lambda.
 #
 #   infra/local/stack.sh up      install what is missing, start everything, write the env file
 #   infra/local/stack.sh demo    up, import the sample SKU map, send the signed sample webhooks,
@@ -9,7 +10,7 @@
 #   infra/local/stack.sh down    stop everything started here
 #   infra/local/stack.sh status
 #
-# Env (documented defaults): MOTO_PORT=4599, WEBHOOK_PORT=8787,
+# Env (documented defaults): MOTO_PORT=4599, WEBHOOK_PORT=8787, TRYTON_PORT=8000,
 #   STOCKBRIDGE_WEBHOOK_SECRET=stockbridge-local-secret (the local test secret the samples use),
 #   STOCKBRIDGE_SHOP=stockbridge-demo.myshopify.com.
 # Writes infra/local/.state/local.env: AWS endpoint, table and queue names, WEBHOOK_URL.
@@ -20,6 +21,8 @@ STATE="$ROOT/infra/local/.state"
 VENV="$ROOT/infra/local/.venv"
 MOTO_PORT="${MOTO_PORT:-4599}"
 WEBHOOK_PORT="${WEBHOOK_PORT:-8787}"
+TRYTON_PORT="${TRYTON_PORT:-8000}"
+ERP_STATE="$STATE/erp"
 SECRET="${STOCKBRIDGE_WEBHOOK_SECRET:-stockbridge-local-secret}"
 SHOP="${STOCKBRIDGE_SHOP:-stockbridge-demo.myshopify.com}"
 ENV_FILE="$STATE/local.env"
@@ -57,6 +60,19 @@ start_moto() {
   wait_http "http://127.0.0.1:$MOTO_PORT/moto-api/" 30 || die "moto did not start (see $STATE/moto.log)"
 }
 
+start_tryton() {
+  export VENV TRYTON_PORT
+  if [ ! -f "$ERP_STATE/snapshot.sqlite" ]; then
+    say "initialising Tryton 8.2 on SQLite (first run, about a minute)"
+    bash "$ROOT/infra/erp/tryton.sh" init "$ERP_STATE" --catalogue "$ROOT/infra/erp/sample-catalogue.csv" \
+      > "$STATE/tryton-init.log" 2>&1 || { cat "$STATE/tryton-init.log"; die "Tryton init failed"; }
+  fi
+  if ! bash "$ROOT/infra/erp/tryton.sh" status "$ERP_STATE" >/dev/null 2>&1; then
+    say "starting Tryton on http://127.0.0.1:$TRYTON_PORT"
+    bash "$ROOT/infra/erp/tryton.sh" start "$ERP_STATE" >/dev/null
+  fi
+}
+
 provision() { # extra args for provision.py
   "$VENV/bin/python" "$ROOT/infra/local/provision.py" --endpoint "http://127.0.0.1:$MOTO_PORT" \
     --param QueueVisibilityTimeoutSeconds=5 --param MaxReceiveCount=3 "$@"
@@ -87,9 +103,12 @@ start_functions() {
 cmd_up() {
   setup_venv
   start_moto
+  start_tryton
   provision --env-file "$ENV_FILE" --shop-secret "$SHOP=$SECRET" >/dev/null
   echo "WEBHOOK_URL=http://127.0.0.1:$WEBHOOK_PORT/webhooks/shopify" >> "$ENV_FILE"
   echo "STOCKBRIDGE_SHOP=$SHOP" >> "$ENV_FILE"
+  grep -E '^TRYTON_(URL|API_KEY|COMPANY_ID)=' "$ERP_STATE/erp.env" >> "$ENV_FILE"
+  echo "ERP_BREAKER_COOLDOWN_SECONDS=5" >> "$ENV_FILE"
   build
   start_functions
   say "stack is up; its addresses and names are in infra/local/.state/local.env"
@@ -110,6 +129,8 @@ cmd_demo() {
   local sb="$ROOT/target/debug/stockbridge"
   say "importing the sample SKU map (infra/local/catalogue)"
   "$sb" skumap import --items "$ROOT/infra/local/catalogue/items.csv" --locations "$ROOT/infra/local/catalogue/locations.csv" >/dev/null
+  say "ERP stock received before the day starts (the warehouse is counted in the ERP)"
+  "$sb" erp apply --warehouse WH --key demo-opening-stock TEE-BLK-M=100 TEE-WHT-L=40 MUG=120 >/dev/null
   say "sending the signed sample webhooks (events/webhook/*.json)"
   "$sb" send --url "$WEBHOOK_URL" "$ROOT"/events/webhook/[0-9]*.json
   say "waiting for the consumer to drain the queue"
@@ -122,6 +143,8 @@ cmd_demo() {
   "$sb" stock show --shop "$SHOP"
   say "parked (waiting for a mapping)"
   "$sb" parked list --shop "$SHOP"
+  say "the ERP (Tryton) beside Shopify's figures, in ERP units"
+  "$sb" erp levels --shop "$SHOP"
   echo
   echo "Stop with: infra/local/stack.sh down"
 }
@@ -132,6 +155,7 @@ cmd_down() {
     if running "$p"; then kill "$(cat "$STATE/$p.pid")" 2>/dev/null || true; fi
     rm -f "$STATE/$p.pid"
   done
+  VENV="$VENV" bash "$ROOT/infra/erp/tryton.sh" stop "$ERP_STATE" >/dev/null 2>&1 || true
   say "stopped"
 }
 
@@ -140,6 +164,7 @@ cmd_status() {
   for p in moto webhook consumer; do
     if running "$p"; then echo "$p: running (pid $(cat "$STATE/$p.pid"))"; else echo "$p: stopped"; fi
   done
+  if VENV="$VENV" bash "$ROOT/infra/erp/tryton.sh" status "$ERP_STATE" >/dev/null 2>&1; then echo "tryton: running"; else echo "tryton: stopped"; fi
 }
 
 case "${1:-}" in
