@@ -41,6 +41,7 @@ fi
 bash infra/erp/tryton.sh reset "$TRYTON_STATE" > /dev/null
 trap 'kill $MOTO_PID 2>/dev/null || true; bash infra/erp/tryton.sh stop "$TRYTON_STATE" >/dev/null 2>&1 || true' EXIT
 set -a; . "$TRYTON_STATE/erp.env"; set +a
+export STOCKBRIDGE_TRYTON_STATE="$TRYTON_STATE"
 
 echo "==> cargo test"
 export AWS_ENDPOINT_URL="http://127.0.0.1:$TEST_MOTO_PORT" AWS_REGION=us-east-1 \

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 
+use crate::adapters::sqs::SqsQueue;
 use crate::domain::batch::{plan_batch, Masters, Outcome, ResolvedEvent};
 use crate::domain::event::{EventBody, InventoryEvent};
 use crate::domain::ids::{ShopDomain, Timestamp};
@@ -19,6 +20,7 @@ use crate::domain::resolve::{references, resolve};
 use crate::domain::skumap::SkuMap;
 use crate::domain::stock::{Fact, StockKey};
 use crate::erp_sync::{ErpSync, NoErp};
+use crate::ports::EventQueue;
 use crate::ports::{Erp, PortError, SkuMapStore, StockStore, Wanted};
 use crate::telemetry::{Metrics, Unit};
 
@@ -34,13 +36,23 @@ pub struct StockConsumer<S, E = NoErp> {
     pub metrics: Metrics,
     /// The ERP side; `None` keeps stock in DynamoDB only.
     pub erp: Option<ErpSync<E>>,
+    /// Where the consumer schedules its own ERP retries (the events queue). Without it, messages
+    /// whose stock is still owed are reported failed and come back after the visibility timeout.
+    pub retries: Option<SqsQueue>,
 }
+
+/// First delay of a scheduled ERP retry; it doubles per attempt up to SQS's 15 minutes.
+const RETRY_BASE_DELAY: Duration = Duration::from_secs(2);
 
 /// What one batch did, for logs and tests.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct BatchReport {
     pub outcomes: Vec<(String, Outcome)>,
     pub failed: Vec<String>,
+    /// Per message, the stock records it touched (for the ERP push).
+    pub touched: Vec<(String, BTreeSet<StockKey>)>,
+    /// Stock records still owed to the ERP after this batch.
+    pub erp_pending: BTreeSet<StockKey>,
 }
 
 impl<S: StockStore + SkuMapStore> StockConsumer<S, NoErp> {
@@ -49,16 +61,23 @@ impl<S: StockStore + SkuMapStore> StockConsumer<S, NoErp> {
             store,
             metrics,
             erp: None,
+            retries: None,
         }
     }
 }
 
 impl<S: StockStore + SkuMapStore, E: Erp> StockConsumer<S, E> {
-    pub fn with_erp(store: S, metrics: Metrics, erp: ErpSync<E>) -> Self {
+    pub fn with_erp(
+        store: S,
+        metrics: Metrics,
+        erp: ErpSync<E>,
+        retries: Option<SqsQueue>,
+    ) -> Self {
         StockConsumer {
             store,
             metrics,
             erp: Some(erp),
+            retries,
         }
     }
 
@@ -87,8 +106,18 @@ impl<S: StockStore + SkuMapStore, E: Erp> StockConsumer<S, E> {
     pub async fn apply_messages(&self, messages: &[(String, String)]) -> BatchReport {
         let mut report = BatchReport::default();
         let mut stock: Vec<(String, InventoryEvent)> = Vec::new();
+        let mut retry_attempt = 0;
         for (id, body) in messages {
             match InventoryEvent::from_json(body) {
+                Ok(InventoryEvent {
+                    body: EventBody::ErpRetry { keys, attempt },
+                    ..
+                }) => {
+                    retry_attempt = retry_attempt.max(attempt);
+                    report
+                        .touched
+                        .push((id.clone(), keys.into_iter().collect()));
+                }
                 Ok(event) if event.body == EventBody::ShopRedact => {
                     match self.store.redact_shop(&event.shop).await {
                         Ok(n) => {
@@ -113,7 +142,84 @@ impl<S: StockStore + SkuMapStore, E: Erp> StockConsumer<S, E> {
         for chunk in chunks(&stock) {
             self.apply_chunk(chunk, &mut report).await;
         }
+        if let Some(erp) = &self.erp {
+            self.push_to_erp(erp, retry_attempt, &mut report).await;
+        }
         report
+    }
+
+    /// One ERP push for everything the batch touched (a burst across chunks coalesces too).
+    /// Stock still owed afterwards gets a scheduled retry with a growing delay; if even that
+    /// cannot be sent, the messages that touched it fail and come back.
+    async fn push_to_erp(&self, erp: &ErpSync<E>, attempt: u32, report: &mut BatchReport) {
+        let failed: BTreeSet<String> = report.failed.iter().cloned().collect();
+        let keys: BTreeSet<StockKey> = report
+            .touched
+            .iter()
+            .filter(|(id, _)| !failed.contains(id))
+            .flat_map(|(_, keys)| keys.iter().cloned())
+            .collect();
+        if keys.is_empty() {
+            return;
+        }
+        let pushed = erp.push(&self.store, &keys).await;
+        if pushed.pending.is_empty() {
+            return;
+        }
+        let delay = RETRY_BASE_DELAY
+            .saturating_mul(1u32 << attempt.min(9))
+            .min(Duration::from_secs(900));
+        let scheduled = match &self.retries {
+            Some(queue) => {
+                let first = pushed.pending.iter().next().map(|k| k.shop.clone());
+                let retry = InventoryEvent {
+                    schema: crate::domain::event::SCHEMA_VERSION,
+                    key: format!("erp-retry:{}:{}", attempt + 1, Timestamp::now().0),
+                    shop: first.unwrap_or_else(|| ShopDomain::new("")),
+                    source: crate::domain::event::Source {
+                        topic: "stockbridge/erp-retry".into(),
+                        webhook_id: String::new(),
+                        event_id: None,
+                        api_version: None,
+                        triggered_at: Timestamp::now(),
+                        received_at: Timestamp::now(),
+                    },
+                    part: crate::domain::event::Part::WHOLE,
+                    body: EventBody::ErpRetry {
+                        keys: pushed.pending.iter().cloned().collect(),
+                        attempt: attempt + 1,
+                    },
+                };
+                match queue.send_after(&[retry], delay).await {
+                    Ok(()) => true,
+                    Err(e) => {
+                        tracing::error!("could not schedule the ERP retry: {e}");
+                        false
+                    }
+                }
+            }
+            None => false,
+        };
+        if scheduled {
+            self.metrics.count("ErpRetryScheduled", None);
+            tracing::warn!(
+                pending = pushed.pending.len(),
+                delay_s = delay.as_secs(),
+                error = ?pushed.last_error,
+                "ERP push incomplete; retry scheduled"
+            );
+        } else {
+            let owed: Vec<String> = report
+                .touched
+                .iter()
+                .filter(|(id, keys)| {
+                    keys.iter().any(|k| pushed.pending.contains(k)) && !failed.contains(id)
+                })
+                .map(|(id, _)| id.clone())
+                .collect();
+            report.failed.extend(owed);
+        }
+        report.erp_pending = pushed.pending;
     }
 
     async fn apply_chunk(&self, chunk: &[(String, InventoryEvent)], report: &mut BatchReport) {
@@ -125,17 +231,9 @@ impl<S: StockStore + SkuMapStore, E: Erp> StockConsumer<S, E> {
                 Ok((outcomes, touched)) => {
                     self.record(&events, &outcomes);
                     report.outcomes.extend(outcomes);
-                    if let Some(erp) = &self.erp {
-                        let keys = touched.iter().flatten().cloned().collect();
-                        let pushed = erp.push(&self.store, &keys).await;
-                        // Messages whose stock is still owed come back, so the push is retried
-                        // (the debt itself is safe in DynamoDB either way).
-                        for ((id, _), keys) in chunk.iter().zip(&touched) {
-                            if keys.iter().any(|k| pushed.pending.contains(k)) {
-                                report.failed.push(id.clone());
-                            }
-                        }
-                    }
+                    report
+                        .touched
+                        .extend(chunk.iter().map(|(id, _)| id.clone()).zip(touched));
                     return;
                 }
                 Err(PortError::TooLarge(n)) if chunk.len() > 1 => {
@@ -307,7 +405,7 @@ fn backoff(attempt: u32) -> Duration {
 fn chunks(events: &[(String, InventoryEvent)]) -> Vec<&[(String, InventoryEvent)]> {
     let cost = |e: &InventoryEvent| match &e.body {
         EventBody::Stock { changes } => 1 + ACTIONS_PER_CHANGE * changes.len(),
-        EventBody::ShopRedact => 0,
+        EventBody::ShopRedact | EventBody::ErpRetry { .. } => 0,
     };
     let mut out = Vec::new();
     let (mut start, mut total) = (0, 0);
@@ -345,10 +443,14 @@ impl StockConsumer<crate::adapters::dynamodb::DynamoStore, crate::adapters::erp:
                 metrics.clone(),
             )
         });
+        let retries = crate::adapters::aws::required_env("EVENTS_QUEUE_URL")
+            .ok()
+            .map(|url| SqsQueue::new(aws_sdk_sqs::Client::new(sdk), url));
         Ok(StockConsumer {
             store,
             metrics,
             erp: sync,
+            retries,
         })
     }
 }

@@ -184,7 +184,7 @@ impl<E: Erp> ErpSync<E> {
                         .iter()
                         .map(|(k, l)| (level_pk(k), l.erp_seq))
                         .collect();
-                    let key = push_key(&warehouse, &covered);
+                    let key = push_key(&warehouse, &covered, nonce());
                     for (k, l) in chunk {
                         let mut l = l.clone();
                         if let Some(i) = l.erp_inflight.as_mut() {
@@ -427,6 +427,14 @@ impl<E: Erp> ErpSync<E> {
             }
         }
     }
+}
+
+/// A value no other preparation gets: the clock and a per-process counter.
+fn nonce() -> u128 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let count = COUNTER.fetch_add(1, Ordering::Relaxed);
+    (Timestamp::now().0 as u128) << 64 | u128::from(count) ^ u128::from(std::process::id()) << 32
 }
 
 /// The write for an in-flight key, lines of one ERP item merged (two Shopify listings of one ERP

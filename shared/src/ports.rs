@@ -36,8 +36,18 @@ pub enum PortError {
 /// The queue between the webhook and the stock consumer.
 pub trait EventQueue: Send + Sync {
     /// Enqueues every event, or fails as a whole so the caller can answer 5xx.
-    fn send(&self, events: &[InventoryEvent])
-        -> impl Future<Output = Result<(), PortError>> + Send;
+    fn send(
+        &self,
+        events: &[InventoryEvent],
+    ) -> impl Future<Output = Result<(), PortError>> + Send {
+        self.send_after(events, std::time::Duration::ZERO)
+    }
+    /// Enqueues every event, visible only after `delay` (at most 15 minutes).
+    fn send_after(
+        &self,
+        events: &[InventoryEvent],
+        delay: std::time::Duration,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
 }
 
 /// An authentic delivery that could not be used, kept for an operator to replay.

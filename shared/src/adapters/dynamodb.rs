@@ -476,6 +476,12 @@ impl StockStore for DynamoStore {
                 .iter()
                 .map(|(sh, i)| key_of(&item_pk(sh, *i), STATE)),
         );
+        keys.extend(
+            wanted
+                .movements
+                .iter()
+                .map(|m| key_of(&movement_pk(m), STATE)),
+        );
         let mut loaded = Loaded::default();
         for item in self.batch_get(&self.tables.stock, keys).await? {
             let pk = get_s(&item, "pk").unwrap_or_default();
@@ -725,6 +731,16 @@ impl DynamoStore {
     /// One TransactWriteItems; a cancelled transaction whose reasons are all condition failures
     /// or conflicts is a [`PortError::Conflict`] (re-read and plan again).
     async fn transact(&self, actions: Vec<TransactWriteItem>) -> Result<(), PortError> {
+        let keys: Vec<String> = actions
+            .iter()
+            .map(|a| {
+                a.put()
+                    .and_then(|p| p.item().get("pk"))
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .collect();
         match self
             .client
             .transact_write_items()
@@ -735,17 +751,21 @@ impl DynamoStore {
             Ok(_) => Ok(()),
             Err(SdkError::ServiceError(e)) => match e.into_err() {
                 TransactWriteItemsError::TransactionCanceledException(c) => {
-                    let codes: Vec<&str> = c
+                    let failed: Vec<(&str, &str)> = c
                         .cancellation_reasons()
                         .iter()
-                        .filter_map(|r| r.code())
-                        .filter(|c| *c != "None")
+                        .enumerate()
+                        .filter_map(|(i, r)| {
+                            let code = r.code().filter(|c| *c != "None")?;
+                            Some((code, keys.get(i).map_or("", String::as_str)))
+                        })
                         .collect();
+                    let codes: Vec<&str> = failed.iter().map(|(c, _)| *c).collect();
                     if codes
                         .iter()
                         .all(|c| *c == "ConditionalCheckFailed" || *c == "TransactionConflict")
                     {
-                        Err(PortError::Conflict(codes.join(",")))
+                        Err(PortError::Conflict(format!("{failed:?}")))
                     } else {
                         Err(unavailable(format!("transaction cancelled: {codes:?}")))
                     }

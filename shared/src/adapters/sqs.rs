@@ -41,7 +41,12 @@ fn unavailable(e: impl std::fmt::Display) -> PortError {
 }
 
 impl EventQueue for SqsQueue {
-    async fn send(&self, events: &[InventoryEvent]) -> Result<(), PortError> {
+    async fn send_after(
+        &self,
+        events: &[InventoryEvent],
+        delay: std::time::Duration,
+    ) -> Result<(), PortError> {
+        let delay = delay.as_secs().min(900) as i32;
         for chunk in events.chunks(BATCH) {
             let mut pending: Vec<(String, String)> = chunk
                 .iter()
@@ -55,6 +60,7 @@ impl EventQueue for SqsQueue {
                         SendMessageBatchRequestEntry::builder()
                             .id(id)
                             .message_body(body)
+                            .delay_seconds(delay)
                             .build()
                             .map_err(unavailable)
                     })

@@ -134,6 +134,22 @@ impl TrytonErp {
         }
     }
 
+    /// The same adapter with other timeouts (tests that inject slow answers).
+    pub fn with_timeouts(
+        mut self,
+        request: std::time::Duration,
+        connect: std::time::Duration,
+    ) -> Self {
+        if let Ok(client) = reqwest::Client::builder()
+            .connect_timeout(connect)
+            .timeout(request)
+            .build()
+        {
+            self.client = client;
+        }
+        self
+    }
+
     /// From `TRYTON_URL`, `TRYTON_API_KEY` and `TRYTON_COMPANY_ID` (default 1).
     pub fn from_env() -> Result<Self, ConfigError> {
         let base = required_env("TRYTON_URL")?;

@@ -49,14 +49,17 @@ pub struct Incoming {
     pub expected: Option<String>,
 }
 
-/// Builds the key of a push from what it covers: the stock records and their push sequence.
-/// Deterministic, so a push prepared twice gets the same key.
-pub fn push_key(warehouse: &str, covered: &[(String, u64)]) -> String {
+/// Builds the key of a push from what it covers (the stock records and their push sequence) and
+/// a `nonce` unique to the preparation. The key is stored with the in-flight write before the ERP
+/// is called, so retries reuse it; the nonce keeps it unique for ever, even when a stock record
+/// is deleted (`shop/redact`) and created again with its sequence back at 0.
+pub fn push_key(warehouse: &str, covered: &[(String, u64)], nonce: u128) -> String {
     use sha2::{Digest, Sha256};
     let mut sorted: Vec<&(String, u64)> = covered.iter().collect();
     sorted.sort();
     let mut h = Sha256::new();
     h.update(warehouse.as_bytes());
+    h.update(nonce.to_le_bytes());
     for (pk, seq) in sorted {
         h.update(b"\n");
         h.update(pk.as_bytes());
@@ -77,10 +80,11 @@ mod tests {
 
     #[test]
     fn push_keys_are_stable_and_order_free() {
-        let a = push_key("WH", &[("x".into(), 1), ("y".into(), 2)]);
-        let b = push_key("WH", &[("y".into(), 2), ("x".into(), 1)]);
+        let a = push_key("WH", &[("x".into(), 1), ("y".into(), 2)], 7);
+        let b = push_key("WH", &[("y".into(), 2), ("x".into(), 1)], 7);
         assert_eq!(a, b);
-        assert_ne!(a, push_key("WH", &[("x".into(), 2), ("y".into(), 2)]));
+        assert_ne!(a, push_key("WH", &[("x".into(), 2), ("y".into(), 2)], 7));
+        assert_ne!(a, push_key("WH", &[("x".into(), 1), ("y".into(), 2)], 8));
         assert!(a.starts_with("sb-WH-") && a.len() < 40);
     }
 }

@@ -64,6 +64,12 @@ pub enum EventBody {
     Stock { changes: Vec<StockChange> },
     /// `shop/redact`: delete everything kept for the shop.
     ShopRedact,
+    /// Internal: these stock records still owe the ERP a write (it was down or throttling);
+    /// try again. Sent by the consumer to itself with a growing delay.
+    ErpRetry {
+        keys: Vec<crate::domain::stock::StockKey>,
+        attempt: u32,
+    },
 }
 
 /// One fact about stock, as Shopify stated it. Facts are absolute snapshots with a [`Version`],

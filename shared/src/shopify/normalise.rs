@@ -320,7 +320,7 @@ mod tests {
                 .into_iter()
                 .flat_map(|e| match e.body {
                     EventBody::Stock { changes } => changes,
-                    EventBody::ShopRedact => vec![],
+                    EventBody::ShopRedact | EventBody::ErpRetry { .. } => vec![],
                 })
                 .collect(),
             other => panic!("expected events, got {other:?}"),

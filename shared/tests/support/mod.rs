@@ -54,6 +54,7 @@ pub async fn stack() -> Stack {
 }
 
 pub async fn stack_with(tweak: impl FnOnce(&mut HashMap<String, String>)) -> Stack {
+    stockbridge::telemetry::init_tracing();
     let endpoint = std::env::var("AWS_ENDPOINT_URL")
         .expect("AWS_ENDPOINT_URL is not set: run the tests with infra/test.sh (it starts moto)");
     let python = std::env::var("STOCKBRIDGE_TEST_PYTHON")
@@ -225,13 +226,21 @@ impl Stack {
 
     /// Runs the consumer through the local event source until the queue is empty.
     pub async fn drain(&self) {
-        let consumer = self.consumer.clone();
+        self.drain_with(&self.consumer).await
+    }
+
+    /// The same with another consumer (e.g. one that pushes to an ERP).
+    pub async fn drain_with<E: stockbridge::ports::Erp + 'static>(
+        &self,
+        consumer: &Arc<StockConsumer<DynamoStore, E>>,
+    ) {
+        let consumer = consumer.clone();
         let handler = move |event| {
             let consumer = consumer.clone();
             async move { consumer.handle(event).await }
         };
         let mut idle = 0;
-        for _ in 0..200 {
+        for _ in 0..600 {
             let cycle = poll_once(&self.sqs, &self.poller, &handler).await.unwrap();
             if cycle.received == 0 {
                 if self.depth(&self.poller.queue_url).await == 0 {
@@ -262,6 +271,7 @@ impl Stack {
             |k: QueueAttributeName| a.get(&k).and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
         get(QueueAttributeName::ApproximateNumberOfMessages)
             + get(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            + get(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
     }
 
     /// Stock as `{ "item@location": (available, committed, on_hand) }`.
@@ -291,6 +301,23 @@ impl Stack {
     /// One poll cycle of the local event source (for tests that watch redelivery).
     pub async fn drain_once(&self) {
         let consumer = self.consumer.clone();
+        let handler = move |event| {
+            let consumer = consumer.clone();
+            async move { consumer.handle(event).await }
+        };
+        poll_once(&self.sqs, &self.poller, &handler).await.unwrap();
+    }
+}
+
+pub mod erp;
+
+impl Stack {
+    /// One poll cycle with another consumer.
+    pub async fn drain_once_with<E: stockbridge::ports::Erp + 'static>(
+        &self,
+        consumer: &Arc<StockConsumer<DynamoStore, E>>,
+    ) {
+        let consumer = consumer.clone();
         let handler = move |event| {
             let consumer = consumer.clone();
             async move { consumer.handle(event).await }
