@@ -139,12 +139,21 @@ impl<S: StockStore + SkuMapStore, E: Erp> StockConsumer<S, E> {
                 }
             }
         }
+        let started = std::time::Instant::now();
         for chunk in chunks(&stock) {
             self.apply_chunk(chunk, &mut report).await;
         }
+        let applied_ms = started.elapsed().as_millis() as u64;
         if let Some(erp) = &self.erp {
             self.push_to_erp(erp, retry_attempt, &mut report).await;
         }
+        tracing::info!(
+            messages = messages.len(),
+            failed = report.failed.len(),
+            applied_ms,
+            erp_ms = started.elapsed().as_millis() as u64 - applied_ms,
+            "batch done"
+        );
         report
     }
 

@@ -140,7 +140,9 @@ impl<E: Erp> ErpSync<E> {
         report: &mut PushReport,
     ) -> Result<(), PortError> {
         let maps = self.maps(store, keys).await?;
-        // 1. Prepare: owed stock without a write in flight gets one, under a fixed key.
+        // 1. Prepare: owed stock without a write in flight gets one, under a fixed key, leased to
+        //    this consumer.
+        let mut mine: BTreeSet<String> = BTreeSet::new();
         for _ in 0..4 {
             let loaded = store
                 .load(&Wanted {
@@ -172,6 +174,7 @@ impl<E: Erp> ErpSync<E> {
                     target: (location.master == Master::Shopify)
                         .then(|| item.uom.to_erp(level.on_hand()).to_string()),
                     since: level.erp_owed_since,
+                    lease_until: Some(lease()),
                 });
                 groups
                     .entry(location.erp_warehouse.clone())
@@ -198,7 +201,14 @@ impl<E: Erp> ErpSync<E> {
                 break;
             }
             match store.put_levels(&marked, &loaded).await {
-                Ok(()) => break,
+                Ok(()) => {
+                    mine.extend(
+                        marked
+                            .iter()
+                            .filter_map(|(_, l)| l.erp_inflight.as_ref().map(|i| i.key.clone())),
+                    );
+                    break;
+                }
                 Err(PortError::Conflict(_)) => continue,
                 Err(e) => return Err(e),
             }
@@ -220,7 +230,23 @@ impl<E: Erp> ErpSync<E> {
                     .push((key.clone(), inflight.clone()));
             }
         }
+        let now = Timestamp::now();
         for (write_key, members) in writes {
+            if !mine.contains(&write_key) {
+                // Left by an earlier attempt, or another consumer's: take it over only when its
+                // lease has run out, and only if the claim wins the race.
+                let leased = members
+                    .iter()
+                    .any(|(_, i)| i.lease_until.is_some_and(|until| until > now));
+                if leased {
+                    continue;
+                }
+                match self.claim(store, &write_key, &members).await {
+                    Ok(()) => {}
+                    Err(PortError::Conflict(_)) => continue,
+                    Err(e) => return Err(e),
+                }
+            }
             let write = to_write(&write_key, &members);
             match self.apply_with_retry(&write).await {
                 Ok(()) => {
@@ -304,6 +330,45 @@ impl<E: Erp> ErpSync<E> {
             level.erp_inflight = None
         })
         .await
+    }
+
+    /// Takes the lease of an in-flight write whose lease ran out: one read, one conditional
+    /// write; [`PortError::Conflict`] if another consumer holds or took it.
+    async fn claim<S: StockStore>(
+        &self,
+        store: &S,
+        write_key: &str,
+        members: &[(StockKey, Inflight)],
+    ) -> Result<(), PortError> {
+        let keys: BTreeSet<StockKey> = members.iter().map(|(k, _)| k.clone()).collect();
+        let loaded = store
+            .load(&Wanted {
+                levels: keys,
+                ..Wanted::default()
+            })
+            .await?;
+        let now = Timestamp::now();
+        let mut changed = Vec::new();
+        for (key, level) in &loaded.book.levels {
+            let Some(inflight) = &level.erp_inflight else {
+                continue;
+            };
+            if inflight.key != write_key {
+                continue;
+            }
+            if inflight.lease_until.is_some_and(|until| until > now) {
+                return Err(PortError::Conflict(format!("write {write_key} is leased")));
+            }
+            let mut level = level.clone();
+            if let Some(i) = level.erp_inflight.as_mut() {
+                i.lease_until = Some(lease());
+            }
+            changed.push((key.clone(), level));
+        }
+        if changed.is_empty() {
+            return Err(PortError::Conflict(format!("write {write_key} is settled")));
+        }
+        store.put_levels(&changed, &loaded).await
     }
 
     async fn rewrite<S: StockStore>(
@@ -427,6 +492,14 @@ impl<E: Erp> ErpSync<E> {
             }
         }
     }
+}
+
+/// How long a consumer holds an in-flight write: longer than one push can take (attempts x the
+/// ERP call timeout plus waits), shorter than a Lambda invocation's 60 s.
+const LEASE: Duration = Duration::from_secs(55);
+
+fn lease() -> Timestamp {
+    Timestamp(Timestamp::now().0 + LEASE.as_nanos() as i64)
 }
 
 /// A value no other preparation gets: the clock and a per-process counter.

@@ -211,3 +211,59 @@ pub trait Erp: Send + Sync {
         items: &[String],
     ) -> impl Future<Output = Result<Vec<crate::domain::erp::Incoming>, ErpError>> + Send;
 }
+
+/// One inventory level as Shopify's Admin API reports it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShopifyLevel {
+    pub item: crate::domain::ids::InventoryItemId,
+    pub location: crate::domain::ids::LocationId,
+    pub available: i64,
+    pub on_hand: i64,
+    pub committed: i64,
+}
+
+/// A compare-and-set of Shopify's `available` at one location.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShopifySet {
+    pub item: crate::domain::ids::InventoryItemId,
+    pub location: crate::domain::ids::LocationId,
+    /// The new quantity.
+    pub quantity: i64,
+    /// What we believe Shopify holds now; Shopify refuses the set if it holds something else.
+    pub expected: i64,
+}
+
+/// Why a Shopify Admin call failed.
+#[derive(Debug, thiserror::Error, Clone, PartialEq)]
+pub enum ShopifyError {
+    /// Over the cost budget (`THROTTLED`); wait this long for the bucket to refill.
+    #[error("Shopify throttled the query; retry after {retry_after_ms} ms")]
+    Throttled { retry_after_ms: u64 },
+    /// Compare-and-set refused: Shopify's quantity is not what we expected (someone changed it).
+    #[error("Shopify's quantity changed meanwhile (CHANGE_FROM_QUANTITY_STALE): re-read and decide again")]
+    Stale,
+    #[error("Shopify unavailable: {0}; retry later")]
+    Unavailable(String),
+    /// Refused for a reason a retry will not fix (scope missing, unknown item, bad input).
+    #[error("Shopify refused the call: {0}")]
+    Rejected(String),
+}
+
+/// What Stockbridge needs from Shopify's Admin GraphQL API.
+pub trait ShopifyAdmin: Send + Sync {
+    /// One page of inventory levels at `location` (all items), after `cursor`; returns the
+    /// levels and the next cursor (`None` at the end). Pages are sized to the cost budget.
+    fn levels_page(
+        &self,
+        location: crate::domain::ids::LocationId,
+        cursor: Option<String>,
+    ) -> impl Future<Output = Result<(Vec<ShopifyLevel>, Option<String>), ShopifyError>> + Send;
+    /// Sets `available` with compare-and-set (`changeFromQuantity`) under an idempotency key
+    /// (`@idempotent`): a retry with the same key returns the first result.
+    fn set_available(
+        &self,
+        sets: &[ShopifySet],
+        reason: &str,
+        idempotency_key: &str,
+    ) -> impl Future<Output = Result<(), ShopifyError>> + Send;
+}

@@ -51,7 +51,12 @@ pub struct Metrics {
     function: &'static str,
     emit: bool,
     seen: Arc<Mutex<HashMap<String, f64>>>,
+    /// Every value of timing metrics, for drills (bounded).
+    values: Arc<Mutex<HashMap<String, Vec<f64>>>>,
 }
+
+/// At most this many values are kept per metric name.
+const MAX_VALUES: usize = 1_000_000;
 
 impl Metrics {
     /// Metrics that print EMF lines to stdout.
@@ -60,6 +65,7 @@ impl Metrics {
             function,
             emit: std::env::var_os("STOCKBRIDGE_METRICS_OFF").is_none(),
             seen: Arc::default(),
+            values: Arc::default(),
         }
     }
 
@@ -69,6 +75,7 @@ impl Metrics {
             function,
             emit: false,
             seen: Arc::default(),
+            values: Arc::default(),
         }
     }
 
@@ -78,6 +85,14 @@ impl Metrics {
             *seen.entry(name.to_string()).or_default() += value;
             if let Some(r) = reason {
                 *seen.entry(format!("{name}/{r}")).or_default() += value;
+            }
+        }
+        if matches!(unit, Unit::Milliseconds) {
+            if let Ok(mut values) = self.values.lock() {
+                let list = values.entry(name.to_string()).or_default();
+                if list.len() < MAX_VALUES {
+                    list.push(value);
+                }
             }
         }
         if !self.emit {
@@ -109,6 +124,14 @@ impl Metrics {
 
     pub fn count(&self, name: &str, reason: Option<&str>) {
         self.put(name, 1.0, Unit::Count, reason);
+    }
+
+    /// Every value of a timing metric emitted so far (drills, tests).
+    pub fn values(&self, name: &str) -> Vec<f64> {
+        self.values
+            .lock()
+            .map(|v| v.get(name).cloned().unwrap_or_default())
+            .unwrap_or_default()
     }
 
     /// The total emitted so far for `name` (or `name/reason`).

@@ -6,10 +6,13 @@
 //! - [`tryton`]: the ERP port over Tryton 8.2's REST API (internal shipments keyed by write).
 //! - [`http_erp`]: the generic HTTP inventory ERP (`docs/erp-http-api.yaml`).
 //! - [`erp`]: the ERP adapter chosen by configuration.
+//! - [`shopify_graphql`]: Shopify's Admin GraphQL API (2026-04): inventory levels paged to the
+//!   cost budget, and compare-and-set writes of `available` under an idempotency key.
 
 pub mod aws;
 pub mod dynamodb;
 pub mod erp;
 pub mod http_erp;
+pub mod shopify_graphql;
 pub mod sqs;
 pub mod tryton;

@@ -88,6 +88,10 @@ pub struct Inflight {
     pub change: String,
     pub target: Option<String>,
     pub since: Option<Timestamp>,
+    /// Until when one consumer holds the right to send this write; others leave it alone, so
+    /// two consumers never send the same write at once.
+    #[serde(default)]
+    pub lease_until: Option<Timestamp>,
 }
 
 impl Default for StockLevel {

@@ -1,0 +1,863 @@
+//! Shopify's Admin GraphQL API (version 2026-04): [`ShopifyGraphql`] implements [`ShopifyAdmin`].
+//!
+//! - `POST {shop}/admin/api/2026-04/graphql.json` with `X-Shopify-Access-Token`. In production the
+//!   base is `https://<shop>.myshopify.com`; locally `http://127.0.0.1:8788`, the stand-in in
+//!   `infra/shopify-standin/`.
+//! - Reads: `location(id:) { inventoryLevels(first:, after:) }` with the quantities `available`,
+//!   `on_hand` and `committed`. Writes: `inventorySetQuantities` with `name: "available"`,
+//!   `changeFromQuantity` (compare-and-set) and the `@idempotent(key:)` directive, at most 250
+//!   quantities per call.
+//! - Rate limit: Shopify charges each query its calculated cost from a leaky bucket and reports
+//!   `extensions.cost.throttleStatus` on every answer. The last status is kept (behind a mutex,
+//!   with the time it was seen), so the client knows what is available now: a page of levels is
+//!   sized to what the bucket holds, and when it holds too little the client waits for the
+//!   restore rate to refill it rather than sending a query that would be throttled. What a call
+//!   is about to spend is debited at once, so concurrent calls through one client pace too.
+//! - Ids are gids (`gid://shopify/InventoryItem/<n>`) parsed to `u64` from the string: never
+//!   through a float (they exceed 2^53).
+//!
+//! Errors map onto [`ShopifyError`]: `THROTTLED` (or HTTP 429) is `Throttled` with the wait the
+//! cost deficit and restore rate imply; `CHANGE_FROM_QUANTITY_STALE` is `Stale`; HTTP 5xx,
+//! connection failures, timeouts and answers that are not the documented shape are
+//! `Unavailable`; 401/403 (bad token, or the app lacks the `read_inventory` / `write_inventory`
+//! access scopes) and every other user or GraphQL error are `Rejected`.
+//!
+//! The token never appears in `Debug` output or logs, and redirects are not followed.
+
+use std::fmt;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use reqwest::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::{Client, StatusCode, Url};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::adapters::aws::{required_env, ConfigError};
+use crate::domain::ids::{InventoryItemId, LocationId};
+use crate::ports::{ShopifyAdmin, ShopifyError, ShopifyLevel, ShopifySet};
+
+/// The Admin API version this adapter speaks.
+pub const API_VERSION: &str = "2026-04";
+/// Path of the GraphQL endpoint under the shop's base URL.
+pub const GRAPHQL_PATH: &str = "/admin/api/2026-04/graphql.json";
+/// Shopify's cap on a connection page and on input arrays.
+pub const MAX_PAGE: u32 = 250;
+/// Quantities per `inventorySetQuantities` call (Shopify caps input arrays at 250).
+pub const MAX_SETS_PER_CALL: usize = 250;
+/// The smallest page worth asking for; with less in the bucket, wait for it to refill.
+pub const MIN_PAGE: u32 = 10;
+/// The page size used before any throttle status is known (cost 3 + 10 x 3 = 33 points).
+pub const FIRST_PAGE: u32 = 10;
+/// Requested cost of a mutation.
+pub const MUTATION_COST: f64 = 10.0;
+/// Requested cost of the levels query besides its nodes: the location (1) and the connection (2).
+pub const LEVELS_OVERHEAD: f64 = 3.0;
+/// Requested cost of one level node: the level (1), its item (1), its quantities (1). Learnt
+/// from the answers when Shopify charges more.
+pub const LEVEL_NODE_COST: f64 = 3.0;
+/// Whole-request timeout.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// TCP (and TLS) connect timeout.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Wait used when a 429 carries no usable `Retry-After`.
+pub const DEFAULT_RETRY_AFTER_MS: u64 = 1000;
+
+const SCOPES_HINT: &str = "check the access token and that the app has the read_inventory and \
+                           write_inventory access scopes";
+const MESSAGE_MAX: usize = 300;
+
+const LEVELS_QUERY: &str = r#"query StockbridgeLevels($location: ID!, $first: Int!, $after: String) {
+  location(id: $location) {
+    inventoryLevels(first: $first, after: $after) {
+      nodes {
+        item { id }
+        quantities(names: ["available", "on_hand", "committed"]) { name quantity }
+      }
+      pageInfo { hasNextPage endCursor }
+    }
+  }
+}"#;
+
+const SET_MUTATION: &str = r#"mutation StockbridgeSetAvailable($input: InventorySetQuantitiesInput!, $key: String!) {
+  inventorySetQuantities(input: $input) @idempotent(key: $key) {
+    inventoryAdjustmentGroup { id changes { name delta } }
+    userErrors { field message code }
+  }
+}"#;
+
+/// Shopify's `throttleStatus`, as last reported.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ThrottleStatus {
+    pub maximum_available: f64,
+    pub currently_available: f64,
+    pub restore_rate: f64,
+}
+
+/// The budget as last seen, with when, and the learnt cost of one level node.
+#[derive(Clone, Copy, Debug)]
+struct Budget {
+    status: ThrottleStatus,
+    seen: Instant,
+    level_cost: f64,
+}
+
+impl Budget {
+    fn restore_rate(&self) -> f64 {
+        // A zero or negative rate would never refill; treat it as the slowest plausible one.
+        self.status.restore_rate.max(1.0)
+    }
+
+    /// What the bucket holds now, by the restore rate since it was seen.
+    fn available_now(&self, now: Instant) -> f64 {
+        let refilled = now.saturating_duration_since(self.seen).as_secs_f64() * self.restore_rate();
+        (self.status.currently_available + refilled).min(self.status.maximum_available)
+    }
+
+    /// How long until the bucket holds `cost`.
+    fn wait_for(&self, cost: f64, now: Instant) -> Duration {
+        let deficit = cost - self.available_now(now);
+        if deficit <= 0.0 {
+            Duration::ZERO
+        } else {
+            // Round up to the millisecond, plus one, so the refill is complete when we send.
+            Duration::from_millis((deficit / self.restore_rate() * 1000.0).ceil() as u64 + 1)
+        }
+    }
+
+    /// Takes `cost` out now (it is restored when the answer reports the real status).
+    fn debit(&mut self, cost: f64, now: Instant) {
+        self.status.currently_available = self.available_now(now) - cost;
+        self.seen = now;
+    }
+}
+
+/// The Admin GraphQL client for one shop. Cheap to share by reference; the throttle status is
+/// shared by every call through it.
+pub struct ShopifyGraphql {
+    endpoint: Url,
+    /// The access token, marked sensitive.
+    token: HeaderValue,
+    client: Client,
+    budget: Mutex<Option<Budget>>,
+}
+
+impl fmt::Debug for ShopifyGraphql {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ShopifyGraphql")
+            .field("endpoint", &self.endpoint.as_str())
+            .field("access_token", &"<redacted>")
+            .finish()
+    }
+}
+
+impl ShopifyGraphql {
+    /// A client for the shop at `shop_base_url` (`https://<shop>.myshopify.com`, or the local
+    /// stand-in `http://127.0.0.1:8788`); [`GRAPHQL_PATH`] is appended.
+    pub fn new(shop_base_url: &str, access_token: &str) -> Result<Self, ConfigError> {
+        let invalid_url = |detail: &str| ConfigError::Invalid {
+            name: "SHOPIFY_ADMIN_URL",
+            detail: detail.into(),
+        };
+        let trimmed = shop_base_url.trim().trim_end_matches('/');
+        let base = Url::parse(trimmed).map_err(|e| invalid_url(&format!("not a URL: {e}")))?;
+        if !matches!(base.scheme(), "http" | "https") || base.cannot_be_a_base() {
+            return Err(invalid_url("must be an http:// or https:// URL"));
+        }
+        if base.query().is_some() || base.fragment().is_some() {
+            return Err(invalid_url("must not carry a query or a fragment"));
+        }
+        let mut endpoint = base.clone();
+        endpoint.set_path(&format!(
+            "{}{GRAPHQL_PATH}",
+            base.path().trim_end_matches('/')
+        ));
+        let token = access_token.trim();
+        let invalid_token = |detail: &str| ConfigError::Invalid {
+            name: "SHOPIFY_ACCESS_TOKEN",
+            detail: detail.into(),
+        };
+        if token.is_empty() {
+            return Err(invalid_token("is empty"));
+        }
+        let mut token = HeaderValue::from_str(token)
+            .map_err(|_| invalid_token("contains characters not allowed in a header"))?;
+        token.set_sensitive(true);
+        let client = Client::builder()
+            .timeout(REQUEST_TIMEOUT)
+            .connect_timeout(CONNECT_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("stockbridge/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| invalid_url(&format!("cannot build the HTTP client: {e}")))?;
+        Ok(ShopifyGraphql {
+            endpoint,
+            token,
+            client,
+            budget: Mutex::new(None),
+        })
+    }
+
+    /// Reads `SHOPIFY_ADMIN_URL` and `SHOPIFY_ACCESS_TOKEN`.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let base = required_env("SHOPIFY_ADMIN_URL")?;
+        let token = required_env("SHOPIFY_ACCESS_TOKEN")?;
+        Self::new(&base, &token)
+    }
+
+    /// The GraphQL endpoint called.
+    pub fn endpoint(&self) -> &str {
+        self.endpoint.as_str()
+    }
+
+    /// The throttle status last reported by Shopify, if any answer carried one.
+    pub fn throttle_status(&self) -> Option<ThrottleStatus> {
+        self.lock_budget().map(|b| b.status)
+    }
+
+    fn lock_budget(&self) -> std::sync::MutexGuard<'_, Option<Budget>> {
+        // The budget is plain data: a panic elsewhere cannot leave it inconsistent.
+        self.budget.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Chooses the page size for the next levels query and debits its cost, waiting first when
+    /// the bucket holds less than a [`MIN_PAGE`] page.
+    async fn pace_levels(&self) -> u32 {
+        loop {
+            let wait = {
+                let mut guard = self.lock_budget();
+                let Some(budget) = guard.as_mut() else {
+                    return FIRST_PAGE;
+                };
+                let now = Instant::now();
+                let per = budget.level_cost;
+                let pages_that_fit = |points: f64| ((points - LEVELS_OVERHEAD) / per).floor();
+                let largest = pages_that_fit(budget.status.maximum_available).clamp(1.0, 250.0);
+                let smallest = (MIN_PAGE as f64).min(largest);
+                let affordable = pages_that_fit(budget.available_now(now)).min(MAX_PAGE as f64);
+                if affordable >= smallest {
+                    let first = affordable as u32;
+                    budget.debit(LEVELS_OVERHEAD + first as f64 * per, now);
+                    return first;
+                }
+                budget.wait_for(LEVELS_OVERHEAD + smallest * per, now)
+            };
+            tracing::debug!(
+                wait_ms = wait.as_millis() as u64,
+                "Shopify bucket low: waiting"
+            );
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Waits until the bucket holds `cost`, then debits it.
+    async fn pace(&self, cost: f64) {
+        loop {
+            let wait = {
+                let mut guard = self.lock_budget();
+                let Some(budget) = guard.as_mut() else {
+                    return;
+                };
+                let now = Instant::now();
+                let cost = cost.min(budget.status.maximum_available);
+                let wait = budget.wait_for(cost, now);
+                if wait.is_zero() {
+                    budget.debit(cost, now);
+                    return;
+                }
+                wait
+            };
+            tracing::debug!(
+                wait_ms = wait.as_millis() as u64,
+                "Shopify bucket low: waiting"
+            );
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Records the cost extension of an answer; `first` is the page size of a levels query.
+    fn observe(&self, cost: Option<&Cost>, levels_first: Option<u32>) {
+        let Some(cost) = cost else { return };
+        let Some(t) = cost.throttle_status else {
+            return;
+        };
+        let mut guard = self.lock_budget();
+        let mut level_cost = guard.map(|b| b.level_cost).unwrap_or(LEVEL_NODE_COST);
+        if let (Some(first), Some(requested)) = (levels_first, cost.requested_query_cost) {
+            if first > 0 {
+                let seen = (requested - LEVELS_OVERHEAD) / first as f64;
+                if seen.is_finite() && seen > level_cost {
+                    level_cost = seen.ceil();
+                }
+            }
+        }
+        *guard = Some(Budget {
+            status: ThrottleStatus {
+                maximum_available: t.maximum_available,
+                currently_available: t.currently_available,
+                restore_rate: t.restore_rate,
+            },
+            seen: Instant::now(),
+            level_cost,
+        });
+    }
+
+    /// POSTs one GraphQL document; returns the answer's `data` (checked for errors) and records
+    /// its cost.
+    async fn call<T: for<'de> Deserialize<'de>>(
+        &self,
+        what: &str,
+        query: &str,
+        variables: Value,
+        levels_first: Option<u32>,
+    ) -> Result<T, ShopifyError> {
+        let body = json!({ "query": query, "variables": variables });
+        let response = self
+            .client
+            .post(self.endpoint.clone())
+            .header("X-Shopify-Access-Token", self.token.clone())
+            .header(CONTENT_TYPE, "application/json")
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| transport_error(what, e))?;
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(|s| (s * 1000.0).ceil() as u64);
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| transport_error(what, e))?;
+        if !status.is_success() {
+            return Err(status_error(what, status, retry_after, &bytes));
+        }
+        let envelope: Envelope<T> = serde_json::from_slice(&bytes).map_err(|e| {
+            ShopifyError::Unavailable(format!(
+                "{what}: HTTP {status} with a body that is not a GraphQL answer: {e}"
+            ))
+        })?;
+        let cost = envelope.extensions.as_ref().and_then(|x| x.cost.as_ref());
+        self.observe(cost, levels_first);
+        if let Some(errors) = envelope.errors.filter(|e| !e.is_empty()) {
+            return Err(graphql_error(what, &errors, cost));
+        }
+        envelope.data.ok_or_else(|| {
+            ShopifyError::Unavailable(format!("{what}: an answer with neither data nor errors"))
+        })
+    }
+
+    async fn set_chunk(
+        &self,
+        sets: &[ShopifySet],
+        reason: &str,
+        key: &str,
+    ) -> Result<(), ShopifyError> {
+        let quantities: Vec<Value> = sets
+            .iter()
+            .map(|s| {
+                json!({
+                    "inventoryItemId": format!("gid://shopify/InventoryItem/{}", s.item.0),
+                    "locationId": format!("gid://shopify/Location/{}", s.location.0),
+                    "quantity": s.quantity,
+                    "changeFromQuantity": s.expected,
+                })
+            })
+            .collect();
+        let input = json!({
+            "name": "available",
+            "reason": reason,
+            "referenceDocumentUri": reference_uri(key),
+            "quantities": quantities,
+        });
+        self.pace(MUTATION_COST).await;
+        let data: SetData = self
+            .call(
+                "inventorySetQuantities",
+                SET_MUTATION,
+                json!({ "input": input, "key": key }),
+                None,
+            )
+            .await?;
+        let Some(payload) = data.inventory_set_quantities else {
+            return Err(ShopifyError::Unavailable(
+                "inventorySetQuantities: the answer carries no payload".into(),
+            ));
+        };
+        if payload.user_errors.is_empty() {
+            tracing::debug!(
+                key,
+                quantities = sets.len(),
+                group = payload
+                    .inventory_adjustment_group
+                    .as_ref()
+                    .map(|g| g.id.as_str())
+                    .unwrap_or("-"),
+                "Shopify inventorySetQuantities applied"
+            );
+            return Ok(());
+        }
+        let code = |c: &str| {
+            payload
+                .user_errors
+                .iter()
+                .any(|e| e.code.as_deref() == Some(c))
+        };
+        if code("CHANGE_FROM_QUANTITY_STALE") || code("COMPARE_QUANTITY_STALE") {
+            return Err(ShopifyError::Stale);
+        }
+        let detail = describe_user_errors(&payload.user_errors);
+        if code("IDEMPOTENCY_CONCURRENT_REQUEST") {
+            return Err(ShopifyError::Unavailable(format!(
+                "inventorySetQuantities: {detail}"
+            )));
+        }
+        Err(ShopifyError::Rejected(format!(
+            "inventorySetQuantities: {detail}"
+        )))
+    }
+}
+
+impl ShopifyAdmin for ShopifyGraphql {
+    async fn levels_page(
+        &self,
+        location: LocationId,
+        cursor: Option<String>,
+    ) -> Result<(Vec<ShopifyLevel>, Option<String>), ShopifyError> {
+        let first = self.pace_levels().await;
+        let variables = json!({
+            "location": format!("gid://shopify/Location/{}", location.0),
+            "first": first,
+            "after": cursor,
+        });
+        let data: LevelsData = self
+            .call(
+                "location.inventoryLevels",
+                LEVELS_QUERY,
+                variables,
+                Some(first),
+            )
+            .await?;
+        let Some(found) = data.location else {
+            return Err(ShopifyError::Rejected(format!(
+                "location {location} not found (or not visible to this app: {SCOPES_HINT})"
+            )));
+        };
+        let connection = found.inventory_levels;
+        let mut levels = Vec::with_capacity(connection.nodes.len());
+        for node in connection.nodes {
+            let item = parse_gid(&node.item.id, "InventoryItem").ok_or_else(|| {
+                ShopifyError::Unavailable(format!(
+                    "location.inventoryLevels: an item id that is not an InventoryItem gid: {:?}",
+                    truncate(&node.item.id)
+                ))
+            })?;
+            let quantity = |name: &str| {
+                node.quantities
+                    .iter()
+                    .find(|q| q.name == name)
+                    .map(|q| q.quantity)
+                    .ok_or_else(|| {
+                        ShopifyError::Unavailable(format!(
+                            "location.inventoryLevels: item {item} lacks the {name} quantity"
+                        ))
+                    })
+            };
+            levels.push(ShopifyLevel {
+                item: InventoryItemId(item),
+                location,
+                available: quantity("available")?,
+                on_hand: quantity("on_hand")?,
+                committed: quantity("committed")?,
+            });
+        }
+        let next = if connection.page_info.has_next_page {
+            match connection.page_info.end_cursor {
+                Some(c) => Some(c),
+                None => {
+                    return Err(ShopifyError::Unavailable(
+                        "location.inventoryLevels: hasNextPage without an endCursor".into(),
+                    ))
+                }
+            }
+        } else {
+            None
+        };
+        Ok((levels, next))
+    }
+
+    async fn set_available(
+        &self,
+        sets: &[ShopifySet],
+        reason: &str,
+        idempotency_key: &str,
+    ) -> Result<(), ShopifyError> {
+        if sets.is_empty() {
+            return Ok(());
+        }
+        if idempotency_key.trim().is_empty() {
+            return Err(ShopifyError::Rejected(
+                "inventorySetQuantities needs an idempotency key (2026-04)".into(),
+            ));
+        }
+        if sets.len() <= MAX_SETS_PER_CALL {
+            return self.set_chunk(sets, reason, idempotency_key).await;
+        }
+        // Each chunk is atomic on its own; a retry with the same key replays the chunks already
+        // applied (their derived keys are the same) and resumes at the first that was not.
+        for (n, chunk) in sets.chunks(MAX_SETS_PER_CALL).enumerate() {
+            self.set_chunk(chunk, reason, &format!("{idempotency_key}:{n}"))
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// `gid://shopify/<kind>/<n>` (optionally `?...`) to `n`, parsed as an integer.
+pub fn parse_gid(gid: &str, kind: &str) -> Option<u64> {
+    let rest = gid.strip_prefix("gid://shopify/")?.strip_prefix(kind)?;
+    let digits = rest.strip_prefix('/')?;
+    let digits = digits.split_once('?').map_or(digits, |(d, _)| d);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse::<u64>().ok().filter(|n| *n > 0)
+}
+
+fn reference_uri(key: &str) -> String {
+    let safe: String = key
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-._~:".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("stockbridge://sync/{safe}")
+}
+
+fn truncate(text: &str) -> String {
+    if text.len() <= MESSAGE_MAX {
+        return text.to_string();
+    }
+    let mut end = MESSAGE_MAX;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+fn transport_error(what: &str, e: reqwest::Error) -> ShopifyError {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else {
+        "failed"
+    };
+    let e = e.without_url();
+    let mut detail = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        detail.push_str(": ");
+        detail.push_str(&s.to_string());
+        source = s.source();
+    }
+    ShopifyError::Unavailable(format!("{what}: {kind}: {detail}"))
+}
+
+fn status_error(
+    what: &str,
+    status: StatusCode,
+    retry_after_ms: Option<u64>,
+    body: &[u8],
+) -> ShopifyError {
+    let text = truncate(String::from_utf8_lossy(body).trim());
+    match status {
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+            ShopifyError::Rejected(format!("{what}: HTTP {status} ({SCOPES_HINT}): {text}"))
+        }
+        StatusCode::TOO_MANY_REQUESTS => ShopifyError::Throttled {
+            retry_after_ms: retry_after_ms.unwrap_or(DEFAULT_RETRY_AFTER_MS),
+        },
+        s if s.is_server_error() => ShopifyError::Unavailable(format!("{what}: HTTP {s}: {text}")),
+        s => ShopifyError::Rejected(format!("{what}: HTTP {s}: {text}")),
+    }
+}
+
+fn graphql_error(what: &str, errors: &[GqlError], cost: Option<&Cost>) -> ShopifyError {
+    let has = |code: &str| errors.iter().any(|e| e.code() == Some(code));
+    if has("THROTTLED") {
+        return ShopifyError::Throttled {
+            retry_after_ms: throttled_wait_ms(cost),
+        };
+    }
+    let detail = errors
+        .iter()
+        .map(|e| match e.code() {
+            Some(code) => format!("{} ({code})", e.message),
+            None => e.message.clone(),
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    let detail = truncate(&detail);
+    if has("INTERNAL_SERVER_ERROR") || has("SERVICE_UNAVAILABLE") || has("TIMEOUT") {
+        return ShopifyError::Unavailable(format!("{what}: {detail}"));
+    }
+    if has("ACCESS_DENIED") {
+        return ShopifyError::Rejected(format!("{what}: {detail} ({SCOPES_HINT})"));
+    }
+    ShopifyError::Rejected(format!("{what}: {detail}"))
+}
+
+/// The wait a `THROTTLED` answer implies: the points missing for the requested cost over the
+/// restore rate.
+fn throttled_wait_ms(cost: Option<&Cost>) -> u64 {
+    let Some(cost) = cost else {
+        return DEFAULT_RETRY_AFTER_MS;
+    };
+    let (Some(requested), Some(t)) = (cost.requested_query_cost, cost.throttle_status) else {
+        return DEFAULT_RETRY_AFTER_MS;
+    };
+    let rate = t.restore_rate.max(1.0);
+    let deficit = (requested - t.currently_available).max(1.0);
+    ((deficit / rate) * 1000.0).ceil() as u64
+}
+
+fn describe_user_errors(errors: &[UserError]) -> String {
+    truncate(
+        &errors
+            .iter()
+            .map(|e| {
+                let field = e.field.as_ref().map(|f| f.join(".")).unwrap_or_default();
+                match (&e.code, field.is_empty()) {
+                    (Some(code), false) => format!("{field}: {} ({code})", e.message),
+                    (Some(code), true) => format!("{} ({code})", e.message),
+                    (None, false) => format!("{field}: {}", e.message),
+                    (None, true) => e.message.clone(),
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Wire shapes: only what is read.
+
+#[derive(Deserialize)]
+struct Envelope<T> {
+    data: Option<T>,
+    errors: Option<Vec<GqlError>>,
+    extensions: Option<Extensions>,
+}
+
+#[derive(Deserialize)]
+struct GqlError {
+    #[serde(default)]
+    message: String,
+    extensions: Option<GqlErrorExtensions>,
+}
+
+impl GqlError {
+    fn code(&self) -> Option<&str> {
+        self.extensions.as_ref()?.code.as_deref()
+    }
+}
+
+#[derive(Deserialize)]
+struct GqlErrorExtensions {
+    code: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Extensions {
+    cost: Option<Cost>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Cost {
+    requested_query_cost: Option<f64>,
+    throttle_status: Option<WireThrottle>,
+}
+
+#[derive(Clone, Copy, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireThrottle {
+    maximum_available: f64,
+    currently_available: f64,
+    restore_rate: f64,
+}
+
+#[derive(Deserialize)]
+struct LevelsData {
+    location: Option<LocationLevels>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LocationLevels {
+    inventory_levels: LevelConnection,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LevelConnection {
+    nodes: Vec<LevelNode>,
+    page_info: PageInfo,
+}
+
+#[derive(Deserialize)]
+struct LevelNode {
+    item: ItemRef,
+    quantities: Vec<Quantity>,
+}
+
+#[derive(Deserialize)]
+struct ItemRef {
+    id: String,
+}
+
+#[derive(Deserialize)]
+struct Quantity {
+    name: String,
+    quantity: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PageInfo {
+    has_next_page: bool,
+    end_cursor: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SetData {
+    inventory_set_quantities: Option<SetPayload>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SetPayload {
+    inventory_adjustment_group: Option<AdjustmentGroup>,
+    #[serde(default)]
+    user_errors: Vec<UserError>,
+}
+
+#[derive(Deserialize)]
+struct AdjustmentGroup {
+    id: String,
+}
+
+#[derive(Deserialize)]
+struct UserError {
+    field: Option<Vec<String>>,
+    #[serde(default)]
+    message: String,
+    code: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gids_parse_as_integers_beyond_2_pow_53() {
+        assert_eq!(
+            parse_gid(
+                "gid://shopify/InventoryItem/271878346596884015",
+                "InventoryItem"
+            ),
+            Some(271_878_346_596_884_015)
+        );
+        assert_eq!(
+            parse_gid("gid://shopify/Location/9007199254740993", "Location"),
+            Some(9_007_199_254_740_993)
+        );
+        assert_eq!(
+            parse_gid(
+                "gid://shopify/InventoryLevel/7?inventory_item_id=9",
+                "InventoryLevel"
+            ),
+            Some(7)
+        );
+        assert_eq!(parse_gid("gid://shopify/Location/1", "InventoryItem"), None);
+        assert_eq!(
+            parse_gid("gid://shopify/InventoryItemX/1", "InventoryItem"),
+            None
+        );
+        assert_eq!(
+            parse_gid("gid://shopify/InventoryItem/1e3", "InventoryItem"),
+            None
+        );
+        assert_eq!(
+            parse_gid("gid://shopify/InventoryItem/", "InventoryItem"),
+            None
+        );
+        assert_eq!(
+            parse_gid("gid://shopify/InventoryItem/-1", "InventoryItem"),
+            None
+        );
+        assert_eq!(
+            parse_gid(
+                "gid://shopify/InventoryItem/18446744073709551616",
+                "InventoryItem"
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn debug_hides_the_token_and_the_path_is_appended() {
+        let client = ShopifyGraphql::new("https://demo.myshopify.com/", "shpat_secret").unwrap();
+        let debug = format!("{client:?}");
+        assert!(!debug.contains("shpat_secret"), "{debug}");
+        assert_eq!(
+            client.endpoint(),
+            "https://demo.myshopify.com/admin/api/2026-04/graphql.json"
+        );
+        assert!(ShopifyGraphql::new("ftp://x", "t").is_err());
+        assert!(ShopifyGraphql::new("https://x", " ").is_err());
+    }
+
+    #[test]
+    fn budget_refills_at_the_restore_rate_and_waits_for_the_deficit() {
+        let seen = Instant::now();
+        let budget = Budget {
+            status: ThrottleStatus {
+                maximum_available: 50.0,
+                currently_available: 5.0,
+                restore_rate: 10.0,
+            },
+            seen,
+            level_cost: LEVEL_NODE_COST,
+        };
+        assert_eq!(budget.available_now(seen), 5.0);
+        assert_eq!(budget.available_now(seen + Duration::from_secs(1)), 15.0);
+        assert_eq!(budget.available_now(seen + Duration::from_secs(100)), 50.0);
+        assert_eq!(budget.wait_for(25.0, seen), Duration::from_millis(2001));
+        assert_eq!(budget.wait_for(5.0, seen), Duration::ZERO);
+    }
+
+    #[test]
+    fn throttled_wait_comes_from_the_deficit() {
+        let cost = Cost {
+            requested_query_cost: Some(153.0),
+            throttle_status: Some(WireThrottle {
+                maximum_available: 1000.0,
+                currently_available: 53.0,
+                restore_rate: 100.0,
+            }),
+        };
+        assert_eq!(throttled_wait_ms(Some(&cost)), 1000);
+        assert_eq!(throttled_wait_ms(None), DEFAULT_RETRY_AFTER_MS);
+    }
+}
