@@ -3,7 +3,8 @@
 
 Reads `target/criterion/<group>/{subject,floor}/new/estimates.json` (written by
 `cargo bench -p stockbridge --bench hot_paths`) and prints a Markdown table: bench, time (median,
-with Criterion's 95% confidence interval), floor time, ratio of the medians, throughput.
+with Criterion's 95% confidence interval), floor time, ratio of the medians. Extra functions in a
+group are listed too: `floor_*` as another floor for the subject, others against the floor.
 
   python3 infra/drill/bench_ratios.py [--criterion-dir target/criterion]
 """
@@ -31,6 +32,11 @@ SUBJECT = {
 FLOOR = {
     "webhook": "HMAC + from_slice::<Value>",
     "consumer": "from_str::<InventoryEvent> x100",
+}
+
+EXTRA = {
+    "floor_ignored": "HMAC + from_slice::<IgnoredAny>",
+    "from_json": "InventoryEvent::from_json x100 (the consumer's decoder)",
 }
 
 
@@ -68,12 +74,24 @@ def main():
             size = f"{tp['Elements']} events"
         else:
             size = ""
-        print(
-            f"| `{g}` | {size} | {SUBJECT.get(kind, 'subject')} "
-            f"| {fmt_ns(s)} ({fmt_ns(s_ci['lower_bound'])}–{fmt_ns(s_ci['upper_bound'])}) "
-            f"| {FLOOR.get(kind, 'floor')} | {fmt_ns(f)} ({fmt_ns(f_ci['lower_bound'])}–{fmt_ns(f_ci['upper_bound'])}) "
-            f"| {s / f:.2f}× |"
-        )
+        rows = [(SUBJECT.get(kind, "subject"), s, s_ci, FLOOR.get(kind, "floor"), f, f_ci)]
+        # Extra functions in a group: `floor_*` are alternative floors for the subject; anything
+        # else is another subject measured against the main floor.
+        for extra in sorted(p.name for p in (args.criterion_dir / g).iterdir()):
+            if extra in ("subject", "floor", "report") or not (args.criterion_dir / g / extra / "new").is_dir():
+                continue
+            e, e_ci, _ = load(args.criterion_dir / g / extra)
+            if extra.startswith("floor_"):
+                rows.append((SUBJECT.get(kind, "subject"), s, s_ci, EXTRA.get(extra, extra), e, e_ci))
+            else:
+                rows.append((EXTRA.get(extra, extra), e, e_ci, FLOOR.get(kind, "floor"), f, f_ci))
+        for what, s, s_ci, floor, f, f_ci in rows:
+            print(
+                f"| `{g}` | {size} | {what} "
+                f"| {fmt_ns(s)} ({fmt_ns(s_ci['lower_bound'])}–{fmt_ns(s_ci['upper_bound'])}) "
+                f"| {floor} | {fmt_ns(f)} ({fmt_ns(f_ci['lower_bound'])}–{fmt_ns(f_ci['upper_bound'])}) "
+                f"| {s / f:.2f}× |"
+            )
 
 
 if __name__ == "__main__":

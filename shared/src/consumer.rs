@@ -358,6 +358,16 @@ impl<S: StockStore + SkuMapStore, E: Erp> StockConsumer<S, E> {
             .collect();
         let plan = plan_batch(loaded.book.clone(), &applied, &resolved, &masters);
         self.store.commit(&plan, &loaded, events).await?;
+        // Items written in the transaction (each costs 2 write units in a DynamoDB transaction).
+        let items = plan.changed_levels.len()
+            + plan.changed_lines.len()
+            + plan.changed_items.len()
+            + plan.changed_movements.len()
+            + plan.ledger.len()
+            + plan.parked.len()
+            + plan.new_keys().count();
+        self.metrics
+            .put("DynamoItemsWritten", items as f64, Unit::Count, None);
         for entry in &plan.ledger {
             tracing::info!(
                 shop = %entry.key.shop, item = %entry.key.item, location = %entry.key.location,

@@ -39,6 +39,10 @@ pub struct PollerSettings {
     pub batch_size: usize,
     /// How long to gather messages before invoking (Lambda's `MaximumBatchingWindowInSeconds`).
     pub batching_window: Duration,
+    /// Long-poll wait of the first receive, in seconds (0: short polling with a 100 ms pause
+    /// when the queue is empty; moto serialises a queue's calls during a long poll, which starves
+    /// producers under load).
+    pub wait_seconds: i32,
 }
 
 /// What one poll cycle did.
@@ -102,6 +106,9 @@ where
             break;
         }
         if got.is_empty() {
+            if settings.wait_seconds == 0 {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
             return Ok(PollCycle::default());
         }
     }
@@ -247,6 +254,7 @@ impl PollerSettings {
             queue_arn: arn,
             batch_size: number("CONSUMER_BATCH_SIZE", 100)?.max(1) as usize,
             batching_window: Duration::from_secs(number("CONSUMER_BATCH_WINDOW_SECONDS", 2)?),
+            wait_seconds: 1,
         })
     }
 }

@@ -51,9 +51,12 @@ pub struct Metrics {
     function: &'static str,
     emit: bool,
     seen: Arc<Mutex<HashMap<String, f64>>>,
-    /// Every value of timing metrics, for drills (bounded).
-    values: Arc<Mutex<HashMap<String, Vec<f64>>>>,
+    /// Every value of timing metrics, for drills (bounded), with the second it was put.
+    values: Arc<Mutex<HashMap<String, Timeline>>>,
 }
+
+/// (Unix seconds, value) pairs.
+type Timeline = Vec<(f64, f64)>;
 
 /// At most this many values are kept per metric name.
 const MAX_VALUES: usize = 1_000_000;
@@ -91,7 +94,7 @@ impl Metrics {
             if let Ok(mut values) = self.values.lock() {
                 let list = values.entry(name.to_string()).or_default();
                 if list.len() < MAX_VALUES {
-                    list.push(value);
+                    list.push((Timestamp::now().0 as f64 / 1e9, value));
                 }
             }
         }
@@ -128,6 +131,11 @@ impl Metrics {
 
     /// Every value of a timing metric emitted so far (drills, tests).
     pub fn values(&self, name: &str) -> Vec<f64> {
+        self.timeline(name).into_iter().map(|(_, v)| v).collect()
+    }
+
+    /// Every value of a timing metric with when it was put (Unix seconds).
+    pub fn timeline(&self, name: &str) -> Vec<(f64, f64)> {
         self.values
             .lock()
             .map(|v| v.get(name).cloned().unwrap_or_default())

@@ -41,6 +41,33 @@ struct Cli {
 enum Command {
     /// Consumer and ERP push throughput with a skewed SKU distribution.
     Erp(ErpArgs),
+    /// Black Friday drill: signed webhooks at a target rate through every function.
+    Webhooks(WebhookArgs),
+}
+
+#[derive(Parser, Clone)]
+struct WebhookArgs {
+    /// Webhooks per second.
+    #[arg(long, default_value_t = 40.0)]
+    rate: f64,
+    /// How long to send.
+    #[arg(long, default_value_t = 120)]
+    seconds: u64,
+    #[arg(long, default_value_t = 200)]
+    skus: usize,
+    #[arg(long, default_value_t = 1.1)]
+    zipf: f64,
+    #[arg(long, default_value_t = 4)]
+    consumers: usize,
+    /// At most this many requests in flight.
+    #[arg(long, default_value_t = 32)]
+    in_flight: usize,
+    /// Give up waiting for the pipeline to settle after this long.
+    #[arg(long, default_value_t = 900)]
+    max_seconds: u64,
+    /// Where to write report.md and latency.svg.
+    #[arg(long)]
+    out_dir: Option<PathBuf>,
 }
 
 #[derive(Parser, Clone)]
@@ -97,11 +124,20 @@ impl Rng {
 
 /// CPU seconds this process has used (user + system), from /proc (Linux).
 fn cpu_seconds() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return f64::NAN };
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return f64::NAN;
+    };
     // Fields after the command name (which may hold spaces) start after the last ')'.
-    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else { return f64::NAN };
+    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+        return f64::NAN;
+    };
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+    };
     // utime and stime are fields 14 and 15 of stat, 12 and 13 after the ')'.
     (ticks(11) + ticks(12)) / 100.0
 }
@@ -135,7 +171,46 @@ async fn create_products(base: &str, key: &str, codes: &[String]) -> Result<(), 
     Ok(())
 }
 
-async fn erp_drill(args: ErpArgs) -> Result<String, Box<dyn std::error::Error>> {
+/// The drill's stock records, read by key (a scan of a table full of log entries would load the
+/// emulator more than the drill itself).
+async fn drill_levels(
+    store: &DynamoStore,
+    shop: &ShopDomain,
+    skus: usize,
+) -> Result<
+    Vec<(
+        stockbridge::domain::stock::StockKey,
+        stockbridge::domain::stock::StockLevel,
+    )>,
+    stockbridge::ports::PortError,
+> {
+    use stockbridge::ports::StockStore;
+    let wanted = stockbridge::ports::Wanted {
+        levels: (0..skus)
+            .map(|i| stockbridge::domain::stock::StockKey {
+                shop: shop.clone(),
+                item: InventoryItemId(ITEM_BASE + i as u64),
+                location: LocationId(STORE),
+            })
+            .collect(),
+        ..Default::default()
+    };
+    Ok(store.load(&wanted).await?.book.levels.into_iter().collect())
+}
+
+/// What every drill needs: private tables and queue, products in Tryton, the SKU map.
+struct Setup {
+    run: i64,
+    store: DynamoStore,
+    sqs: aws_sdk_sqs::Client,
+    queue: SqsQueue,
+    stack: HashMap<String, String>,
+    codes: Vec<String>,
+    tryton_url: String,
+    tryton_key: String,
+}
+
+async fn setup(skus: usize) -> Result<Setup, Box<dyn std::error::Error>> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let endpoint = env("AWS_ENDPOINT_URL");
     let python = std::env::var("STOCKBRIDGE_PYTHON").unwrap_or_else(|_| {
@@ -172,11 +247,9 @@ async fn erp_drill(args: ErpArgs) -> Result<String, Box<dyn std::error::Error>> 
 
     eprintln!(
         "drill: creating {} products in Tryton and the SKU map",
-        args.skus
+        skus
     );
-    let codes: Vec<String> = (0..args.skus)
-        .map(|i| format!("DRILL-{run}-{i:04}"))
-        .collect();
+    let codes: Vec<String> = (0..skus).map(|i| format!("DRILL-{run}-{i:04}")).collect();
     create_products(&tryton_url, &tryton_key, &codes).await?;
     let mut items =
         String::from("shop,inventory_item_id,variant_id,sku,erp_item,shopify_uom,erp_uom\n");
@@ -190,6 +263,29 @@ async fn erp_drill(args: ErpArgs) -> Result<String, Box<dyn std::error::Error>> 
     let locations = format!("shop,location_id,name,erp_warehouse,master,default\n{SHOP},{STORE},Shop floor,STORE,shopify,true\n");
     stockbridge::ops::import_skumap(&store, &queue, Some(&items), Some(&locations), false).await?;
 
+    Ok(Setup {
+        run,
+        store,
+        sqs,
+        queue,
+        stack,
+        codes,
+        tryton_url,
+        tryton_key,
+    })
+}
+
+async fn erp_drill(args: ErpArgs) -> Result<String, Box<dyn std::error::Error>> {
+    let Setup {
+        run,
+        store,
+        sqs,
+        queue,
+        stack,
+        codes,
+        tryton_url,
+        tryton_key,
+    } = setup(args.skus).await?;
     // The events: Zipf-distributed SKUs, each a new absolute level (a random walk per SKU).
     let weights: Vec<f64> = (1..=args.skus)
         .map(|k| 1.0 / (k as f64).powf(args.zipf))
@@ -255,6 +351,7 @@ async fn erp_drill(args: ErpArgs) -> Result<String, Box<dyn std::error::Error>> 
         queue_arn: String::new(),
         batch_size: args.batch,
         batching_window: Duration::from_millis(args.window_ms),
+        wait_seconds: 0,
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut workers = Vec::new();
@@ -295,7 +392,15 @@ async fn erp_drill(args: ErpArgs) -> Result<String, Box<dyn std::error::Error>> 
         for e in chunk.iter_mut() {
             e.source.received_at = Timestamp::now();
         }
-        queue.send(chunk).await?;
+        // The local emulator stalls under load: retry, never drop an event.
+        let mut tries = 0;
+        while let Err(e) = queue.send(chunk).await {
+            tries += 1;
+            if tries > 10 {
+                return Err(format!("could not enqueue after 10 tries: {e}").into());
+            }
+            tokio::time::sleep(Duration::from_millis(200 * tries)).await;
+        }
     }
     let sent_in = started.elapsed();
 
@@ -306,7 +411,7 @@ async fn erp_drill(args: ErpArgs) -> Result<String, Box<dyn std::error::Error>> 
         .collect();
     let settled_in = loop {
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let levels = match store.levels(&shop).await {
+        let levels = match drill_levels(&store, &shop, args.skus).await {
             Ok(levels) => levels,
             Err(e) => {
                 eprintln!("drill: progress check failed ({e}); trying again");
@@ -363,7 +468,7 @@ async fn erp_drill(args: ErpArgs) -> Result<String, Box<dyn std::error::Error>> 
     let secs = settled_in.as_secs_f64();
     let report = format!(
         "## ERP drill: {events} events over {skus} SKUs (Zipf {zipf}), {consumers} consumers\n\n\
-         Command: `cargo run --release -p stockbridge --bin drill -- erp --events {events} --skus {skus} --zipf {zipf} --rate {rate} --consumers {consumers}`\n\
+         Command: `cargo run --profile drill -p stockbridge --bin drill -- erp --events {events} --skus {skus} --zipf {zipf} --rate {rate} --consumers {consumers}`\n\
          (local stack up: `infra/local/stack.sh up`, then `set -a; . infra/local/.state/local.env; set +a`)\n\n\
          | figure | value |\n|---|---|\n\
          | events sent / applied | {events} / {applied} |\n\
@@ -410,6 +515,7 @@ async fn main() -> std::process::ExitCode {
     stockbridge::telemetry::init_tracing();
     let result = match Cli::parse().command {
         Command::Erp(args) => erp_drill(args).await,
+        Command::Webhooks(args) => webhook_drill(args).await,
     };
     match result {
         Ok(report) => {
@@ -421,4 +527,479 @@ async fn main() -> std::process::ExitCode {
             std::process::ExitCode::from(1)
         }
     }
+}
+
+/// Counts the AWS calls a client makes (DynamoDB requests per event).
+#[derive(Debug, Clone, Default)]
+struct CountCalls(Arc<std::sync::atomic::AtomicU64>);
+
+impl aws_sdk_dynamodb::config::Intercept for CountCalls {
+    fn name(&self) -> &'static str {
+        "CountCalls"
+    }
+
+    fn read_before_execution(
+        &self,
+        _context: &aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextRef<
+            '_,
+        >,
+        _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// An order line in the generator: (line id, SKU index, quantity).
+type OrderLine = (u64, usize, i64);
+
+/// The generator's own model of Shopify's quantities at the shop floor, per SKU.
+#[derive(Default, Clone)]
+struct Model {
+    available: Vec<i64>,
+    committed: Vec<i64>,
+    open: Vec<(u64, Vec<OrderLine>)>,
+    touched: Vec<bool>,
+}
+
+fn order_body(id: u64, lines: &[(u64, usize, i64)], fulfilled: bool, at: &str) -> String {
+    let lines: Vec<String> = lines
+        .iter()
+        .map(|(line, sku, q)| {
+            let f = if fulfilled { 0 } else { *q };
+            format!(
+                r#"{{"id":{line},"variant_id":{},"sku":"SKU-{sku:04}","quantity":{q},"fulfillable_quantity":{f},"name":"Item {sku}","price":"19.00"}}"#,
+                ITEM_BASE + 500_000 + *sku as u64
+            )
+        })
+        .collect();
+    format!(
+        r#"{{"id":{id},"email":"shopper@example.com","updated_at":"{at}","cancelled_at":null,"location_id":{STORE},"customer":{{"first_name":"Sam","last_name":"Shopper"}},"billing_address":{{"address1":"1 Main St"}},"line_items":[{}]}}"#,
+        lines.join(",")
+    )
+}
+
+fn level_body(sku: usize, available: i64, at: &str) -> String {
+    let item = ITEM_BASE + sku as u64;
+    format!(
+        r#"{{"inventory_item_id":{item},"location_id":{STORE},"available":{available},"updated_at":"{at}","admin_graphql_api_id":"gid://shopify/InventoryLevel/{STORE}?inventory_item_id={item}"}}"#
+    )
+}
+
+/// A simple SVG line chart: end-to-end latency of settled ERP lines and queue depth over time.
+fn svg_plot(latency: &[(f64, f64)], depth: &[(f64, f64)], title: &str) -> String {
+    let (w, h, pad) = (900.0, 360.0, 50.0);
+    let max_t = latency.iter().chain(depth).map(|p| p.0).fold(1.0, f64::max);
+    let max_l = latency.iter().map(|p| p.1).fold(1.0, f64::max);
+    let max_d = depth.iter().map(|p| p.1).fold(1.0, f64::max);
+    let x = |t: f64| pad + t / max_t * (w - 2.0 * pad);
+    let yl = |v: f64| h - pad - v / max_l * (h - 2.0 * pad);
+    let yd = |v: f64| h - pad - v / max_d * (h - 2.0 * pad);
+    let dots: String = latency
+        .iter()
+        .map(|(t, v)| {
+            format!(
+                r##"<circle cx="{:.1}" cy="{:.1}" r="1.6" fill="#1f77b4"/>"##,
+                x(*t),
+                yl(*v)
+            )
+        })
+        .collect();
+    let line: Vec<String> = depth
+        .iter()
+        .map(|(t, v)| format!("{:.1},{:.1}", x(*t), yd(*v)))
+        .collect();
+    format!(
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">
+<rect width="100%" height="100%" fill="white"/>
+<text x="{pad}" y="20" font-size="14">{title}</text>
+<line x1="{pad}" y1="{b}" x2="{r}" y2="{b}" stroke="black"/><line x1="{pad}" y1="{pad}" x2="{pad}" y2="{b}" stroke="black"/>
+<text x="{r}" y="{bl}" text-anchor="end">time since start: {max_t:.0} s</text>
+<text x="5" y="{pad}" fill="#1f77b4">{max_l:.0} ms</text>
+<text x="{r}" y="{pad}" text-anchor="end" fill="#d62728">queue depth max {max_d:.0}</text>
+<text x="{pad}" y="38" fill="#1f77b4">● end-to-end latency per settled ERP line (ms)</text>
+<text x="420" y="38" fill="#d62728">— queue depth (messages)</text>
+{dots}
+<polyline fill="none" stroke="#d62728" stroke-width="1.5" points="{pts}"/>
+</svg>
+"##,
+        b = h - pad,
+        r = w - pad,
+        bl = h - pad + 30.0,
+        pts = line.join(" ")
+    )
+}
+
+async fn webhook_drill(args: WebhookArgs) -> Result<String, Box<dyn std::error::Error>> {
+    use stockbridge::config::ShopSecrets;
+    use stockbridge::webhook::{router, WebhookService};
+
+    let Setup {
+        run,
+        store,
+        sqs,
+        queue,
+        stack,
+        codes,
+        tryton_url,
+        tryton_key,
+    } = setup(args.skus).await?;
+    // DynamoDB calls are counted for the requests-per-event figure.
+    let calls = CountCalls::default();
+    let sdk = stockbridge::adapters::aws::sdk_config().await;
+    let counted = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&sdk)
+            .interceptor(calls.clone())
+            .build(),
+    );
+    let store = DynamoStore::new(counted, store.tables().clone());
+    let secret = format!("drill-secret-{run}");
+
+    // The webhook function, same router as in Lambda, on a loopback port.
+    let webhook_metrics = Metrics::silent("webhook");
+    let service = WebhookService {
+        shops: ShopSecrets::parse(&format!("{SHOP}={secret}"))?,
+        queue: queue.clone(),
+        inbox: store.clone(),
+        max_body_bytes: stockbridge::webhook::DEFAULT_MAX_BODY_BYTES,
+        metrics: webhook_metrics.clone(),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/webhooks/shopify", listener.local_addr()?);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(stockbridge::local::serve(
+        listener,
+        router(Arc::new(service)),
+        stop_rx.clone(),
+    ));
+
+    // The stock consumers, pushing to Tryton.
+    let metrics = Metrics::silent("stock-consumer");
+    let consumer = Arc::new(StockConsumer::with_erp(
+        store.clone(),
+        metrics.clone(),
+        ErpSync::new(
+            TrytonErp::new(&tryton_url, &tryton_key, 1),
+            SyncPolicy::default(),
+            metrics.clone(),
+        ),
+        Some(queue.clone()),
+    ));
+    let settings = PollerSettings {
+        queue_url: stack["EVENTS_QUEUE_URL"].clone(),
+        queue_arn: String::new(),
+        batch_size: 100,
+        batching_window: Duration::from_millis(1000),
+        wait_seconds: 0,
+    };
+    let mut workers = Vec::new();
+    for _ in 0..args.consumers {
+        let (sqs, settings, consumer, stop) = (
+            sqs.clone(),
+            settings.clone(),
+            consumer.clone(),
+            stop_rx.clone(),
+        );
+        workers.push(tokio::spawn(async move {
+            let handler = move |event| {
+                let consumer = consumer.clone();
+                async move { consumer.handle(event).await }
+            };
+            while !*stop.borrow() {
+                if poll_once(&sqs, &settings, &handler).await.is_err() {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }));
+    }
+
+    // Queue depth, once a second.
+    let started = Instant::now();
+    let depth_log = Arc::new(std::sync::Mutex::new(Vec::<(f64, f64)>::new()));
+    let sampler = {
+        let (sqs, url, log, stop) = (
+            sqs.clone(),
+            stack["EVENTS_QUEUE_URL"].clone(),
+            depth_log.clone(),
+            stop_rx.clone(),
+        );
+        tokio::spawn(async move {
+            use aws_sdk_sqs::types::QueueAttributeName as A;
+            while !*stop.borrow() {
+                if let Ok(out) = sqs
+                    .get_queue_attributes()
+                    .queue_url(&url)
+                    .attribute_names(A::All)
+                    .send()
+                    .await
+                {
+                    let a = out.attributes().cloned().unwrap_or_default();
+                    let n = |k: A| a.get(&k).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+                    let d = n(A::ApproximateNumberOfMessages)
+                        + n(A::ApproximateNumberOfMessagesNotVisible);
+                    if let Ok(mut l) = log.lock() {
+                        l.push((started.elapsed().as_secs_f64(), d));
+                    }
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        })
+    };
+
+    // The generator: a realistic mix on a Zipf-skewed catalogue, with its own model of Shopify.
+    let weights: Vec<f64> = (1..=args.skus)
+        .map(|k| 1.0 / (k as f64).powf(args.zipf))
+        .collect();
+    let total: f64 = weights.iter().sum();
+    let mut cumulative = Vec::new();
+    let mut acc = 0.0;
+    for w in &weights {
+        acc += w / total;
+        cumulative.push(acc);
+    }
+    let mut rng = Rng(0x00b1_ac4f_21da_0001 ^ run as u64);
+    let mut model = Model {
+        available: vec![0; args.skus],
+        committed: vec![0; args.skus],
+        open: Vec::new(),
+        touched: vec![false; args.skus],
+    };
+    let total_events = (args.rate * args.seconds as f64) as usize;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()?;
+    let permits = Arc::new(tokio::sync::Semaphore::new(args.in_flight));
+    let mut tasks = Vec::with_capacity(total_events);
+    let mut clock = Timestamp::now().0;
+    let mut next_id: u64 = 9_000_000_000_000_000_000 + (run as u64 % 1_000_000) * 1_000_000;
+    let mut mix = BTreeMap::<&'static str, usize>::new();
+    eprintln!(
+        "drill: sending {total_events} webhooks at {} /s for {} s",
+        args.rate, args.seconds
+    );
+    let mut n = 0usize;
+    while n < total_events {
+        let due = started + Duration::from_secs_f64(n as f64 / args.rate);
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            tokio::time::sleep(wait).await;
+        }
+        // One merchant action can be several webhooks (an order and its level changes).
+        let mut batch: Vec<(&'static str, String)> = Vec::new();
+        let roll = rng.next() % 100;
+        let pick = |rng: &mut Rng| {
+            cumulative
+                .partition_point(|c| *c < rng.unit())
+                .min(args.skus - 1)
+        };
+        clock += 1_000_000;
+        let at = Timestamp(clock).to_rfc3339();
+        if roll < 15 && !model.open.is_empty() {
+            // Fulfil the oldest open order: committed down, on hand down, available unchanged.
+            let (id, lines) = model.open.remove(0);
+            for (_, sku, q) in &lines {
+                model.committed[*sku] -= q;
+            }
+            batch.push(("orders/fulfilled", order_body(id, &lines, true, &at)));
+        } else if roll < 40 {
+            // An order of 1 to 3 lines: committed up, available down (a level change per line).
+            next_id += 1;
+            let id = next_id;
+            let mut lines = Vec::new();
+            for _ in 0..=(rng.next() % 3) {
+                let sku = pick(&mut rng);
+                if lines.iter().any(|(_, s, _)| *s == sku) {
+                    continue;
+                }
+                next_id += 1;
+                let q = 1 + (rng.next() % 2) as i64;
+                lines.push((next_id, sku, q));
+            }
+            for (_, sku, q) in &lines {
+                model.committed[*sku] += q;
+                model.available[*sku] -= q;
+                model.touched[*sku] = true;
+            }
+            batch.push(("orders/create", order_body(id, &lines, false, &at)));
+            for (_, sku, _) in &lines {
+                batch.push((
+                    "inventory_levels/update",
+                    level_body(*sku, model.available[*sku], &at),
+                ));
+            }
+            model.open.push((id, lines));
+        } else {
+            // A receipt or a count: a new absolute level.
+            let sku = pick(&mut rng);
+            model.available[sku] = (model.available[sku] + 5 + (rng.next() % 20) as i64).max(0);
+            model.touched[sku] = true;
+            batch.push((
+                "inventory_levels/update",
+                level_body(sku, model.available[sku], &at),
+            ));
+        }
+        for (topic, body) in batch {
+            *mix.entry(topic).or_default() += 1;
+            let hmac = stockbridge::shopify::signature::sign(secret.as_bytes(), body.as_bytes());
+            let (client, url, permits) = (client.clone(), url.clone(), permits.clone());
+            let webhook_id = format!("drill-{run}-{n}");
+            n += 1;
+            tasks.push(tokio::spawn(async move {
+                let _permit = permits.acquire_owned().await;
+                let t = Instant::now();
+                let status = client
+                    .post(&url)
+                    .header("X-Shopify-Topic", topic)
+                    .header("X-Shopify-Hmac-Sha256", hmac)
+                    .header("X-Shopify-Shop-Domain", SHOP)
+                    .header("X-Shopify-Webhook-Id", webhook_id)
+                    .header("X-Shopify-API-Version", "2026-04")
+                    .body(body)
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+                    .unwrap_or(0);
+                (status, t.elapsed().as_secs_f64() * 1000.0)
+            }));
+        }
+    }
+    let mut statuses = BTreeMap::<u16, usize>::new();
+    let mut response_ms = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        let (status, ms) = t.await?;
+        *statuses.entry(status).or_default() += 1;
+        response_ms.push(ms);
+    }
+    let sent_in = started.elapsed().as_secs_f64();
+    let cpu_before_settle = cpu_seconds();
+    let _ = cpu_before_settle;
+
+    // Settled: every SKU at the model's figures and nothing owed to the ERP.
+    let shop = ShopDomain::new(SHOP);
+    let deadline = started + Duration::from_secs(args.seconds + args.max_seconds);
+    let settled_in = loop {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let Ok(levels) = drill_levels(&store, &shop, args.skus).await else {
+            continue;
+        };
+        let right = levels
+            .iter()
+            .filter(|(k, l)| {
+                let sku = (k.item.0 - ITEM_BASE) as usize;
+                sku < args.skus
+                    && l.available == model.available[sku]
+                    && l.committed == model.committed[sku]
+            })
+            .count();
+        let owed = levels
+            .iter()
+            .filter(|(_, l)| l.erp_owed != 0 || l.erp_inflight.is_some())
+            .count();
+        let want = model.touched.iter().filter(|t| **t).count();
+        if right == want && owed == 0 {
+            break started.elapsed().as_secs_f64();
+        }
+        if Instant::now() > deadline {
+            return Err(
+                format!("not settled: {right}/{want} SKUs right, {owed} owing the ERP").into(),
+            );
+        }
+    };
+    let _ = stop_tx.send(true);
+    for w in workers {
+        let _ = w.await;
+    }
+    let _ = sampler.await;
+
+    // Nothing lost or doubled: DynamoDB and the ERP against the generator's model.
+    let erp = TrytonErp::new(&tryton_url, &tryton_key, 1);
+    let mut erp_levels: BTreeMap<String, Decimal> = BTreeMap::new();
+    for chunk in codes.chunks(50) {
+        erp_levels.extend(erp.levels("STORE", chunk).await?);
+    }
+    let mut wrong = Vec::new();
+    for (sku, code) in codes.iter().enumerate() {
+        let on_hand = model.available[sku] + model.committed[sku];
+        let got = erp_levels.get(code).copied().unwrap_or_default();
+        if model.touched[sku] && got != Decimal::from(on_hand) {
+            wrong.push(format!("{code}: ERP {got}, model {on_hand}"));
+        }
+    }
+
+    let sorted = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v
+    };
+    let response_ms = sorted(response_ms);
+    let server_ms = sorted(webhook_metrics.values("WebhookResponseMs"));
+    let applied_ms = sorted(metrics.values("AppliedLatencyMs"));
+    let e2e_ms = sorted(metrics.values("EndToEndLatencyMs"));
+    let events = n as f64;
+    let applied = metrics.total("EventsApplied");
+    let duplicates = metrics.total("EventsDuplicate");
+    let accepted = statuses.get(&200).copied().unwrap_or(0);
+    let rejected = n - accepted;
+    let dynamo_calls = calls.0.load(std::sync::atomic::Ordering::Relaxed) as f64;
+    let erp_docs = metrics.total("ErpWrites");
+    let erp_calls = metrics.values("ErpCallMs").len() as f64;
+    let depth = depth_log.lock().map(|d| d.clone()).unwrap_or_default();
+    let max_depth = depth.iter().map(|d| d.1).fold(0.0, f64::max);
+    let mix_text: Vec<String> = mix.iter().map(|(t, c)| format!("{t} {c}")).collect();
+    let status_text: Vec<String> = statuses.iter().map(|(s, c)| format!("{s}: {c}")).collect();
+    let report = format!(
+        "# Black Friday drill: {rate} webhooks/s for {secs} s\n\n\
+         Command: `infra/local/stack.sh up && set -a && . infra/local/.state/local.env && set +a && \
+         cargo run --profile drill -p stockbridge --bin drill -- webhooks --rate {rate} --seconds {secs} --skus {skus} --consumers {consumers} --out-dir docs/drill`\n\n\
+         Everything ran on this machine (2 cores): the webhook router on a loopback port, {consumers} stock consumers \
+         with the Lambda event source's semantics, moto for SQS and DynamoDB, Tryton 8.2 on SQLite. \
+         Private tables and queue were provisioned from template.yaml for the run.\n\n\
+         | figure | value |\n|---|---|\n\
+         | webhooks sent | {n} ({mix}) |\n\
+         | answers | {statuses} (accepted {accepted}, rejected {rejected}) |\n\
+         | events applied / duplicates | {applied} / {duplicates} |\n\
+         | webhook response time, client side, p50 / p99 / max | {r50:.1} / {r99:.1} / {rmax:.1} ms |\n\
+         | webhook handler time, server side, p50 / p99 | {s50:.2} / {s99:.2} ms |\n\
+         | received → DynamoDB applied p50 / p95 / p99 / max | {a50:.0} / {a95:.0} / {a99:.0} / {amax:.0} ms |\n\
+         | received → ERP acknowledged (per ERP line, oldest event) p50 / p95 / p99 / max | {e50:.0} / {e95:.0} / {e99:.0} / {emax:.0} ms |\n\
+         | queue depth max | {max_depth:.0} messages |\n\
+         | sending took / all settled after | {sent_in:.1} s / {settled_in:.1} s |\n\
+         | DynamoDB requests per event | {dpe:.2} |\n\
+         | ERP documents per event / ERP apply calls per event | {epe:.4} / {cpe:.4} |\n\
+         | SKUs where DynamoDB or the ERP differ from the generator's model | {wrong} |\n\n\
+         ![latency over time](latency.svg)\n",
+        rate = args.rate, secs = args.seconds, skus = args.skus, consumers = args.consumers,
+        mix = mix_text.join(", "), statuses = status_text.join(", "),
+        r50 = percentile(&response_ms, 0.5), r99 = percentile(&response_ms, 0.99), rmax = response_ms.last().copied().unwrap_or(f64::NAN),
+        s50 = percentile(&server_ms, 0.5), s99 = percentile(&server_ms, 0.99),
+        a50 = percentile(&applied_ms, 0.5), a95 = percentile(&applied_ms, 0.95), a99 = percentile(&applied_ms, 0.99), amax = applied_ms.last().copied().unwrap_or(f64::NAN),
+        e50 = percentile(&e2e_ms, 0.5), e95 = percentile(&e2e_ms, 0.95), e99 = percentile(&e2e_ms, 0.99), emax = e2e_ms.last().copied().unwrap_or(f64::NAN),
+        dpe = dynamo_calls / events, epe = erp_docs / events, cpe = erp_calls / events,
+        wrong = wrong.len(),
+    );
+    if let Some(dir) = &args.out_dir {
+        std::fs::create_dir_all(dir)?;
+        std::fs::write(dir.join("report.md"), &report)?;
+        // Latency points: settle times are not recorded per point, so spread them over the run.
+        let points: Vec<(f64, f64)> = e2e_ms
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (settled_in * i as f64 / e2e_ms.len().max(1) as f64, *v))
+            .collect();
+        let _ = points;
+        let timed = metrics.timeline("EndToEndLatencyMs");
+        let origin = timed.first().map(|p| p.0).unwrap_or(0.0);
+        let timed: Vec<(f64, f64)> = timed.iter().map(|(t, v)| (t - origin, *v)).collect();
+        std::fs::write(
+            dir.join("latency.svg"),
+            svg_plot(
+                &timed,
+                &depth,
+                &format!("{} webhooks/s for {} s", args.rate, args.seconds),
+            ),
+        )?;
+    }
+    if !wrong.is_empty() {
+        eprintln!("drill: MISMATCH: {}", wrong.join("; "));
+        return Err(format!("{} SKUs differ from the model", wrong.len()).into());
+    }
+    Ok(report)
 }

@@ -139,6 +139,7 @@ pub async fn stack_with(tweak: impl FnOnce(&mut HashMap<String, String>)) -> Sta
         queue_arn: arn,
         batch_size: 100,
         batching_window: Duration::from_millis(300),
+        wait_seconds: 1,
     };
     Stack {
         dlq_url: env["EVENTS_DLQ_URL"].clone(),
