@@ -277,6 +277,15 @@ impl<E: Erp> ErpSync<E> {
                 }
                 Err(e) => {
                     report.last_error = Some(e.to_string());
+                    // Give the lease back so the scheduled retry may send it at once; the key
+                    // stays, so the retry still finds whatever this attempt left in the ERP.
+                    let _ = self
+                        .rewrite(store, &write_key, &members, |level, _| {
+                            if let Some(i) = level.erp_inflight.as_mut() {
+                                i.lease_until = None;
+                            }
+                        })
+                        .await;
                     // The circuit or the retries gave up: the rest waits for the next delivery.
                     return Ok(());
                 }
