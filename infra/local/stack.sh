@@ -52,8 +52,10 @@ wait_http() { # url seconds
   return 1
 }
 
+FRESH_AWS=0
 start_moto() {
   if running moto; then return; fi
+  FRESH_AWS=1
   say "starting moto server on 127.0.0.1:$MOTO_PORT"
   "$VENV/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" > "$STATE/moto.log" 2>&1 &
   echo $! > "$STATE/moto.pid"
@@ -67,7 +69,12 @@ start_tryton() {
     bash "$ROOT/infra/erp/tryton.sh" init "$ERP_STATE" --catalogue "$ROOT/infra/erp/sample-catalogue.csv" \
       > "$STATE/tryton-init.log" 2>&1 || { cat "$STATE/tryton-init.log"; die "Tryton init failed"; }
   fi
-  if ! bash "$ROOT/infra/erp/tryton.sh" status "$ERP_STATE" >/dev/null 2>&1; then
+  if [ "$FRESH_AWS" = 1 ]; then
+    # moto keeps its data in memory: a new moto has no stock, so the ERP starts from its snapshot
+    # too, or a second demo would push the same day into the ERP twice.
+    say "starting Tryton from its snapshot on http://127.0.0.1:$TRYTON_PORT"
+    bash "$ROOT/infra/erp/tryton.sh" reset "$ERP_STATE" >/dev/null
+  elif ! bash "$ROOT/infra/erp/tryton.sh" status "$ERP_STATE" >/dev/null 2>&1; then
     say "starting Tryton on http://127.0.0.1:$TRYTON_PORT"
     bash "$ROOT/infra/erp/tryton.sh" start "$ERP_STATE" >/dev/null
   fi
