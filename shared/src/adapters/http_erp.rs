@@ -386,23 +386,9 @@ impl Erp for HttpErp {
 
 /// A failure to get an answer at all: connection refused, DNS, TLS, timeout, broken body.
 fn transport_error(what: &str, e: reqwest::Error) -> ErpError {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "could not connect"
-    } else {
-        "failed"
-    };
     // The URL is configuration (and may be long); the causes say what went wrong.
     let e = e.without_url();
-    let mut detail = e.to_string();
-    let mut source = std::error::Error::source(&e);
-    while let Some(s) = source {
-        detail.push_str(": ");
-        detail.push_str(&s.to_string());
-        source = s.source();
-    }
-    ErpError::Unavailable(format!("{what} {kind}: {detail}"))
+    ErpError::Unavailable(format!("{what} {}", super::http::transport_failure(&e)))
 }
 
 /// Maps a non-2xx answer (409 on a write is handled by the caller).

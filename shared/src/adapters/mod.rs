@@ -4,6 +4,7 @@
 //! - [`sqs`]: the event queue.
 //! - [`aws`]: building SDK clients once at cold start (honours `AWS_ENDPOINT_URL`).
 //! - [`tryton`]: the ERP port over Tryton 8.2's REST API (internal shipments keyed by write).
+//! - [`http`]: what the HTTP adapters share.
 //! - [`http_erp`]: the generic HTTP inventory ERP (`docs/erp-http-api.yaml`).
 //! - [`erp`]: the ERP adapter chosen by configuration.
 //! - [`shopify_graphql`]: Shopify's Admin GraphQL API (2026-04): inventory levels paged to the
@@ -12,6 +13,7 @@
 pub mod aws;
 pub mod dynamodb;
 pub mod erp;
+pub mod http;
 pub mod http_erp;
 pub mod shopify_graphql;
 pub mod sqs;

@@ -554,22 +554,8 @@ fn truncate(text: &str) -> String {
 }
 
 fn transport_error(what: &str, e: reqwest::Error) -> ShopifyError {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "could not connect"
-    } else {
-        "failed"
-    };
     let e = e.without_url();
-    let mut detail = e.to_string();
-    let mut source = std::error::Error::source(&e);
-    while let Some(s) = source {
-        detail.push_str(": ");
-        detail.push_str(&s.to_string());
-        source = s.source();
-    }
-    ShopifyError::Unavailable(format!("{what}: {kind}: {detail}"))
+    ShopifyError::Unavailable(format!("{what}: {}", super::http::transport_failure(&e)))
 }
 
 fn status_error(

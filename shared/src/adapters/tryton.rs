@@ -824,22 +824,11 @@ fn short(s: &str) -> String {
 }
 
 fn transport_error(base: &str, e: &reqwest::Error) -> ErpError {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "connection failed"
-    } else {
-        "request failed"
-    };
     // reqwest's Display names the URL (never the key); keep the root cause too.
-    let mut detail = e.to_string();
-    let mut src = std::error::Error::source(e);
-    while let Some(s) = src {
-        detail.push_str(": ");
-        detail.push_str(&s.to_string());
-        src = s.source();
-    }
-    ErpError::Unavailable(format!("Tryton at {base} {kind} ({detail})"))
+    ErpError::Unavailable(format!(
+        "Tryton at {base} {}",
+        super::http::transport_failure(e)
+    ))
 }
 
 /// Maps a non-2xx answer to what the caller should do.
