@@ -171,6 +171,38 @@ async fn create_products(base: &str, key: &str, codes: &[String]) -> Result<(), 
     Ok(())
 }
 
+/// Runs `count` consumers, each a poller with the event source's semantics, until `stop`.
+fn spawn_consumers<E: Erp + 'static>(
+    count: usize,
+    sqs: &aws_sdk_sqs::Client,
+    settings: &PollerSettings,
+    consumer: &Arc<StockConsumer<DynamoStore, E>>,
+    stop: &tokio::sync::watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    (0..count)
+        .map(|_| {
+            let (sqs, settings, consumer, stop) = (
+                sqs.clone(),
+                settings.clone(),
+                consumer.clone(),
+                stop.clone(),
+            );
+            tokio::spawn(async move {
+                let handler = move |event| {
+                    let consumer = consumer.clone();
+                    async move { consumer.handle(event).await }
+                };
+                while !*stop.borrow() {
+                    if let Err(e) = poll_once(&sqs, &settings, &handler).await {
+                        eprintln!("drill: poll failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                }
+            })
+        })
+        .collect()
+}
+
 /// The drill's stock records, read by key (a scan of a table full of log entries would load the
 /// emulator more than the drill itself).
 async fn drill_levels(
@@ -354,27 +386,7 @@ async fn erp_drill(args: ErpArgs) -> Result<String, Box<dyn std::error::Error>> 
         wait_seconds: 0,
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let mut workers = Vec::new();
-    for _ in 0..args.consumers {
-        let (sqs, settings, consumer, stop) = (
-            sqs.clone(),
-            settings.clone(),
-            consumer.clone(),
-            stop_rx.clone(),
-        );
-        workers.push(tokio::spawn(async move {
-            let handler = move |event| {
-                let consumer = consumer.clone();
-                async move { consumer.handle(event).await }
-            };
-            while !*stop.borrow() {
-                if let Err(e) = poll_once(&sqs, &settings, &handler).await {
-                    eprintln!("drill: poll failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-            }
-        }));
-    }
+    let workers = spawn_consumers(args.consumers, &sqs, &settings, &consumer, &stop_rx);
 
     // Producer: a steady rate, 10 events per SendMessageBatch, received_at stamped at send.
     eprintln!(
@@ -692,26 +704,7 @@ async fn webhook_drill(args: WebhookArgs) -> Result<String, Box<dyn std::error::
         batching_window: Duration::from_millis(1000),
         wait_seconds: 0,
     };
-    let mut workers = Vec::new();
-    for _ in 0..args.consumers {
-        let (sqs, settings, consumer, stop) = (
-            sqs.clone(),
-            settings.clone(),
-            consumer.clone(),
-            stop_rx.clone(),
-        );
-        workers.push(tokio::spawn(async move {
-            let handler = move |event| {
-                let consumer = consumer.clone();
-                async move { consumer.handle(event).await }
-            };
-            while !*stop.borrow() {
-                if poll_once(&sqs, &settings, &handler).await.is_err() {
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-            }
-        }));
-    }
+    let workers = spawn_consumers(args.consumers, &sqs, &settings, &consumer, &stop_rx);
 
     // Queue depth, once a second.
     let started = Instant::now();

@@ -301,12 +301,7 @@ pub fn level_body(item: u64, location: u64, available: i64, updated_at: &str) ->
 impl Stack {
     /// One poll cycle of the local event source (for tests that watch redelivery).
     pub async fn drain_once(&self) {
-        let consumer = self.consumer.clone();
-        let handler = move |event| {
-            let consumer = consumer.clone();
-            async move { consumer.handle(event).await }
-        };
-        poll_once(&self.sqs, &self.poller, &handler).await.unwrap();
+        self.drain_once_with(&self.consumer).await
     }
 }
 
