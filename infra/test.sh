@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every check and test on a fresh machine: installs the Python tools (venv), starts a private
 # moto server, checks the template offline, runs fmt, clippy and all Rust tests, stops moto.
-#   bash infra/test.sh
+#   bash infra/test.sh                       everything (what CI runs)
+#   bash infra/test.sh --test reconcile      only the checks' services and these cargo test args
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -12,17 +13,19 @@ mkdir -p "$STATE"
 
 bash infra/local/stack.sh setup
 
-echo "==> template: cfn-lint and offline SAM transform"
-PY="$VENV/bin/python" bash infra/check-template.sh
+if [ $# -eq 0 ]; then
+  echo "==> template: cfn-lint and offline SAM transform"
+  PY="$VENV/bin/python" bash infra/check-template.sh
 
-echo "==> cargo fmt --check"
-cargo fmt --all -- --check
+  echo "==> cargo fmt --check"
+  cargo fmt --all -- --check
 
-echo "==> cargo clippy --all-targets -- -D warnings"
-cargo clippy --workspace --all-targets --quiet -- -D warnings
+  echo "==> cargo clippy --all-targets -- -D warnings"
+  cargo clippy --workspace --all-targets --quiet -- -D warnings
+fi
 
 echo "==> starting a private moto server on 127.0.0.1:$TEST_MOTO_PORT"
-"$VENV/bin/moto_server" -H 127.0.0.1 -p "$TEST_MOTO_PORT" > "$STATE/test-moto.log" 2>&1 &
+"$VENV/bin/python" "$ROOT/infra/local/moto_server.py" -H 127.0.0.1 -p "$TEST_MOTO_PORT" > "$STATE/test-moto.log" 2>&1 &
 MOTO_PID=$!
 trap 'kill $MOTO_PID 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do
@@ -47,4 +50,8 @@ echo "==> cargo test"
 export AWS_ENDPOINT_URL="http://127.0.0.1:$TEST_MOTO_PORT" AWS_REGION=us-east-1 \
   AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \
   STOCKBRIDGE_TEST_PYTHON="$VENV/bin/python" STOCKBRIDGE_METRICS_OFF=1
-cargo test --workspace --all-targets
+if [ $# -eq 0 ]; then
+  cargo test --workspace --all-targets
+else
+  cargo test -p stockbridge "$@"
+fi
