@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # The local stack, without Docker: moto server (DynamoDB, SQS, SSM, EventBridge) with the tables
 # and queues provisioned from template.yaml, Tryton 8.2 (the ERP, on SQLite), the webhook
-# function served on 127.0.0.1 and the stock consumer fed by the local event-source poller,
-# pushing to Tryton. Same handler code as in Lambda.
+# function served on 127.0.0.1, the stock consumer fed by the local event-source poller, pushing
+# to Tryton, and the Shopify Admin stand-in (its webhooks signed and sent to the local webhook).
+# Same handler code as in Lambda.
 #
 #   infra/local/stack.sh up      install what is missing, start everything, write the env file
 #   infra/local/stack.sh demo    up, import the sample SKU map, send the signed sample webhooks,
-#                                wait until the queue is drained, show the stock
+#                                wait until the queue is drained, show the stock and the ERP, then
+#                                lose a webhook in the shop and let reconciliation find and fix it
 #   infra/local/stack.sh down    stop everything started here
 #   infra/local/stack.sh status
 #
-# Env (documented defaults): MOTO_PORT=4599, WEBHOOK_PORT=8787, TRYTON_PORT=8000,
+# Env (documented defaults): MOTO_PORT=4599, WEBHOOK_PORT=8787, TRYTON_PORT=8000, SHOPIFY_PORT=8788,
 #   STOCKBRIDGE_WEBHOOK_SECRET=stockbridge-local-secret (the local test secret the samples use),
 #   STOCKBRIDGE_SHOP=stockbridge-demo.myshopify.com.
 # Writes infra/local/.state/local.env: AWS endpoint, table and queue names, WEBHOOK_URL.
@@ -22,6 +24,9 @@ VENV="$ROOT/infra/local/.venv"
 MOTO_PORT="${MOTO_PORT:-4599}"
 WEBHOOK_PORT="${WEBHOOK_PORT:-8787}"
 TRYTON_PORT="${TRYTON_PORT:-8000}"
+SHOPIFY_PORT="${SHOPIFY_PORT:-8788}"
+# The stand-in's Admin API token: a local test value, like the webhook secret.
+SHOPIFY_TOKEN="${STOCKBRIDGE_SHOPIFY_TOKEN:-shpat_local_standin}"
 ERP_STATE="$STATE/erp"
 SECRET="${STOCKBRIDGE_WEBHOOK_SECRET:-stockbridge-local-secret}"
 SHOP="${STOCKBRIDGE_SHOP:-stockbridge-demo.myshopify.com}"
@@ -57,7 +62,7 @@ start_moto() {
   if running moto; then return; fi
   FRESH_AWS=1
   say "starting moto server on 127.0.0.1:$MOTO_PORT"
-  "$VENV/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" > "$STATE/moto.log" 2>&1 &
+  "$VENV/bin/python" "$ROOT/infra/local/moto_server.py" -H 127.0.0.1 -p "$MOTO_PORT" > "$STATE/moto.log" 2>&1 &
   echo $! > "$STATE/moto.pid"
   wait_http "http://127.0.0.1:$MOTO_PORT/moto-api/" 30 || die "moto did not start (see $STATE/moto.log)"
 }
@@ -107,17 +112,30 @@ start_functions() {
   fi
 }
 
+start_standin() {
+  if running standin; then return; fi
+  say "starting the Shopify Admin stand-in on http://127.0.0.1:$SHOPIFY_PORT (webhooks to the local webhook)"
+  "$VENV/bin/python" "$ROOT/infra/shopify-standin/standin.py" --port "$SHOPIFY_PORT" \
+    --token "$SHOPIFY_TOKEN" --shop "$SHOP" --webhook-secret "$SECRET" \
+    --webhook-url "http://127.0.0.1:$WEBHOOK_PORT/webhooks/shopify" > "$STATE/standin.log" 2>&1 &
+  echo $! > "$STATE/standin.pid"
+  wait_http "http://127.0.0.1:$SHOPIFY_PORT/_standin/stats" 30 || die "stand-in did not start (see $STATE/standin.log)"
+}
+
 cmd_up() {
   setup_venv
   start_moto
   start_tryton
-  provision --env-file "$ENV_FILE" --shop-secret "$SHOP=$SECRET" >/dev/null
+  provision --env-file "$ENV_FILE" --shop-secret "$SHOP=$SECRET" \
+    --param ReconcileShop="$SHOP" --param ShopifyAdminUrl="http://127.0.0.1:$SHOPIFY_PORT" >/dev/null
   echo "WEBHOOK_URL=http://127.0.0.1:$WEBHOOK_PORT/webhooks/shopify" >> "$ENV_FILE"
   echo "STOCKBRIDGE_SHOP=$SHOP" >> "$ENV_FILE"
+  echo "SHOPIFY_ACCESS_TOKEN=$SHOPIFY_TOKEN" >> "$ENV_FILE"
   grep -E '^TRYTON_(URL|API_KEY|COMPANY_ID)=' "$ERP_STATE/erp.env" >> "$ENV_FILE"
   echo "ERP_BREAKER_COOLDOWN_SECONDS=5" >> "$ENV_FILE"
   build
   start_functions
+  start_standin
   say "stack is up; its addresses and names are in infra/local/.state/local.env"
 }
 
@@ -152,13 +170,30 @@ cmd_demo() {
   "$sb" parked list --shop "$SHOP"
   say "the ERP (Tryton) beside Shopify's figures, in ERP units"
   "$sb" erp levels --shop "$SHOP"
+
+  say "reconciliation: the shop (the Admin API stand-in) holds what the webhooks said"
+  "$sb" stock show --shop "$SHOP" --json | "$VENV/bin/python" "$ROOT/infra/shopify-standin/seed_from_stock.py" \
+    "http://127.0.0.1:$SHOPIFY_PORT"
+  "$sb" reconcile run
+  say "a merchant counts 21 SB-CAP-RED on the shop floor, types it into Shopify, and the webhook is lost"
+  curl -s -o /dev/null "http://127.0.0.1:$SHOPIFY_PORT/_standin/set" -H 'Content-Type: application/json' \
+    -d '{"item": 45000000000000004, "location": 72000000002, "available": 21, "silent": true}'
+  "$sb" reconcile run
+  for i in $(seq 1 60); do
+    [ "$(queue_depth)" = "0" ] && break
+    sleep 0.5
+  done
+  say "after the correction: DynamoDB and the ERP follow the shop (Shopify-master shop floor)"
+  "$sb" stock history --shop "$SHOP" --item 45000000000000004 --location 72000000002 | tail -3
+  "$sb" erp levels --shop "$SHOP"
+  "$sb" reconcile run
   echo
   echo "Stop with: infra/local/stack.sh down"
 }
 
 cmd_down() {
   local p
-  for p in consumer webhook moto; do
+  for p in standin consumer webhook moto; do
     if running "$p"; then kill "$(cat "$STATE/$p.pid")" 2>/dev/null || true; fi
     rm -f "$STATE/$p.pid"
   done
@@ -168,7 +203,7 @@ cmd_down() {
 
 cmd_status() {
   local p
-  for p in moto webhook consumer; do
+  for p in moto webhook consumer standin; do
     if running "$p"; then echo "$p: running (pid $(cat "$STATE/$p.pid"))"; else echo "$p: stopped"; fi
   done
   if VENV="$VENV" bash "$ROOT/infra/erp/tryton.sh" status "$ERP_STATE" >/dev/null 2>&1; then echo "tryton: running"; else echo "tryton: stopped"; fi
