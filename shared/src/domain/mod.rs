@@ -9,11 +9,14 @@
 //!   order-safe).
 //! - [`resolve`]: looks an event's items and locations up in the SKU map; what is missing is parked.
 //! - [`skumap`]: the Shopify-to-ERP reference table and the validation of its CSV import.
+//! - [`reconcile`]: comparing Shopify, Stockbridge and the ERP per item and location, and the
+//!   corrections toward each location's master (streaming, flat memory).
 
 pub mod batch;
 pub mod erp;
 pub mod event;
 pub mod ids;
+pub mod reconcile;
 pub mod resolve;
 pub mod skumap;
 pub mod stock;
