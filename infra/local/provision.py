@@ -6,6 +6,7 @@ Everything comes from template.yaml itself, there is no second copy of the defin
   * every AWS::DynamoDB::Table (KeySchema, AttributeDefinitions, BillingMode, GSIs/LSIs,
     streams, then TTL via UpdateTimeToLive),
   * every AWS::SQS::Queue (attributes; queues a RedrivePolicy points at are created first),
+  * every AWS::Events::EventBus (the bus reconciliation alerts go to),
   * the Environment.Variables of every function (Globals merged), resolved against what was
     created, written as a KEY=VALUE env file together with EVENTS_DLQ_URL, AWS_ENDPOINT_URL,
     AWS_REGION and dummy credentials.
@@ -381,6 +382,20 @@ def provision_queue(sqs, resolver: Resolver, lid: str, resource: dict[str, Any],
     return name, status
 
 
+def provision_bus(events, resolver: Resolver, lid: str, prefix: str) -> tuple[str, str]:
+    name = f"{prefix}-{lid}"
+    try:
+        arn = events.describe_event_bus(Name=name)["Arn"]
+        status = "reused"
+    except ClientError as exc:
+        if _error_code(exc) != "ResourceNotFoundException":
+            raise
+        arn = events.create_event_bus(Name=name)["EventBusArn"]
+        status = "created"
+    resolver.physical[lid] = {"Ref": name, "Arn": arn, "Name": name}
+    return name, status
+
+
 def queue_order(queues: dict[str, dict[str, Any]]) -> list[str]:
     """Queues sorted so that a queue comes after every queue it references (DLQs first)."""
     order: list[str] = []
@@ -655,6 +670,7 @@ def run(args: argparse.Namespace) -> None:
             included[lid] = resource
     queues = {lid: r for lid, r in included.items() if r.get("Type") == "AWS::SQS::Queue"}
     tables = {lid: r for lid, r in included.items() if r.get("Type") == "AWS::DynamoDB::Table"}
+    buses = sorted(lid for lid, r in included.items() if r.get("Type") == "AWS::Events::EventBus")
 
     print(f"provisioning {args.template.name} on {args.endpoint} (prefix {args.prefix})")
     sqs, ddb = client("sqs"), client("dynamodb")
@@ -664,6 +680,9 @@ def run(args: argparse.Namespace) -> None:
     for lid in sorted(tables):
         name, status = provision_table(ddb, resolver, lid, tables[lid], args.prefix)
         print(f"  table {lid:<24} {name}  [{status}]")
+    for lid in buses:
+        name, status = provision_bus(client("events"), resolver, lid, args.prefix)
+        print(f"  bus   {lid:<24} {name}  [{status}]")
 
     if shop_secrets:
         if "ShopSecretsParameterPath" not in resolver.params:

@@ -4,7 +4,8 @@
 //! - [`domain`]: pure inventory logic (events, stock, batches, SKU map); no I/O.
 //! - [`shopify`]: the only code that knows Shopify's webhook JSON and signatures.
 //! - [`ports`]: traits for what the handlers need from outside; [`adapters`] implement them.
-//! - [`webhook`], [`consumer`]: the two Lambda handlers, free of Lambda types where possible.
+//! - [`webhook`], [`consumer`], [`reconcile`]: the three Lambda handlers, free of Lambda types
+//!   where possible.
 //! - [`config`], [`telemetry`]: shop secrets and settings; logs and CloudWatch metrics.
 //! - [`local`]: the local stand-ins for Lambda's event source and HTTP front door.
 
@@ -16,6 +17,7 @@ pub mod erp_sync;
 pub mod local;
 pub mod ops;
 pub mod ports;
+pub mod reconcile;
 pub mod shopify;
 pub mod telemetry;
 pub mod webhook;

@@ -100,6 +100,43 @@ pub trait Inbox: Send + Sync {
         shop: &ShopDomain,
         key: &str,
     ) -> impl Future<Output = Result<bool, PortError>> + Send;
+    /// Keeps a reconciliation report (JSON) for operators to fetch.
+    fn put_report(
+        &self,
+        shop: &ShopDomain,
+        run: &str,
+        report: &str,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// The newest reconciliation reports of a shop (JSON), newest first.
+    fn reports(
+        &self,
+        shop: &ShopDomain,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<String>, PortError>> + Send;
+}
+
+/// One correction a reconciliation run made, held back or only planned (dry run), as the
+/// transaction log keeps it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CorrectionRecord {
+    pub shop: ShopDomain,
+    pub run: String,
+    pub correction: crate::domain::reconcile::Correction,
+    /// Why: the kind of variance and the three quantities seen.
+    pub reason: String,
+    /// `applied`, `dry_run`, `held` (over the cap), `stale` (changed meanwhile) or `failed: ...`.
+    pub outcome: String,
+    pub at: Timestamp,
+}
+
+/// Where alerts go (the project's EventBridge bus; SNS subscribes to it).
+pub trait AlertSink: Send + Sync {
+    /// Publishes one event of `detail_type` with a JSON `detail`.
+    fn publish(
+        &self,
+        detail_type: &str,
+        detail: &serde_json::Value,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
 }
 
 /// What a batch needs loaded.
@@ -142,6 +179,12 @@ pub trait StockStore: Send + Sync {
         levels: &[(StockKey, crate::domain::stock::StockLevel)],
         loaded: &Loaded,
     ) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// Writes reconciliation corrections (applied, held or dry-run) into the transaction log of
+    /// the stock records they concern.
+    fn log_corrections(
+        &self,
+        records: &[CorrectionRecord],
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
     /// Deletes everything kept for a shop (`shop/redact`). Returns how many records went.
     fn redact_shop(
         &self,
@@ -160,6 +203,14 @@ pub trait SkuMapStore: Send + Sync {
         variants: &[VariantId],
         skus: &[String],
     ) -> impl Future<Output = Result<SkuMap, PortError>> + Send;
+    /// The shop's item mappings in inventory item order, after `after`, at most `limit`
+    /// (reconciliation streams the map page by page).
+    fn items_after(
+        &self,
+        shop: &ShopDomain,
+        after: Option<InventoryItemId>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<ItemMapping>, PortError>> + Send;
     fn put_items(&self, rows: &[ItemMapping])
         -> impl Future<Output = Result<(), PortError>> + Send;
     fn put_locations(
@@ -258,6 +309,10 @@ pub trait ShopifyAdmin: Send + Sync {
         location: crate::domain::ids::LocationId,
         cursor: Option<String>,
     ) -> impl Future<Output = Result<(Vec<ShopifyLevel>, Option<String>), ShopifyError>> + Send;
+    /// The shop's active locations.
+    fn locations(
+        &self,
+    ) -> impl Future<Output = Result<Vec<crate::domain::ids::LocationId>, ShopifyError>> + Send;
     /// Sets `available` with compare-and-set (`changeFromQuantity`) under an idempotency key
     /// (`@idempotent`): a retry with the same key returns the first result.
     fn set_available(

@@ -7,18 +7,14 @@ mod fault_proxy;
 mod support;
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use rust_decimal::Decimal;
-use stockbridge::adapters::dynamodb::DynamoStore;
 use stockbridge::adapters::tryton::TrytonErp;
-use stockbridge::consumer::StockConsumer;
 use stockbridge::domain::erp::{ErpLine, ErpWrite};
-use stockbridge::erp_sync::{ErpSync, SyncPolicy};
+use stockbridge::erp_sync::SyncPolicy;
 use stockbridge::ports::Erp;
-use stockbridge::telemetry::Metrics;
-use support::erp::{create_products, env, unique, PrivateTryton};
+use support::erp::{consumer_with_erp, create_products, env, unique, PrivateTryton};
 use support::{Stack, SECRET, SHOP};
 
 const WH: u64 = 72000000001; // ERP-master warehouse, default location
@@ -287,20 +283,6 @@ async fn prepare(s: &Stack, erp: &TrytonErp, base: &str, key: &str) -> Codes {
     codes
 }
 
-fn consumer(
-    s: &Stack,
-    erp: TrytonErp,
-    policy: SyncPolicy,
-) -> Arc<StockConsumer<DynamoStore, TrytonErp>> {
-    let metrics = Metrics::silent("stock-consumer");
-    Arc::new(StockConsumer::with_erp(
-        s.store.clone(),
-        metrics.clone(),
-        ErpSync::new(erp, policy, metrics),
-        Some(s.queue.clone()),
-    ))
-}
-
 /// Every webhook of the day delivered twice, in a scrambled order.
 async fn deliver_messy(s: &Stack, events: &[(&'static str, String)], id_prefix: &str) {
     let mut order: Vec<usize> = (0..events.len()).collect();
@@ -352,7 +334,7 @@ async fn a_messy_day_ends_with_the_erp_and_dynamodb_agreeing() {
     let (base, key) = (env("TRYTON_URL"), env("TRYTON_API_KEY"));
     let erp = TrytonErp::new(&base, &key, 1);
     let codes = prepare(&s, &erp, &base, &key).await;
-    let c = consumer(&s, TrytonErp::new(&base, &key, 1), SyncPolicy::default());
+    let c = consumer_with_erp(&s, TrytonErp::new(&base, &key, 1), SyncPolicy::default());
     let events = day();
     deliver_messy(&s, &events, "day").await;
     s.drain_with(&c).await;
@@ -404,7 +386,7 @@ async fn throttling_errors_and_timeouts_change_nothing_but_the_timing() {
         breaker_threshold: 20,
         ..SyncPolicy::default()
     };
-    let c = consumer(&s, through_proxy, policy);
+    let c = consumer_with_erp(&s, through_proxy, policy);
     deliver_messy(&s, &day(), "day").await;
     s.drain_with(&c).await;
     assert!(
@@ -435,7 +417,7 @@ async fn tryton_stopped_mid_run_and_started_again_loses_nothing() {
         breaker_cooldown: Duration::from_secs(1),
         ..SyncPolicy::default()
     };
-    let c = consumer(&s, TrytonErp::new(&own.url, &own.key, 1), policy);
+    let c = consumer_with_erp(&s, TrytonErp::new(&own.url, &own.key, 1), policy);
     let events = day();
     let (first, second) = events.split_at(events.len() / 2);
     deliver_messy(&s, first, "morning").await;

@@ -5,9 +5,9 @@
 //!
 //! Needs `STOCKBRIDGE_TEST_PYTHON` (the venv's python, with graphql-core): `infra/test.sh` sets it.
 
+mod support;
+
 use std::collections::{BTreeMap, HashSet};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -21,159 +21,20 @@ use stockbridge::adapters::shopify_graphql::ShopifyGraphql;
 use stockbridge::domain::ids::{InventoryItemId, LocationId};
 use stockbridge::ports::{ShopifyAdmin, ShopifyError, ShopifyLevel, ShopifySet};
 use stockbridge::shopify::signature;
+use support::standin::{free_port, Options, Standin, TOKEN};
+use support::{SECRET, SHOP};
 
-const TOKEN: &str = "shpat_test_4c1d";
-const SHOP: &str = "stockbridge-demo.myshopify.com";
-const SECRET: &str = "stockbridge-local-secret";
 /// Ids beyond 2^53: a float would round them.
 const ITEM_BASE: u64 = 271_878_346_596_884_015;
 const LOCATION: u64 = 9_007_199_254_740_993;
 
-// ---------------------------------------------------------------------------------------------
-// The stand-in as a subprocess
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+/// What these tests ask of the stand-in beyond starting it.
+trait Seeded {
+    async fn seed(&self, n: u64);
+    async fn level(&self, item: u64) -> (i64, i64, i64);
 }
 
-fn python() -> PathBuf {
-    let python = std::env::var("STOCKBRIDGE_TEST_PYTHON").expect(
-        "STOCKBRIDGE_TEST_PYTHON is not set: run via infra/test.sh (or set it to the venv's python)",
-    );
-    let path = PathBuf::from(&python);
-    // Relative paths are taken from the workspace root when they do not resolve from here
-    // (cargo runs the tests in `shared/`).
-    if path.is_relative() && !path.exists() {
-        repo_root().join(path)
-    } else {
-        path
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
-        .port()
-}
-
-struct Standin {
-    child: Child,
-    base: String,
-    log: PathBuf,
-    _dir: tempfile::TempDir,
-    http: reqwest::Client,
-}
-
-impl Drop for Standin {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-struct Options {
-    bucket: u32,
-    restore: u32,
-    webhook_url: Option<String>,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            bucket: 1000,
-            restore: 100,
-            webhook_url: None,
-        }
-    }
-}
-
-impl Standin {
-    async fn start(options: Options) -> Standin {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let log = dir.path().join("standin.log");
-        let port = free_port();
-        let script = repo_root().join("infra/shopify-standin/standin.py");
-        let mut command = Command::new(python());
-        command
-            .arg(&script)
-            .args([
-                "--port",
-                &port.to_string(),
-                "--token",
-                TOKEN,
-                "--shop",
-                SHOP,
-            ])
-            .args(["--webhook-secret", SECRET])
-            .args(["--bucket", &options.bucket.to_string()])
-            .args(["--restore", &options.restore.to_string()])
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"));
-        if let Some(url) = &options.webhook_url {
-            command.args(["--webhook-url", url]);
-        }
-        let child = command.spawn().expect("start the Shopify stand-in");
-        let standin = Standin {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-            log,
-            _dir: dir,
-            http: reqwest::Client::new(),
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Ok(r) = standin
-                .http
-                .get(format!("{}/_standin/stats", standin.base))
-                .send()
-                .await
-            {
-                if r.status().is_success() {
-                    break;
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the stand-in did not start: {}",
-                std::fs::read_to_string(&standin.log).unwrap_or_default()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        standin
-    }
-
-    fn client(&self) -> ShopifyGraphql {
-        ShopifyGraphql::new(&self.base, TOKEN).expect("client")
-    }
-
-    async fn post(&self, path: &str, body: Value) -> Value {
-        let response = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .json(&body)
-            .send()
-            .await
-            .expect("stand-in reachable");
-        assert!(
-            response.status().is_success(),
-            "{path}: {}",
-            response.status()
-        );
-        response.json().await.expect("json")
-    }
-
-    async fn get(&self, path: &str) -> Value {
-        self.http
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .expect("stand-in reachable")
-            .json()
-            .await
-            .expect("json")
-    }
-
+impl Seeded for Standin {
     /// `n` items at LOCATION: item i has available i and committed i % 3.
     async fn seed(&self, n: u64) {
         let items: Vec<Value> = (0..n)

@@ -32,6 +32,41 @@ pub fn required_env(name: &'static str) -> Result<String, ConfigError> {
         .ok_or(ConfigError::Missing(name))
 }
 
+/// A credential: from `local_var` when set (local stack, tests), else from the SSM SecureString
+/// named by `ssm_var` (read once at cold start; never logged).
+pub async fn secret(
+    sdk: &SdkConfig,
+    local_var: &'static str,
+    ssm_var: &'static str,
+) -> Result<String, ConfigError> {
+    if let Ok(v) = std::env::var(local_var) {
+        if !v.trim().is_empty() {
+            return Ok(v);
+        }
+    }
+    let name = required_env(ssm_var)?;
+    let out = aws_sdk_ssm::Client::new(sdk)
+        .get_parameter()
+        .name(&name)
+        .with_decryption(true)
+        .send()
+        .await
+        .map_err(|e| ConfigError::Invalid {
+            name: ssm_var,
+            detail: format!(
+                "cannot read {name}: {}",
+                aws_sdk_ssm::error::DisplayErrorContext(e)
+            ),
+        })?;
+    out.parameter()
+        .and_then(|p| p.value())
+        .map(str::to_string)
+        .ok_or(ConfigError::Invalid {
+            name: ssm_var,
+            detail: format!("{name} has no value"),
+        })
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("environment variable {0} is not set (see README: Configuration)")]

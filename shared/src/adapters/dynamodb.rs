@@ -26,7 +26,8 @@ use crate::domain::stock::{
     ItemRecord, LineKey, MovementKey, MovementRecord, OrderLine, StockKey, StockLevel,
 };
 use crate::ports::{
-    Inbox, Loaded, ParkedEvent, PortError, QuarantineEntry, SkuMapStore, StockStore, Wanted,
+    CorrectionRecord, Inbox, Loaded, ParkedEvent, PortError, QuarantineEntry, SkuMapStore,
+    StockStore, Wanted,
 };
 
 use super::aws::{required_env, ConfigError};
@@ -40,6 +41,28 @@ const IDEMPOTENCY_DAYS: i64 = 35;
 const RAW_QUARANTINE_DAYS: i64 = 30;
 const STATE: &str = "STATE";
 const MAP: &str = "MAP";
+/// Reconciliation reports are kept this long.
+const REPORT_DAYS: i64 = 90;
+
+/// The listing of a shop's item mappings in item order (sort key: the id, zero-padded).
+fn items_listing_pk(shop: &ShopDomain) -> String {
+    format!("ITEMS#{shop}")
+}
+
+fn item_sort_key(item: InventoryItemId) -> String {
+    format!("{:020}", item.0)
+}
+
+fn put_request(item: Item) -> Result<WriteRequest, PortError> {
+    Ok(WriteRequest::builder()
+        .put_request(
+            PutRequest::builder()
+                .set_item(Some(item))
+                .build()
+                .map_err(unavailable)?,
+        )
+        .build())
+}
 
 /// The table names, from the environment the template sets.
 #[derive(Clone, Debug)]
@@ -672,6 +695,34 @@ impl StockStore for DynamoStore {
         self.transact(actions).await
     }
 
+    async fn log_corrections(&self, records: &[CorrectionRecord]) -> Result<(), PortError> {
+        let mut writes = Vec::with_capacity(records.len());
+        for (n_entry, r) in records.iter().enumerate() {
+            let key = StockKey {
+                shop: r.shop.clone(),
+                item: r.correction.item(),
+                location: r.correction.location(),
+            };
+            let mut item = key_of(
+                &level_pk(&key),
+                &format!("LOG#{}#rc{n_entry:03}", Version::new(r.at, r.at).to_key()),
+            );
+            item.insert("kind".into(), s("correction"));
+            item.insert("shop".into(), s(r.shop.as_str()));
+            item.insert("at".into(), s(&r.at.to_rfc3339()));
+            item.insert("run".into(), s(&r.run));
+            item.insert("side".into(), s(r.correction.side()));
+            item.insert("outcome".into(), s(&r.outcome));
+            item.insert("reason".into(), s(&r.reason));
+            item.insert(
+                "correction".into(),
+                s(&serde_json::to_string(&r.correction).unwrap_or_default()),
+            );
+            writes.push(put_request(item)?);
+        }
+        self.batch_write(&self.tables.stock, writes).await
+    }
+
     async fn redact_shop(&self, shop: &ShopDomain) -> Result<usize, PortError> {
         let mut removed = 0;
         for table in [&self.tables.stock, &self.tables.skumap, &self.tables.inbox] {
@@ -864,9 +915,51 @@ impl SkuMapStore for DynamoStore {
         Ok(map)
     }
 
+    async fn items_after(
+        &self,
+        shop: &ShopDomain,
+        after: Option<InventoryItemId>,
+        limit: usize,
+    ) -> Result<Vec<ItemMapping>, PortError> {
+        let mut out = Vec::with_capacity(limit);
+        let mut start: Option<Item> = None;
+        // A page of a Query stops at `limit` items or 1 MB, whichever first; ask again until
+        // `limit` mappings are in hand or the listing ends.
+        while out.len() < limit {
+            let mut query = self
+                .client
+                .query()
+                .table_name(&self.tables.skumap)
+                .expression_attribute_values(":pk", s(&items_listing_pk(shop)));
+            query = match after {
+                Some(after) => query
+                    .key_condition_expression("pk = :pk AND sk > :after")
+                    .expression_attribute_values(":after", s(&item_sort_key(after))),
+                None => query.key_condition_expression("pk = :pk"),
+            };
+            let resp = query
+                .limit((limit - out.len()).min(1000) as i32)
+                .set_exclusive_start_key(start.take())
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(|e| unavailable(DisplayErrorContext(e)))?;
+            for i in resp.items() {
+                out.push(read_mapping(i)?);
+            }
+            match resp.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
     async fn put_items(&self, rows: &[ItemMapping]) -> Result<(), PortError> {
-        let mut writes = Vec::with_capacity(rows.len() * 3);
+        let mut writes = Vec::with_capacity(rows.len() * 4);
         for m in rows {
+            let mut listed = key_of(&items_listing_pk(&m.shop), &item_sort_key(m.item));
+            listed.insert("kind".into(), s("item_listing"));
             let mut item = key_of(&format!("ITEM#{}#{}", m.shop, m.item), MAP);
             item.insert("kind".into(), s("item_map"));
             item.insert("shop".into(), s(m.shop.as_str()));
@@ -883,8 +976,14 @@ impl SkuMapStore for DynamoStore {
                 a.insert("item".into(), n(m.item));
                 a
             };
+            for (name, value) in &item {
+                if name != "pk" && name != "sk" && name != "kind" {
+                    listed.insert(name.clone(), value.clone());
+                }
+            }
             for it in [
                 item,
+                listed,
                 alias(format!("VARIANT#{}#{}", m.shop, m.variant)),
                 alias(format!("SKU#{}#{}", m.shop, m.sku.to_ascii_uppercase())),
             ] {
@@ -1003,6 +1102,48 @@ impl Inbox for DynamoStore {
                     .map_err(|e| corrupt(i, &e.to_string()))
             })
             .collect()
+    }
+
+    async fn put_report(
+        &self,
+        shop: &ShopDomain,
+        run: &str,
+        report: &str,
+    ) -> Result<(), PortError> {
+        let now = Timestamp::now();
+        let mut item = key_of(&format!("REPORT#{shop}"), run);
+        item.insert("kind".into(), s("reconcile_report"));
+        item.insert("shop".into(), s(shop.as_str()));
+        item.insert("at".into(), s(&now.to_rfc3339()));
+        item.insert("report".into(), s(report));
+        item.insert("expires_at".into(), days_from(now, REPORT_DAYS));
+        self.client
+            .put_item()
+            .table_name(&self.tables.inbox)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| unavailable(DisplayErrorContext(e)))?;
+        Ok(())
+    }
+
+    async fn reports(&self, shop: &ShopDomain, limit: usize) -> Result<Vec<String>, PortError> {
+        let resp = self
+            .client
+            .query()
+            .table_name(&self.tables.inbox)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(&format!("REPORT#{shop}")))
+            .scan_index_forward(false)
+            .limit(limit.clamp(1, 100) as i32)
+            .send()
+            .await
+            .map_err(|e| unavailable(DisplayErrorContext(e)))?;
+        Ok(resp
+            .items()
+            .iter()
+            .filter_map(|i| get_s(i, "report"))
+            .collect())
     }
 
     async fn remove_parked(&self, shop: &ShopDomain, key: &str) -> Result<bool, PortError> {

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use rust_decimal::Decimal;
 
-use crate::adapters::aws::ConfigError;
+use crate::adapters::aws::{secret, ConfigError};
 use crate::adapters::http_erp::HttpErp;
 use crate::adapters::tryton::TrytonErp;
 use crate::domain::erp::{ErpWrite, Incoming};
@@ -34,7 +34,7 @@ impl AnyErp {
                 let url = url
                     .or_else(|| std::env::var("TRYTON_URL").ok())
                     .ok_or(ConfigError::Missing("ERP_URL"))?;
-                let key = credential(sdk, "TRYTON_API_KEY").await?;
+                let key = secret(sdk, "TRYTON_API_KEY", "ERP_CREDENTIAL_SSM_PARAM").await?;
                 let company = std::env::var("TRYTON_COMPANY_ID")
                     .ok()
                     .and_then(|c| c.parse().ok())
@@ -45,7 +45,7 @@ impl AnyErp {
                 let url = url
                     .or_else(|| std::env::var("ERP_HTTP_URL").ok())
                     .ok_or(ConfigError::Missing("ERP_URL"))?;
-                let token = credential(sdk, "ERP_HTTP_TOKEN").await?;
+                let token = secret(sdk, "ERP_HTTP_TOKEN", "ERP_CREDENTIAL_SSM_PARAM").await?;
                 Ok(AnyErp::Http(HttpErp::new(&url, &token)?))
             }
             other => Err(ConfigError::Invalid {
@@ -58,39 +58,6 @@ impl AnyErp {
     pub fn is_none(&self) -> bool {
         matches!(self, AnyErp::None(_))
     }
-}
-
-/// The ERP credential: from `local_var` when set, else from SSM.
-async fn credential(
-    sdk: &aws_config::SdkConfig,
-    local_var: &'static str,
-) -> Result<String, ConfigError> {
-    if let Ok(v) = std::env::var(local_var) {
-        if !v.trim().is_empty() {
-            return Ok(v);
-        }
-    }
-    let name = crate::adapters::aws::required_env("ERP_CREDENTIAL_SSM_PARAM")?;
-    let out = aws_sdk_ssm::Client::new(sdk)
-        .get_parameter()
-        .name(&name)
-        .with_decryption(true)
-        .send()
-        .await
-        .map_err(|e| ConfigError::Invalid {
-            name: "ERP_CREDENTIAL_SSM_PARAM",
-            detail: format!(
-                "cannot read {name}: {}",
-                aws_sdk_ssm::error::DisplayErrorContext(e)
-            ),
-        })?;
-    out.parameter()
-        .and_then(|p| p.value())
-        .map(str::to_string)
-        .ok_or(ConfigError::Invalid {
-            name: "ERP_CREDENTIAL_SSM_PARAM",
-            detail: format!("{name} has no value"),
-        })
 }
 
 impl Erp for AnyErp {

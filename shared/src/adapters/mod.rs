@@ -2,6 +2,7 @@
 //!
 //! - [`dynamodb`]: stock, order lines, log, idempotency, SKU map and inbox tables.
 //! - [`sqs`]: the event queue.
+//! - [`eventbridge`]: alerts on the project's EventBridge bus.
 //! - [`aws`]: building SDK clients once at cold start (honours `AWS_ENDPOINT_URL`).
 //! - [`tryton`]: the ERP port over Tryton 8.2's REST API (internal shipments keyed by write).
 //! - [`http`]: what the HTTP adapters share.
@@ -13,6 +14,7 @@
 pub mod aws;
 pub mod dynamodb;
 pub mod erp;
+pub mod eventbridge;
 pub mod http;
 pub mod http_erp;
 pub mod shopify_graphql;

@@ -4,7 +4,9 @@
 //!   base is `https://<shop>.myshopify.com`; locally `http://127.0.0.1:8788`, the stand-in in
 //!   `infra/shopify-standin/`.
 //! - Reads: `location(id:) { inventoryLevels(first:, after:) }` with the quantities `available`,
-//!   `on_hand` and `committed`. Writes: `inventorySetQuantities` with `name: "available"`,
+//!   `on_hand` and `committed`, in inventory item order (the stand-in's order, and the order
+//!   reconciliation checks: it stops rather than compare out of order); `locations` (active
+//!   ones). Writes: `inventorySetQuantities` with `name: "available"`,
 //!   `changeFromQuantity` (compare-and-set) and the `@idempotent(key:)` directive, at most 250
 //!   quantities per call.
 //! - Rate limit: Shopify charges each query its calculated cost from a leaky bucket and reports
@@ -78,6 +80,17 @@ const LEVELS_QUERY: &str = r#"query StockbridgeLevels($location: ID!, $first: In
     }
   }
 }"#;
+
+const LOCATIONS_QUERY: &str = r#"query StockbridgeLocations($after: String) {
+  locations(first: 50, after: $after) {
+    nodes { id isActive }
+    pageInfo { hasNextPage endCursor }
+  }
+}"#;
+
+/// Requested cost of a page of 50 locations: the connection (2) and one point a location (small
+/// enough for any bucket; shops have a handful of locations).
+pub const LOCATIONS_COST: f64 = 52.0;
 
 const SET_MUTATION: &str = r#"mutation StockbridgeSetAvailable($input: InventorySetQuantitiesInput!, $key: String!) {
   inventorySetQuantities(input: $input) @idempotent(key: $key) {
@@ -490,6 +503,41 @@ impl ShopifyAdmin for ShopifyGraphql {
         Ok((levels, next))
     }
 
+    async fn locations(&self) -> Result<Vec<LocationId>, ShopifyError> {
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            self.pace(LOCATIONS_COST).await;
+            let data: LocationsData = self
+                .call(
+                    "locations",
+                    LOCATIONS_QUERY,
+                    json!({ "after": after }),
+                    None,
+                )
+                .await?;
+            for node in data.locations.nodes.into_iter().filter(|n| n.is_active) {
+                let id = parse_gid(&node.id, "Location").ok_or_else(|| {
+                    ShopifyError::Unavailable(format!(
+                        "locations: an id that is not a Location gid: {:?}",
+                        truncate(&node.id)
+                    ))
+                })?;
+                out.push(LocationId(id));
+            }
+            let page = data.locations.page_info;
+            match (page.has_next_page, page.end_cursor) {
+                (true, Some(c)) => after = Some(c),
+                (true, None) => {
+                    return Err(ShopifyError::Unavailable(
+                        "locations: hasNextPage without an endCursor".into(),
+                    ))
+                }
+                (false, _) => return Ok(out),
+            }
+        }
+    }
+
     async fn set_available(
         &self,
         sets: &[ShopifySet],
@@ -680,6 +728,25 @@ struct WireThrottle {
     maximum_available: f64,
     currently_available: f64,
     restore_rate: f64,
+}
+
+#[derive(Deserialize)]
+struct LocationsData {
+    locations: LocationConnection,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LocationConnection {
+    nodes: Vec<LocationNode>,
+    page_info: PageInfo,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LocationNode {
+    id: String,
+    is_active: bool,
 }
 
 #[derive(Deserialize)]

@@ -55,6 +55,11 @@ enum Command {
         #[command(subcommand)]
         action: ErpAction,
     },
+    /// Reconciliation of Shopify, DynamoDB and the ERP (the reconcile function's run, on demand).
+    Reconcile {
+        #[command(subcommand)]
+        action: ReconcileAction,
+    },
     /// POSTs API Gateway v2 event files (body and headers as recorded) to a webhook URL.
     Send {
         #[arg(long, env = "WEBHOOK_URL")]
@@ -115,6 +120,38 @@ enum StockAction {
         item: u64,
         #[arg(long)]
         location: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReconcileAction {
+    /// Runs one reconciliation now, with the function's settings (RECONCILE_* variables).
+    Run {
+        /// Report and alert only; correct nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Apply corrections beyond the cap (after reviewing a run that held some back).
+        #[arg(long)]
+        lift_cap: bool,
+        /// Print the whole report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Shows the newest report (or the one of `--run`).
+    Report {
+        #[arg(long)]
+        shop: String,
+        #[arg(long)]
+        run: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Undoes the corrections a run applied (each logged as a revert).
+    Revert {
+        #[arg(long)]
+        shop: String,
+        #[arg(long)]
+        run: String,
     },
 }
 
@@ -182,6 +219,9 @@ async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
         erp.apply(&write).await?;
         println!("applied {key}");
         return Ok(ExitCode::SUCCESS);
+    }
+    if let Command::Reconcile { action } = cli.command {
+        return reconcile(&sdk, action).await;
     }
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), Tables::from_env()?);
     let queue = || -> Result<SqsQueue, Box<dyn std::error::Error>> {
@@ -383,7 +423,9 @@ async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Erp { .. } | Command::Send { .. } => unreachable!("handled above"),
+        Command::Erp { .. } | Command::Send { .. } | Command::Reconcile { .. } => {
+            unreachable!("handled above")
+        }
     }
 }
 
@@ -421,4 +463,148 @@ async fn send(url: &str, files: &[PathBuf]) -> Result<ExitCode, Box<dyn std::err
     } else {
         ExitCode::from(1)
     })
+}
+
+async fn reconcile(
+    sdk: &aws_config::SdkConfig,
+    action: ReconcileAction,
+) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    use stockbridge::reconcile::{DeployedReconciler, ReconcileReport, RunOptions};
+    let find = |reports: Vec<String>,
+                run: Option<&str>|
+     -> Result<ReconcileReport, Box<dyn std::error::Error>> {
+        for r in reports {
+            let report: ReconcileReport = serde_json::from_str(&r)?;
+            if run.is_none_or(|want| report.run == want) {
+                return Ok(report);
+            }
+        }
+        Err(format!(
+            "no report{}",
+            run.map(|r| format!(" for run {r}")).unwrap_or_default()
+        )
+        .into())
+    };
+    match action {
+        ReconcileAction::Run {
+            dry_run,
+            lift_cap,
+            json,
+        } => {
+            let reconciler = DeployedReconciler::from_env(sdk).await?;
+            let mut policy = stockbridge::domain::reconcile::Policy::from_env()?;
+            policy.dry_run |= dry_run;
+            let report = reconciler.run(&RunOptions { policy, lift_cap }).await?;
+            print_report(&report, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        ReconcileAction::Report { shop, run, json } => {
+            let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), Tables::from_env()?);
+            let reports = store.reports(&ShopDomain::new(&shop), 100).await?;
+            print_report(&find(reports, run.as_deref())?, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        ReconcileAction::Revert { shop, run } => {
+            let reconciler = DeployedReconciler::from_env(sdk).await?;
+            if reconciler.shop.as_str() != shop {
+                return Err(format!("RECONCILE_SHOP is {}, not {shop}", reconciler.shop).into());
+            }
+            let reports = reconciler
+                .store
+                .reports(&ShopDomain::new(&shop), 100)
+                .await?;
+            let original = find(reports, Some(&run))?;
+            let report = reconciler.revert(&original).await?;
+            print_report(&report, false)?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn print_report(
+    report: &stockbridge::reconcile::ReconcileReport,
+    json: bool,
+) -> Result<(), Box<dyn std::error::Error>> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(report)?);
+        return Ok(());
+    }
+    println!(
+        "run {}{}  shop {}  {} items compared in {} ms",
+        report.run,
+        report
+            .reverts
+            .as_ref()
+            .map(|r| format!(" (reverts {r})"))
+            .unwrap_or_default(),
+        report.shop,
+        report.items_compared,
+        report.duration_ms
+    );
+    for t in &report.locations {
+        println!(
+            "  location {} ({}, {} master): {} items, {} in sync, {} pending, {} variances ({} unmapped); {} of {} units off = {:.2} %, largest {}",
+            t.location,
+            t.warehouse.as_deref().unwrap_or("-"),
+            t.master.map(|m| format!("{m:?}").to_lowercase()).unwrap_or_default(),
+            t.items,
+            t.in_sync,
+            t.pending,
+            t.variances,
+            t.unmapped_items,
+            t.units_off,
+            t.master_units,
+            t.variance_pct(),
+            t.largest
+        );
+    }
+    for u in &report.unmapped_locations {
+        println!(
+            "  Shopify location {} has no mapping: {} items, {} units on hand",
+            u.location, u.items, u.on_hand
+        );
+    }
+    for (v, done) in &report.details {
+        println!(
+            "  {:?} item {} at {}: {} units{}",
+            v.kind,
+            v.item,
+            v.location,
+            v.units,
+            done.as_ref()
+                .map(|d| format!(
+                    ", {} {} -> {}",
+                    d.correction.side(),
+                    d.outcome,
+                    correction_summary(&d.correction)
+                ))
+                .unwrap_or_default()
+        );
+    }
+    println!(
+        "corrections: {} applied, {} planned (dry run), {} held (cap), {} stale, {} failed",
+        report.corrections_applied,
+        report.corrections_planned,
+        report.corrections_held,
+        report.corrections_stale,
+        report.corrections_failed
+    );
+    if report.alert {
+        println!("ALERT:");
+        for r in &report.alert_reasons {
+            println!("  - {r}");
+        }
+    }
+    Ok(())
+}
+
+fn correction_summary(c: &stockbridge::domain::reconcile::Correction) -> String {
+    use stockbridge::domain::reconcile::Correction;
+    match c {
+        Correction::RecordLevel { before, after, .. }
+        | Correction::SetShopify { before, after, .. } => {
+            format!("{before} -> {after}")
+        }
+        Correction::AdjustErp { before, after, .. } => format!("{before} -> {after}"),
+    }
 }

@@ -128,3 +128,23 @@ impl Drop for PrivateTryton {
             .output();
     }
 }
+
+/// The real consumer pushing to `erp` under `policy`, with delayed retries on the stack's queue.
+pub fn consumer_with_erp(
+    s: &super::Stack,
+    erp: stockbridge::adapters::tryton::TrytonErp,
+    policy: stockbridge::erp_sync::SyncPolicy,
+) -> std::sync::Arc<
+    stockbridge::consumer::StockConsumer<
+        stockbridge::adapters::dynamodb::DynamoStore,
+        stockbridge::adapters::tryton::TrytonErp,
+    >,
+> {
+    let metrics = stockbridge::telemetry::Metrics::silent("stock-consumer");
+    std::sync::Arc::new(stockbridge::consumer::StockConsumer::with_erp(
+        s.store.clone(),
+        metrics.clone(),
+        stockbridge::erp_sync::ErpSync::new(erp, policy, metrics),
+        Some(s.queue.clone()),
+    ))
+}

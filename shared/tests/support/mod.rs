@@ -306,6 +306,7 @@ impl Stack {
 }
 
 pub mod erp;
+pub mod standin;
 
 impl Stack {
     /// One poll cycle with another consumer.

@@ -1,5 +1,7 @@
 //! `drill`: load drills against the local stack (moto and Tryton, on this machine only).
 //!
+//! `drill reconcile`: the reconciliation comparison at full size, streamed (see `reconcile.rs`).
+//!
 //! `drill erp`: N inventory events over S SKUs with a Zipf-like skew, enqueued at a steady rate
 //! into a private queue and table set, consumed by the real consumer (C concurrent pollers with
 //! the Lambda event source's semantics) pushing into the real Tryton. Reports ERP writes per
@@ -11,6 +13,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+mod reconcile;
 
 use clap::{Parser, Subcommand};
 use rust_decimal::Decimal;
@@ -43,6 +47,8 @@ enum Command {
     Erp(ErpArgs),
     /// Black Friday drill: signed webhooks at a target rate through every function.
     Webhooks(WebhookArgs),
+    /// The reconciliation comparison at full size (pure, streamed): time and peak memory.
+    Reconcile(reconcile::ReconcileArgs),
 }
 
 #[derive(Parser, Clone)]
@@ -528,6 +534,7 @@ async fn main() -> std::process::ExitCode {
     let result = match Cli::parse().command {
         Command::Erp(args) => erp_drill(args).await,
         Command::Webhooks(args) => webhook_drill(args).await,
+        Command::Reconcile(args) => reconcile::run(args),
     };
     match result {
         Ok(report) => {
