@@ -320,6 +320,18 @@ async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
                         .cloned()
                         .unwrap_or_default()
                 };
+                if get("kind") == "correction" {
+                    println!(
+                        "{}  reconciliation {} ({}): {} {}  because {}",
+                        get("at"),
+                        get("run"),
+                        get("outcome"),
+                        get("side"),
+                        get("correction"),
+                        get("reason")
+                    );
+                    continue;
+                }
                 println!(
                     "{}  available {} -> {}  committed {} -> {}  on hand {} -> {}  causes {}",
                     get("at"),
@@ -573,10 +585,10 @@ fn print_report(
             v.units,
             done.as_ref()
                 .map(|d| format!(
-                    ", {} {} -> {}",
+                    ", {} {}: {}",
                     d.correction.side(),
-                    d.outcome,
-                    correction_summary(&d.correction)
+                    correction_summary(&d.correction),
+                    d.outcome
                 ))
                 .unwrap_or_default()
         );

@@ -534,6 +534,7 @@ async fn main() -> std::process::ExitCode {
     let result = match Cli::parse().command {
         Command::Erp(args) => erp_drill(args).await,
         Command::Webhooks(args) => webhook_drill(args).await,
+        Command::Reconcile(args) if args.live => reconcile::live(args).await,
         Command::Reconcile(args) => reconcile::run(args),
     };
     match result {

@@ -21,6 +21,11 @@ pub struct ReconcileArgs {
     /// One item in this many drifts (a lost webhook, an ERP change or a Shopify change).
     #[arg(long, default_value_t = 500)]
     pub drift_every: u64,
+    /// Through the real services instead: the local stack's Shopify stand-in
+    /// (`SHOPIFY_ADMIN_URL`, `SHOPIFY_ACCESS_TOKEN`; its state is replaced), private tables on
+    /// moto and Tryton, one location, a dry run.
+    #[arg(long)]
+    pub live: bool,
 }
 
 const SHOPIFY_PAGE: u64 = 250;
@@ -182,5 +187,99 @@ pub fn run(args: ReconcileArgs) -> Result<String, Box<dyn std::error::Error>> {
         small_secs = small.seconds,
         base = baseline,
         growth = after_full.saturating_sub(after_small),
+    ))
+}
+
+/// The same comparison through the real services at a smaller size: pages from the stand-in
+/// (paced by its cost budget), the SKU map and stock records from moto, on-hand from Tryton.
+pub async fn live(args: ReconcileArgs) -> Result<String, Box<dyn std::error::Error>> {
+    use stockbridge::adapters::eventbridge::EventBridgeAlerts;
+    use stockbridge::adapters::shopify_graphql::ShopifyGraphql;
+    use stockbridge::adapters::tryton::TrytonErp;
+    use stockbridge::domain::reconcile::Policy;
+    use stockbridge::reconcile::{Reconciler, RunOptions};
+
+    let skus = args.skus as usize;
+    let setup = super::setup(skus).await?;
+    let admin = super::env("SHOPIFY_ADMIN_URL");
+    let token = super::env("SHOPIFY_ACCESS_TOKEN");
+    let http = reqwest::Client::new();
+    let items: Vec<serde_json::Value> = (0..skus as u64)
+        .map(|i| serde_json::json!({"id": super::ITEM_BASE + i}))
+        .collect();
+    let levels: Vec<serde_json::Value> = (0..skus as u64)
+        .map(|i| {
+            serde_json::json!({"item": super::ITEM_BASE + i, "location": super::STORE,
+                               "available": 10 + i % 7, "committed": i % 3})
+        })
+        .collect();
+    let seeded = http
+        .post(format!("{admin}/_standin/seed"))
+        .json(
+            &serde_json::json!({"reset": true, "notify": false, "items": items,
+            "locations": [{"id": super::STORE, "name": "Shop floor"}], "levels": levels}),
+        )
+        .send()
+        .await?;
+    if !seeded.status().is_success() {
+        return Err(format!("seeding the stand-in: HTTP {}", seeded.status()).into());
+    }
+    let sdk = stockbridge::adapters::aws::sdk_config().await;
+    let reconciler = Reconciler {
+        shop: ShopDomain::new(super::SHOP),
+        store: setup.store.clone(),
+        erp: TrytonErp::new(&setup.tryton_url, &setup.tryton_key, 1),
+        shopify: ShopifyGraphql::new(&admin, &token)?,
+        queue: setup.queue.clone(),
+        alerts: EventBridgeAlerts::new(
+            aws_sdk_eventbridge::Client::new(&sdk),
+            setup.stack["EVENT_BUS_NAME"].clone(),
+        ),
+        metrics: stockbridge::telemetry::Metrics::silent("reconcile"),
+    };
+    let before: serde_json::Value = http
+        .get(format!("{admin}/_standin/stats"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let started = Instant::now();
+    let report = reconciler
+        .run(&RunOptions {
+            policy: Policy {
+                dry_run: true,
+                ..Policy::default()
+            },
+            lift_cap: false,
+        })
+        .await?;
+    let seconds = started.elapsed().as_secs_f64();
+    let after: serde_json::Value = http
+        .get(format!("{admin}/_standin/stats"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let n = |v: &serde_json::Value, k: &str| v[k].as_f64().unwrap_or(0.0);
+    let bucket = &after["bucket"];
+    Ok(format!(
+        "## Reconciliation through the real services: {skus} SKUs x 1 location (dry run)\n\n\
+         Command: `infra/local/stack.sh up`, `set -a; . infra/local/.state/local.env; set +a`, then\n\
+         `cargo run --profile drill -p stockbridge --bin drill -- reconcile --live --skus {skus}`\n\n\
+         | figure | value |\n|---|---|\n\
+         | items compared | {items} |\n\
+         | variances (every item: Stockbridge has no record yet) / corrections planned | {var} / {planned} |\n\
+         | time | {seconds:.2} s ({per:.2} ms per item) |\n\
+         | GraphQL requests to the stand-in / throttled | {gql} / {thr} |\n\
+         | stand-in bucket | {max} points, restoring {rate}/s; lowest seen {low} |\n",
+        items = report.items_compared,
+        var = report.variances,
+        planned = report.corrections_planned,
+        per = seconds * 1000.0 / report.items_compared.max(1) as f64,
+        gql = n(&after, "graphql_requests") - n(&before, "graphql_requests"),
+        thr = n(&after, "throttled") - n(&before, "throttled"),
+        max = bucket["maximumAvailable"],
+        rate = bucket["restoreRate"],
+        low = after["min_available"],
     ))
 }
