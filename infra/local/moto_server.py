@@ -13,6 +13,13 @@ retention check). Receiving from a backlog of 10,000 costs 10,000 x 10,000 steps
 retention check reads the retention period alone, the counts and the visible list read the clock
 once per pass, and a delete compares receipt handles without building lists.
 
+moto serves requests on threads and does not isolate them: a transaction checks and writes item
+by item, and rolls back by restoring what it saw first, so a transaction running beside another
+can undo the other's committed writes (found by `drill webhooks`: order-line records and the stock
+records summing them drifted apart by a line's quantity on 7 of 101 SKUs). DynamoDB makes every
+call atomic and transactions serialisable; here every DynamoDB call runs under one lock, which
+gives that and costs nothing at the emulator's speed (one Python thread runs at a time anyway).
+
 moto's DeleteMessage also rebuilds the queue's message list without holding the lock SendMessage
 appends under, so a message sent during a delete can vanish (a race, more likely the longer the
 list). The delete here holds that lock.
@@ -24,9 +31,11 @@ Started by infra/local/stack.sh and infra/test.sh.
 
 import copy
 import sys
+import threading
 
 from moto.core.utils import unix_time
 from moto.dynamodb import models
+from moto.dynamodb import responses as dynamodb_responses
 from moto.sqs import models as sqs_models
 from moto.dynamodb.models.table import Table
 
@@ -134,6 +143,16 @@ sqs_models.Queue.approximate_number_of_messages_not_visible = _count(
 )
 sqs_models.Queue.delete_message = _delete_message
 
+_dynamodb_lock = threading.RLock()
+_dynamodb_call_action = dynamodb_responses.DynamoHandler.call_action
+
+
+def _serialised_call_action(self):
+    with _dynamodb_lock:
+        return _dynamodb_call_action(self)
+
+
+dynamodb_responses.DynamoHandler.call_action = _serialised_call_action
 models.copy = _NoTableCopy()
 sqs_models.SQSBackend.is_message_valid_based_on_retention_period = (
     is_message_valid_based_on_retention_period
