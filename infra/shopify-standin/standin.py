@@ -231,6 +231,32 @@ type MetafieldsSetPayload {
   userErrors: [MetafieldsSetUserError!]!
 }
 
+enum BulkOperationStatus { CANCELED CANCELING COMPLETED CREATED EXPIRED FAILED RUNNING }
+
+type BulkOperation {
+  id: ID!
+  status: BulkOperationStatus!
+  errorCode: String
+  objectCount: String!
+  rootObjectCount: String!
+  url: String
+  partialDataUrl: String
+  query: String!
+  createdAt: String!
+  completedAt: String
+}
+
+type BulkOperationUserError {
+  field: [String!]
+  message: String!
+  code: String
+}
+
+type BulkOperationRunQueryPayload {
+  bulkOperation: BulkOperation
+  userErrors: [BulkOperationUserError!]!
+}
+
 type Shop {
   id: ID!
   name: String!
@@ -244,9 +270,11 @@ type QueryRoot {
   inventoryItem(id: ID!): InventoryItem
   inventoryItems(first: Int, after: String, query: String): InventoryItemConnection!
   inventoryLevel(id: ID!): InventoryLevel
+  currentBulkOperation: BulkOperation
 }
 
 type Mutation {
+  bulkOperationRunQuery(query: String!, groupObjects: Boolean): BulkOperationRunQueryPayload
   inventorySetQuantities(input: InventorySetQuantitiesInput!): InventorySetQuantitiesPayload
   metafieldsSet(metafields: [MetafieldsSetInput!]!): MetafieldsSetPayload
 }
@@ -354,7 +382,11 @@ class Store:
             "stale": 0,
             "min_available": self.maximum,
             "max_debt": 0.0,
+            "bulk_operations": 0,
         }
+        self.bulk_operations: list[dict] = []
+        self.bulk_files: dict[int, bytes] = {}
+        self.base_url = f"http://{args.host}:{args.port}"
         self.deliveries: list[dict] = []
         self.delivery_counts = {"queued": 0, "delivered": 0, "failed": 0, "attempts": 0}
         self.webhooks: queue.Queue = queue.Queue()
@@ -453,10 +485,19 @@ class Store:
 # Resolvers. Each object resolves from plain dicts; ids are ints internally, gids outside.
 
 
+# Set while a bulk operation runs its query: connections return every node, as in Shopify.
+BULK = threading.local()
+
+
 def connection(rows: list, first: int | None, after: str | None, key, make_node) -> dict:
-    if first is None:
+    bulk = getattr(BULK, "active", False)
+    if bulk and first is not None:
+        raise GraphQLError("Bulk queries cannot contain connections with pagination arguments")
+    if bulk:
+        first = len(rows)
+    elif first is None:
         raise GraphQLError("you must provide one of first or last")
-    if first < 0 or first > MAX_PAGE:
+    elif first < 0 or first > MAX_PAGE:
         raise GraphQLError(f"The first argument must be between 0 and {MAX_PAGE}")
     start = decode_cursor(after)
     if start is not None:
@@ -575,6 +616,7 @@ class Resolvers:
             "inventoryItem": inventory_item,
             "inventoryItems": inventory_items,
             "inventoryLevel": inventory_level,
+            "currentBulkOperation": lambda info: s.bulk_operations[-1] if s.bulk_operations else None,
         }
 
     # mutation root
@@ -582,7 +624,54 @@ class Resolvers:
         return {
             "inventorySetQuantities": self.inventory_set_quantities,
             "metafieldsSet": self.metafields_set,
+            "bulkOperationRunQuery": self.bulk_operation_run_query,
         }
+
+    def bulk_operation_run_query(self, info, query, groupObjects=None):  # noqa: N803
+        """Runs the query at once (no cost beyond the mutation's) and keeps its JSONL: one line
+        per node of each connection, nested nodes with `__parentId`, in a shuffled order, since
+        Shopify does not promise any order of the lines."""
+        s = self.s
+
+        def error(message: str, code: str = "INVALID") -> dict:
+            return {"bulkOperation": None, "userErrors": [{"field": ["query"], "message": message, "code": code}]}
+
+        if any(op["status"] in ("CREATED", "RUNNING") for op in s.bulk_operations):
+            return error("A bulk query operation for this app and shop is already in progress.",
+                         "OPERATION_IN_PROGRESS")
+        try:
+            doc = parse(query)
+        except GraphQLError as e:
+            return error(f"Invalid bulk query: {e.message}")
+        problems = validate(SCHEMA, doc)
+        if problems:
+            return error(f"Invalid bulk query: {problems[0].message}")
+        BULK.active = True
+        try:
+            result = execute(SCHEMA, doc, root_value=Resolvers(s).root(), field_resolver=field_resolver)
+        finally:
+            BULK.active = False
+        if result.errors:
+            return error(f"Invalid bulk query: {result.errors[0].message}")
+        lines: list[dict] = []
+        roots = flatten_connections(result.data or {}, None, lines)
+        if roots == 0:
+            return error("Bulk queries must contain at least one connection.")
+        random_order = __import__("random").Random(len(s.bulk_operations))
+        random_order.shuffle(lines)
+        n = len(s.bulk_operations) + 1
+        op_id = gid("BulkOperation", n)
+        s.bulk_files[n] = "".join(json.dumps(line, separators=(",", ":")) + "\n" for line in lines).encode()
+        stamp = now_iso()
+        op = {
+            "id": op_id, "status": "COMPLETED", "errorCode": None,
+            "objectCount": str(len(lines)), "rootObjectCount": str(roots),
+            "url": f"{s.base_url}/_standin/bulk/{n}.jsonl" if lines else None,
+            "partialDataUrl": None, "query": query, "createdAt": stamp, "completedAt": stamp,
+        }
+        s.bulk_operations.append(op)
+        s.stats["bulk_operations"] += 1
+        return {"bulkOperation": op, "userErrors": []}
 
     def inventory_set_quantities(self, info, input):
         s = self.s
@@ -785,6 +874,29 @@ def idempotency_key(info) -> str | None:
     return None
 
 
+def flatten_connections(value: Any, parent_id: str | None, lines: list[dict]) -> int:
+    """Appends every node of every connection under `value` to `lines` (without its nested
+    connections, with `__parentId` when nested), as a bulk operation's JSONL has them. Returns how
+    many top-level nodes there were."""
+    roots = 0
+    if isinstance(value, dict):
+        for field, v in value.items():
+            if isinstance(v, dict) and isinstance(v.get("edges"), list):
+                for edge in v["edges"]:
+                    node = edge.get("node") or {}
+                    line = {k: x for k, x in node.items()
+                            if not (isinstance(x, dict) and isinstance(x.get("edges"), list))}
+                    if parent_id is not None:
+                        line["__parentId"] = parent_id
+                    else:
+                        roots += 1
+                    lines.append(line)
+                    flatten_connections(node, node.get("id", parent_id), lines)
+            elif isinstance(v, dict):
+                roots += flatten_connections(v, parent_id, lines)
+    return roots
+
+
 def field_resolver(source, info, **args):
     value = source.get(info.field_name) if isinstance(source, dict) else getattr(source, info.field_name, None)
     if callable(value):
@@ -914,6 +1026,15 @@ class Handler(BaseHTTPRequestHandler):
                     "metafields": [{k: v for k, v in m.items() if k != "digest"} | {"ownerId": o}
                                    for (o, _, _), m in sorted(s.metafields.items())],
                 })
+            m = re.match(r"^/_standin/bulk/(\d+)\.jsonl$", self.path)
+            if m and int(m.group(1)) in s.bulk_files:
+                data = s.bulk_files[int(m.group(1))]
+                self.send_response(200)
+                self.send_header("Content-Type", "application/jsonl")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                return
             if self.path == "/_standin/stats":
                 s.refill()
                 return self.send_json(200, {

@@ -19,5 +19,6 @@ pub mod ops;
 pub mod ports;
 pub mod reconcile;
 pub mod shopify;
+pub mod spill;
 pub mod telemetry;
 pub mod webhook;

@@ -309,6 +309,13 @@ pub trait ShopifyAdmin: Send + Sync {
         location: crate::domain::ids::LocationId,
         cursor: Option<String>,
     ) -> impl Future<Output = Result<(Vec<ShopifyLevel>, Option<String>), ShopifyError>> + Send;
+    /// Every level at `location` through a bulk operation (Shopify runs the query in the
+    /// background at no per-item cost; the right read for large catalogues), in inventory item
+    /// order (the output has no promised order, so it is sorted with bounded memory).
+    fn bulk_levels(
+        &self,
+        location: crate::domain::ids::LocationId,
+    ) -> impl Future<Output = Result<crate::spill::SortedLevels, ShopifyError>> + Send;
     /// The shop's active locations.
     fn locations(
         &self,

@@ -45,6 +45,8 @@ use crate::telemetry::{Metrics, Unit};
 
 /// Mappings read per page of the SKU map (one BatchGetItem of stock records, one ERP call).
 pub const MAPPING_PAGE: usize = 100;
+/// Levels fed to the merge at a time from a bulk operation's sorted output.
+pub const SHOPIFY_PAGE: usize = 250;
 /// Variances kept in a stored report (all are counted; an item's log holds every correction).
 pub const REPORT_VARIANCES: usize = 200;
 /// Applied corrections listed in a stored report.
@@ -117,12 +119,52 @@ pub struct ReconcileReport {
     pub reverts: Option<String>,
 }
 
+/// How Shopify's levels are read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ShopifyRead {
+    /// Pages of `location.inventoryLevels`, paced by the cost budget (small catalogues).
+    #[default]
+    Paged,
+    /// One bulk operation per location (large catalogues: no per-item cost).
+    Bulk,
+}
+
+impl std::str::FromStr for ShopifyRead {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "paged" => Ok(ShopifyRead::Paged),
+            "bulk" => Ok(ShopifyRead::Bulk),
+            other => Err(format!("{other:?} is not paged or bulk")),
+        }
+    }
+}
+
+impl ShopifyRead {
+    /// `RECONCILE_SHOPIFY_READ` (`paged` or `bulk`; paged when unset).
+    pub fn from_env() -> Result<Self, crate::adapters::aws::ConfigError> {
+        match std::env::var("RECONCILE_SHOPIFY_READ") {
+            Ok(v) if !v.trim().is_empty() => {
+                v.trim()
+                    .parse()
+                    .map_err(|detail| crate::adapters::aws::ConfigError::Invalid {
+                        name: "RECONCILE_SHOPIFY_READ",
+                        detail,
+                    })
+            }
+            _ => Ok(ShopifyRead::Paged),
+        }
+    }
+}
+
 /// Options of one run.
 #[derive(Clone, Debug, Default)]
 pub struct RunOptions {
     pub policy: Policy,
     /// An operator lifted the cap for this run.
     pub lift_cap: bool,
+    pub read: ShopifyRead,
 }
 
 /// The reconcile handler for one shop.
@@ -405,8 +447,31 @@ where
         let mut cursor: Option<String> = None;
         let mut after: Option<InventoryItemId> = None;
         let mut read_at = Timestamp::now();
+        let mut bulk = match options.read {
+            ShopifyRead::Bulk => {
+                Some(retry_shopify(|| self.shopify.bulk_levels(mapping.location)).await?)
+            }
+            ShopifyRead::Paged => None,
+        };
         while !pass.finished() {
-            if pass.wants_shopify() {
+            if let (true, Some(sorted)) = (pass.wants_shopify(), bulk.as_mut()) {
+                let mut page = Vec::with_capacity(SHOPIFY_PAGE);
+                for level in sorted.by_ref().take(SHOPIFY_PAGE) {
+                    let l = level.map_err(|e| {
+                        ReconcileError::Shopify(ShopifyError::Unavailable(format!(
+                            "reading the sorted bulk output back: {e}"
+                        )))
+                    })?;
+                    page.push(ShopifyCount {
+                        item: l.item,
+                        available: l.available,
+                        on_hand: l.on_hand,
+                        committed: l.committed,
+                    });
+                }
+                let last = page.len() < SHOPIFY_PAGE;
+                pass.push_shopify(page, last)?;
+            } else if pass.wants_shopify() {
                 read_at = Timestamp::now();
                 let c = cursor.clone();
                 let (levels, next) =
@@ -750,6 +815,8 @@ pub struct RunRequest {
     pub dry_run: Option<bool>,
     #[serde(default)]
     pub lift_cap: bool,
+    #[serde(default)]
+    pub read: Option<ShopifyRead>,
 }
 
 enum ApplyError {

@@ -25,7 +25,9 @@ use stockbridge::domain::reconcile::{Correction, Policy, VarianceKind};
 use stockbridge::domain::stock::StockKey;
 use stockbridge::erp_sync::SyncPolicy;
 use stockbridge::ports::{Erp, Inbox};
-use stockbridge::reconcile::{ReconcileReport, Reconciler, RunOptions, ALERT_DETAIL_TYPE};
+use stockbridge::reconcile::{
+    ReconcileReport, Reconciler, RunOptions, ShopifyRead, ALERT_DETAIL_TYPE,
+};
 use stockbridge::telemetry::Metrics;
 use support::erp::{consumer_with_erp, create_products, env, unique};
 use support::standin::{Options, Standin};
@@ -218,8 +220,21 @@ impl World {
     }
 
     async fn run(&self, policy: Policy, lift_cap: bool) -> ReconcileReport {
+        self.run_reading(policy, lift_cap, ShopifyRead::Paged).await
+    }
+
+    async fn run_reading(
+        &self,
+        policy: Policy,
+        lift_cap: bool,
+        read: ShopifyRead,
+    ) -> ReconcileReport {
         self.reconciler
-            .run(&RunOptions { policy, lift_cap })
+            .run(&RunOptions {
+                policy,
+                lift_cap,
+                read,
+            })
             .await
             .expect("the run completes")
     }
@@ -599,5 +614,50 @@ async fn a_shop_that_throttles_slows_the_run_down_and_the_bucket_is_never_overdr
     assert!(
         elapsed >= Duration::from_secs(3),
         "300 points through a 60-point bucket at 60/s waited for it ({elapsed:?})"
+    );
+}
+
+#[tokio::test]
+async fn a_bulk_operation_finds_the_same_drift_as_pages_whatever_the_order_of_its_lines() {
+    let w = world(Options::default()).await;
+    // 300 more items at the shop floor, in step, so the bulk output (which the stand-in
+    // shuffles, as Shopify promises no order) has to be sorted back.
+    let extra: Vec<Value> = (0..300u64).map(|i| json!({"id": D + 1000 + i})).collect();
+    let levels: Vec<Value> = (0..300u64)
+        .map(|i| json!({"item": D + 1000 + i, "location": STORE, "available": 0}))
+        .collect();
+    w.standin
+        .post("/_standin/seed", json!({"items": extra, "levels": levels}))
+        .await;
+    w.shopify_manual(A, STORE, 25, true).await;
+    w.erp_manual(B, "STORE", 7).await;
+    w.settle().await;
+    let dry = Policy {
+        dry_run: true,
+        ..Policy::default()
+    };
+    let paged = w.run_reading(dry.clone(), false, ShopifyRead::Paged).await;
+    let bulk = w.run_reading(dry, false, ShopifyRead::Bulk).await;
+    assert_eq!(kinds(&bulk), kinds(&paged));
+    assert_eq!(
+        kinds(&bulk),
+        vec![
+            (
+                A,
+                STORE,
+                VarianceKind::StockbridgeBehind,
+                Some("dry_run".into())
+            ),
+            (B, STORE, VarianceKind::ErpDrift, Some("dry_run".into())),
+            (D, STORE, VarianceKind::UnmappedItem, None),
+        ],
+        "{bulk:#?}"
+    );
+    assert_eq!(bulk.items_compared, paged.items_compared);
+    assert_eq!(bulk.locations, paged.locations);
+    let stats = w.standin.get("/_standin/stats").await;
+    assert_eq!(
+        stats["bulk_operations"], 2,
+        "one per mapped location: {stats}"
     );
 }

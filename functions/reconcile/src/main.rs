@@ -1,11 +1,12 @@
 //! The reconcile Lambda: on its EventBridge schedule, compares Shopify, DynamoDB and the ERP for
 //! one shop, corrects toward each location's master, stores a report and alerts over the
-//! threshold. The schedule's input may carry `{"dry_run": true}` or `{"lift_cap": true}`.
+//! threshold. The schedule's input may carry `{"dry_run": true}`, `{"lift_cap": true}` or
+//! `{"read": "bulk"}`.
 
 use lambda_runtime::{service_fn, LambdaEvent};
 use stockbridge::adapters::aws::sdk_config;
 use stockbridge::domain::reconcile::Policy;
-use stockbridge::reconcile::{DeployedReconciler, RunOptions, RunRequest};
+use stockbridge::reconcile::{DeployedReconciler, RunOptions, RunRequest, ShopifyRead};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -13,6 +14,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let sdk = sdk_config().await;
     let reconciler = DeployedReconciler::from_env(&sdk).await?;
     let policy = Policy::from_env()?;
+    let read = ShopifyRead::from_env()?;
     let reconciler = &reconciler;
     let policy = &policy;
     lambda_runtime::run(service_fn(
@@ -28,6 +30,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             let mut options = RunOptions {
                 policy: policy.clone(),
                 lift_cap: request.lift_cap,
+                read: request.read.unwrap_or(read),
             };
             if let Some(dry) = request.dry_run {
                 options.policy.dry_run = dry;

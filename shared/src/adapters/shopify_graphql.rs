@@ -6,7 +6,9 @@
 //! - Reads: `location(id:) { inventoryLevels(first:, after:) }` with the quantities `available`,
 //!   `on_hand` and `committed`, in inventory item order (the stand-in's order, and the order
 //!   reconciliation checks: it stops rather than compare out of order); `locations` (active
-//!   ones). Writes: `inventorySetQuantities` with `name: "available"`,
+//!   ones); for large catalogues `bulkOperationRunQuery` over a location's levels, polled with
+//!   `currentBulkOperation`, its JSONL streamed from the URL (without the token) and sorted by
+//!   item with bounded memory (`crate::spill`), since Shopify promises no order of the lines. Writes: `inventorySetQuantities` with `name: "available"`,
 //!   `changeFromQuantity` (compare-and-set) and the `@idempotent(key:)` directive, at most 250
 //!   quantities per call.
 //! - Rate limit: Shopify charges each query its calculated cost from a leaky bucket and reports
@@ -91,6 +93,27 @@ const LOCATIONS_QUERY: &str = r#"query StockbridgeLocations($after: String) {
 /// Requested cost of a page of 50 locations: the connection (2) and one point a location (small
 /// enough for any bucket; shops have a handful of locations).
 pub const LOCATIONS_COST: f64 = 52.0;
+
+const BULK_MUTATION: &str = r#"mutation StockbridgeBulkLevels($query: String!) {
+  bulkOperationRunQuery(query: $query) {
+    bulkOperation { id status }
+    userErrors { field message code }
+  }
+}"#;
+
+const BULK_POLL: &str = r#"query StockbridgeBulkStatus {
+  currentBulkOperation { id status errorCode objectCount url }
+}"#;
+
+/// How long a bulk operation may take before the run gives up (Shopify's own limit is days; a
+/// reconcile run has a Lambda's 15 minutes).
+pub const BULK_TIMEOUT: Duration = Duration::from_secs(600);
+
+fn bulk_levels_query(location: LocationId) -> String {
+    format!(
+        r#"{{ location(id: "gid://shopify/Location/{location}") {{ inventoryLevels {{ edges {{ node {{ item {{ id }} quantities(names: ["available", "on_hand", "committed"]) {{ name quantity }} }} }} }} }} }}"#
+    )
+}
 
 const SET_MUTATION: &str = r#"mutation StockbridgeSetAvailable($input: InventorySetQuantitiesInput!, $key: String!) {
   inventorySetQuantities(input: $input) @idempotent(key: $key) {
@@ -503,6 +526,147 @@ impl ShopifyAdmin for ShopifyGraphql {
         Ok((levels, next))
     }
 
+    async fn bulk_levels(
+        &self,
+        location: LocationId,
+    ) -> Result<crate::spill::SortedLevels, ShopifyError> {
+        self.pace(MUTATION_COST).await;
+        let data: BulkRunData = self
+            .call(
+                "bulkOperationRunQuery",
+                BULK_MUTATION,
+                json!({ "query": bulk_levels_query(location) }),
+                None,
+            )
+            .await?;
+        let payload = data.bulk_operation_run_query.ok_or_else(|| {
+            ShopifyError::Unavailable("bulkOperationRunQuery: the answer carries no payload".into())
+        })?;
+        if !payload.user_errors.is_empty() {
+            let detail = describe_user_errors(&payload.user_errors);
+            let busy = payload
+                .user_errors
+                .iter()
+                .any(|e| e.code.as_deref() == Some("OPERATION_IN_PROGRESS"));
+            return Err(if busy {
+                ShopifyError::Unavailable(format!("bulkOperationRunQuery: {detail}"))
+            } else {
+                ShopifyError::Rejected(format!("bulkOperationRunQuery: {detail}"))
+            });
+        }
+        let ours = payload.bulk_operation.ok_or_else(|| {
+            ShopifyError::Unavailable("bulkOperationRunQuery: no operation was created".into())
+        })?;
+        tracing::info!(id = ours.id, status = ours.status, %location, "Shopify bulk operation started");
+        let started = Instant::now();
+        let mut wait = Duration::from_millis(250);
+        let url = loop {
+            self.pace(1.0).await;
+            let poll: BulkPollData = self
+                .call("currentBulkOperation", BULK_POLL, json!({}), None)
+                .await?;
+            let Some(op) = poll.current_bulk_operation.filter(|op| op.id == ours.id) else {
+                return Err(ShopifyError::Unavailable(format!(
+                    "bulk operation {} is no longer the current one (another app run started one?)",
+                    ours.id
+                )));
+            };
+            match op.status.as_str() {
+                "COMPLETED" => break op.url,
+                "CREATED" | "RUNNING" => {}
+                other => {
+                    return Err(ShopifyError::Unavailable(format!(
+                        "bulk operation {} ended {other} ({})",
+                        ours.id,
+                        op.error_code.as_deref().unwrap_or("no error code")
+                    )))
+                }
+            }
+            if started.elapsed() > BULK_TIMEOUT {
+                return Err(ShopifyError::Unavailable(format!(
+                    "bulk operation {} still running after {} s",
+                    ours.id,
+                    BULK_TIMEOUT.as_secs()
+                )));
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_secs(5));
+        };
+        let mut sorter = crate::spill::LevelSorter::new(crate::spill::RUN_LEN);
+        let spill_error = |e: std::io::Error| {
+            ShopifyError::Unavailable(format!("bulk output: cannot spill to temporary files: {e}"))
+        };
+        // No URL: the operation found nothing.
+        if let Some(url) = url {
+            // The URL is pre-signed storage, not the Admin API: the token is not sent there.
+            let mut response = self
+                .client
+                .get(&url)
+                .timeout(BULK_TIMEOUT)
+                .send()
+                .await
+                .map_err(|e| transport_error("bulk output", e))?;
+            if !response.status().is_success() {
+                return Err(ShopifyError::Unavailable(format!(
+                    "bulk output: HTTP {}",
+                    response.status()
+                )));
+            }
+            let mut pending: Vec<u8> = Vec::new();
+            let mut line_no = 0usize;
+            let mut take_line = |line: &[u8], sorter: &mut crate::spill::LevelSorter| {
+                line_no += 1;
+                if line.iter().all(u8::is_ascii_whitespace) {
+                    return Ok(());
+                }
+                let node: BulkLevelLine = serde_json::from_slice(line).map_err(|e| {
+                    ShopifyError::Unavailable(format!(
+                        "bulk output line {line_no} is not a level: {e}"
+                    ))
+                })?;
+                let item = parse_gid(&node.item.id, "InventoryItem").ok_or_else(|| {
+                    ShopifyError::Unavailable(format!(
+                        "bulk output line {line_no}: not an InventoryItem gid: {:?}",
+                        truncate(&node.item.id)
+                    ))
+                })?;
+                let quantity = |name: &str| {
+                    node.quantities
+                        .iter()
+                        .find(|q| q.name == name)
+                        .map(|q| q.quantity)
+                        .ok_or_else(|| {
+                            ShopifyError::Unavailable(format!(
+                                "bulk output line {line_no}: item {item} lacks the {name} quantity"
+                            ))
+                        })
+                };
+                sorter
+                    .push(ShopifyLevel {
+                        item: InventoryItemId(item),
+                        location,
+                        available: quantity("available")?,
+                        on_hand: quantity("on_hand")?,
+                        committed: quantity("committed")?,
+                    })
+                    .map_err(spill_error)
+            };
+            while let Some(chunk) = response
+                .chunk()
+                .await
+                .map_err(|e| transport_error("bulk output", e))?
+            {
+                pending.extend_from_slice(&chunk);
+                while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+                    let line: Vec<u8> = pending.drain(..=end).collect();
+                    take_line(&line[..line.len() - 1], &mut sorter)?;
+                }
+            }
+            take_line(&pending, &mut sorter)?;
+        }
+        sorter.finish().map_err(spill_error)
+    }
+
     async fn locations(&self) -> Result<Vec<LocationId>, ShopifyError> {
         let mut out = Vec::new();
         let mut after: Option<String> = None;
@@ -728,6 +892,44 @@ struct WireThrottle {
     maximum_available: f64,
     currently_available: f64,
     restore_rate: f64,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BulkRunData {
+    bulk_operation_run_query: Option<BulkRunPayload>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BulkRunPayload {
+    bulk_operation: Option<BulkOperationRef>,
+    #[serde(default)]
+    user_errors: Vec<UserError>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BulkOperationRef {
+    id: String,
+    status: String,
+    #[serde(default)]
+    error_code: Option<String>,
+    #[serde(default)]
+    url: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BulkPollData {
+    current_bulk_operation: Option<BulkOperationRef>,
+}
+
+/// One line of the bulk output: a level node.
+#[derive(Deserialize)]
+struct BulkLevelLine {
+    item: ItemRef,
+    quantities: Vec<Quantity>,
 }
 
 #[derive(Deserialize)]

@@ -136,6 +136,9 @@ enum ReconcileAction {
         /// Print the whole report as JSON.
         #[arg(long)]
         json: bool,
+        /// How to read Shopify: `paged` or `bulk` (default: RECONCILE_SHOPIFY_READ, else paged).
+        #[arg(long)]
+        read: Option<String>,
     },
     /// Shows the newest report (or the one of `--run`).
     Report {
@@ -502,11 +505,22 @@ async fn reconcile(
             dry_run,
             lift_cap,
             json,
+            read,
         } => {
             let reconciler = DeployedReconciler::from_env(sdk).await?;
             let mut policy = stockbridge::domain::reconcile::Policy::from_env()?;
             policy.dry_run |= dry_run;
-            let report = reconciler.run(&RunOptions { policy, lift_cap }).await?;
+            let read = match read {
+                Some(r) => r.parse()?,
+                None => stockbridge::reconcile::ShopifyRead::from_env()?,
+            };
+            let report = reconciler
+                .run(&RunOptions {
+                    policy,
+                    lift_cap,
+                    read,
+                })
+                .await?;
             print_report(&report, json)?;
             Ok(ExitCode::SUCCESS)
         }

@@ -877,10 +877,16 @@ async fn webhook_drill(args: WebhookArgs) -> Result<String, Box<dyn std::error::
     // Settled: every SKU at the model's figures and nothing owed to the ERP.
     let shop = ShopDomain::new(SHOP);
     let deadline = started + Duration::from_secs(args.seconds + args.max_seconds);
+    let mut checks = 0u32;
     let settled_in = loop {
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let Ok(levels) = drill_levels(&store, &shop, args.skus).await else {
-            continue;
+        checks += 1;
+        let levels = match drill_levels(&store, &shop, args.skus).await {
+            Ok(levels) => levels,
+            Err(e) => {
+                eprintln!("drill: progress check failed ({e}); trying again");
+                continue;
+            }
         };
         let right = levels
             .iter()
@@ -898,6 +904,31 @@ async fn webhook_drill(args: WebhookArgs) -> Result<String, Box<dyn std::error::
         let want = model.touched.iter().filter(|t| **t).count();
         if right == want && owed == 0 {
             break started.elapsed().as_secs_f64();
+        }
+        if checks % 15 == 0 {
+            let off: Vec<String> = levels
+                .iter()
+                .filter_map(|(k, l)| {
+                    let sku = (k.item.0 - ITEM_BASE) as usize;
+                    (sku < args.skus
+                        && (l.available, l.committed)
+                            != (model.available[sku], model.committed[sku]))
+                        .then(|| {
+                            format!(
+                                "SKU {sku}: DynamoDB {}/{}, model {}/{}",
+                                l.available,
+                                l.committed,
+                                model.available[sku],
+                                model.committed[sku]
+                            )
+                        })
+                })
+                .take(5)
+                .collect();
+            eprintln!(
+                "drill: waiting: {right}/{want} SKUs right, {owed} owing the ERP; {}",
+                off.join("; ")
+            );
         }
         if Instant::now() > deadline {
             return Err(

@@ -26,6 +26,9 @@ pub struct ReconcileArgs {
     /// moto and Tryton, one location, a dry run.
     #[arg(long)]
     pub live: bool,
+    /// With `--live`: read Shopify with a bulk operation instead of pages.
+    #[arg(long)]
+    pub bulk: bool,
 }
 
 const SHOPIFY_PAGE: u64 = 250;
@@ -251,6 +254,11 @@ pub async fn live(args: ReconcileArgs) -> Result<String, Box<dyn std::error::Err
                 ..Policy::default()
             },
             lift_cap: false,
+            read: if args.bulk {
+                stockbridge::reconcile::ShopifyRead::Bulk
+            } else {
+                stockbridge::reconcile::ShopifyRead::Paged
+            },
         })
         .await?;
     let seconds = started.elapsed().as_secs_f64();
@@ -263,15 +271,17 @@ pub async fn live(args: ReconcileArgs) -> Result<String, Box<dyn std::error::Err
     let n = |v: &serde_json::Value, k: &str| v[k].as_f64().unwrap_or(0.0);
     let bucket = &after["bucket"];
     Ok(format!(
-        "## Reconciliation through the real services: {skus} SKUs x 1 location (dry run)\n\n\
+        "## Reconciliation through the real services: {skus} SKUs x 1 location (dry run, {how})\n\n\
          Command: `infra/local/stack.sh up`, `set -a; . infra/local/.state/local.env; set +a`, then\n\
-         `cargo run --profile drill -p stockbridge --bin drill -- reconcile --live --skus {skus}`\n\n\
+         `cargo run --profile drill -p stockbridge --bin drill -- reconcile --live --skus {skus}{flag}`\n\n\
          | figure | value |\n|---|---|\n\
          | items compared | {items} |\n\
          | variances (every item: Stockbridge has no record yet) / corrections planned | {var} / {planned} |\n\
          | time | {seconds:.2} s ({per:.2} ms per item) |\n\
          | GraphQL requests to the stand-in / throttled | {gql} / {thr} |\n\
          | stand-in bucket | {max} points, restoring {rate}/s; lowest seen {low} |\n",
+        how = if args.bulk { "bulk operation" } else { "paged" },
+        flag = if args.bulk { " --bulk" } else { "" },
         items = report.items_compared,
         var = report.variances,
         planned = report.corrections_planned,
