@@ -8,6 +8,7 @@
 //!   where possible.
 //! - [`config`], [`telemetry`]: shop secrets and settings; logs and CloudWatch metrics.
 //! - [`local`]: the local stand-ins for Lambda's event source and HTTP front door.
+//! - [`spill`]: sorting a bulk operation's levels in bounded memory.
 
 pub mod adapters;
 pub mod config;

@@ -3,13 +3,13 @@
 
 use std::sync::Arc;
 
-use stockbridge::adapters::aws::sdk_config;
+use stockbridge::adapters::aws::webhook_sdk_config;
 use stockbridge::webhook::{router, WebhookService};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     stockbridge::telemetry::init_tracing();
-    let sdk = sdk_config().await;
+    let sdk = webhook_sdk_config().await;
     let app = router(Arc::new(WebhookService::from_env(&sdk).await?));
     match std::env::var("STOCKBRIDGE_LISTEN") {
         Ok(addr) => {

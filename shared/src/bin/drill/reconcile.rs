@@ -158,6 +158,44 @@ fn generate_only(skus: u64, locations: u64, drift_every: u64) -> f64 {
     started.elapsed().as_secs_f64()
 }
 
+/// A bulk operation's output at full size: every location's levels in a scrambled order, sorted
+/// back through `spill` (as `ShopifyGraphql::bulk_levels` does) and checked in order.
+fn bulk_sort(skus: u64, locations: u64) -> Result<f64, Box<dyn std::error::Error>> {
+    use stockbridge::ports::ShopifyLevel;
+    let started = Instant::now();
+    for n in 0..locations {
+        let mut sorter = stockbridge::spill::LevelSorter::new(stockbridge::spill::RUN_LEN);
+        // A scramble: i * a large odd number modulo a power of two visits every index once.
+        let span = skus.next_power_of_two();
+        for k in 0..span {
+            let i = k.wrapping_mul(0x9E37_79B9_7F4A_7C15) & (span - 1);
+            if i < skus {
+                sorter.push(ShopifyLevel {
+                    item: InventoryItemId(ITEM_BASE + i),
+                    location: location(n).location,
+                    available: (i % 90) as i64,
+                    on_hand: (i % 90) as i64,
+                    committed: 0,
+                })?;
+            }
+        }
+        let mut previous = None;
+        let mut count = 0u64;
+        for level in sorter.finish()? {
+            let level = level?;
+            if previous.is_some_and(|p| p >= level.item) {
+                return Err("the sorted bulk output is out of order".into());
+            }
+            previous = Some(level.item);
+            count += 1;
+        }
+        if count != skus {
+            return Err(format!("the sorted bulk output has {count} levels, not {skus}").into());
+        }
+    }
+    Ok(started.elapsed().as_secs_f64())
+}
+
 pub fn run(args: ReconcileArgs) -> Result<String, Box<dyn std::error::Error>> {
     let baseline = peak_kib();
     let small_skus = (args.skus / 10).max(1);
@@ -165,6 +203,10 @@ pub fn run(args: ReconcileArgs) -> Result<String, Box<dyn std::error::Error>> {
     let after_small = peak_kib();
     let full = compare(args.skus, args.locations, args.drift_every);
     let after_full = peak_kib();
+    let bulk_small = bulk_sort(small_skus, args.locations)?;
+    let after_bulk_small = peak_kib();
+    let bulk_full = bulk_sort(args.skus, args.locations)?;
+    let after_bulk_full = peak_kib();
     let floor = generate_only(args.skus, args.locations, args.drift_every);
     let per_item_us = full.seconds * 1e6 / full.items as f64;
     Ok(format!(
@@ -178,7 +220,9 @@ pub fn run(args: ReconcileArgs) -> Result<String, Box<dyn std::error::Error>> {
          | time, run at a tenth of the size ({small_skus} SKUs) | {small_secs:.2} s |\n\
          | peak memory before any run | {base} KiB |\n\
          | peak memory after the tenth-size run | {after_small} KiB |\n\
-         | peak memory after the full run | {after_full} KiB (+{growth} KiB for 10x the items) |\n",
+         | peak memory after the full run | {after_full} KiB (+{growth} KiB for 10x the items) |\n\
+         | bulk output sorted back into item order (spilled runs of {run_len}), tenth size / full size | {bulk_small:.2} s / {bulk_full:.2} s |\n\
+         | peak memory after the tenth-size / full-size bulk sort | {after_bulk_small} KiB / {after_bulk_full} KiB |\n",
         skus = args.skus,
         locs = args.locations,
         drift = args.drift_every,
@@ -190,6 +234,7 @@ pub fn run(args: ReconcileArgs) -> Result<String, Box<dyn std::error::Error>> {
         small_secs = small.seconds,
         base = baseline,
         growth = after_full.saturating_sub(after_small),
+        run_len = stockbridge::spill::RUN_LEN,
     ))
 }
 
