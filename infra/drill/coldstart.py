@@ -65,6 +65,21 @@ FUNCTIONS = {
         "EVENTS_QUEUE_URL": "http://127.0.0.1:1/q",
         "ERP_KIND": "none",
     },
+    "reconcile": {
+        "AWS_LAMBDA_FUNCTION_NAME": "stockbridge-reconcile",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
+        "RECONCILE_SHOP": "demo.myshopify.com",
+        "SHOPIFY_ADMIN_URL": "https://demo.myshopify.com",
+        "SHOPIFY_ACCESS_TOKEN": "shpat_drill",
+        "STOCK_TABLE": "stock",
+        "IDEMPOTENCY_TABLE": "idem",
+        "SKUMAP_TABLE": "skumap",
+        "INBOX_TABLE": "inbox",
+        "EVENTS_QUEUE_URL": "http://127.0.0.1:1/q",
+        "EVENT_BUS_NAME": "bus",
+        "ERP_KIND": "none",
+        "RECONCILE_SHOPIFY_READ": "bulk",
+    },
 }
 
 
@@ -154,7 +169,7 @@ def main():
     args = ap.parse_args()
 
     if not args.no_build:
-        cmd = ["cargo", "build", "--release", "-p", "webhook", "-p", "stock-consumer"]
+        cmd = ["cargo", "build", "--release", "-p", "webhook", "-p", "stock-consumer", "-p", "reconcile"]
         print("+", " ".join(cmd), file=sys.stderr, flush=True)
         subprocess.run(cmd, cwd=ROOT, check=True)
 

@@ -273,6 +273,17 @@ pub struct ShopifyLevel {
     pub committed: i64,
 }
 
+impl From<ShopifyLevel> for crate::domain::reconcile::ShopifyCount {
+    fn from(l: ShopifyLevel) -> Self {
+        crate::domain::reconcile::ShopifyCount {
+            item: l.item,
+            available: l.available,
+            on_hand: l.on_hand,
+            committed: l.committed,
+        }
+    }
+}
+
 /// A compare-and-set of Shopify's `available` at one location.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShopifySet {

@@ -100,6 +100,10 @@ pub struct ReconcileReport {
     pub unmapped_locations: Vec<UnmappedLocation>,
     pub items_compared: u64,
     pub variances: u64,
+    /// Over every location: units off, the masters' units, and the first over the second (%).
+    pub total_units_off: i64,
+    pub total_master_units: i64,
+    pub total_variance_pct: f64,
     pub corrections_applied: u64,
     pub corrections_planned: u64,
     pub corrections_held: u64,
@@ -272,6 +276,14 @@ where
             report.locations.push(tally);
         }
         self.flush(&mut log, &mut snapshots).await?;
+        let total = LocationTally {
+            units_off: report.locations.iter().map(|t| t.units_off).sum(),
+            master_units: report.locations.iter().map(|t| t.master_units).sum(),
+            ..Default::default()
+        };
+        report.total_units_off = total.units_off;
+        report.total_master_units = total.master_units;
+        report.total_variance_pct = total.variance_pct();
 
         for t in &report.locations {
             if t.over_threshold(policy) {
@@ -457,17 +469,11 @@ where
             if let (true, Some(sorted)) = (pass.wants_shopify(), bulk.as_mut()) {
                 let mut page = Vec::with_capacity(SHOPIFY_PAGE);
                 for level in sorted.by_ref().take(SHOPIFY_PAGE) {
-                    let l = level.map_err(|e| {
+                    page.push(ShopifyCount::from(level.map_err(|e| {
                         ReconcileError::Shopify(ShopifyError::Unavailable(format!(
                             "reading the sorted bulk output back: {e}"
                         )))
-                    })?;
-                    page.push(ShopifyCount {
-                        item: l.item,
-                        available: l.available,
-                        on_hand: l.on_hand,
-                        committed: l.committed,
-                    });
+                    })?));
                 }
                 let last = page.len() < SHOPIFY_PAGE;
                 pass.push_shopify(page, last)?;
@@ -478,15 +484,7 @@ where
                     retry_shopify(|| self.shopify.levels_page(mapping.location, c.clone())).await?;
                 let last = next.is_none();
                 cursor = next;
-                pass.push_shopify(
-                    levels.into_iter().map(|l| ShopifyCount {
-                        item: l.item,
-                        available: l.available,
-                        on_hand: l.on_hand,
-                        committed: l.committed,
-                    }),
-                    last,
-                )?;
+                pass.push_shopify(levels.into_iter().map(ShopifyCount::from), last)?;
             }
             if pass.wants_known() {
                 let page = self.known_page(mapping, after).await?;
@@ -919,6 +917,11 @@ pub fn alert_detail(report: &ReconcileReport) -> serde_json::Value {
             "variances": t.variances,
             "unmapped_items": t.unmapped_items,
         })).collect::<Vec<_>>(),
+        "total": {
+            "units_off": report.total_units_off,
+            "master_units": report.total_master_units,
+            "variance_pct": (report.total_variance_pct * 100.0).round() / 100.0,
+        },
         "unmapped_locations": report.unmapped_locations,
         "corrections": {
             "applied": report.corrections_applied,

@@ -453,6 +453,13 @@ async fn seeded_drift_is_found_alerted_corrected_toward_the_master_and_logged_on
         .find(|t| t.location.0 == STORE)
         .unwrap();
     assert_eq!((store.units_off, store.largest), (5 + 7 + 6, 7));
+    let warehouse = first.locations.iter().find(|t| t.location.0 == WH).unwrap();
+    assert_eq!(warehouse.units_off, 8, "Shopify 58 against the ERP's 50");
+    assert_eq!(first.total_units_off, 5 + 7 + 6 + 8);
+    assert_eq!(
+        first.total_master_units,
+        store.master_units + warehouse.master_units
+    );
     assert!(first
         .alert_reasons
         .iter()
@@ -660,4 +667,48 @@ async fn a_bulk_operation_finds_the_same_drift_as_pages_whatever_the_order_of_it
         stats["bulk_operations"], 2,
         "one per mapped location: {stats}"
     );
+}
+
+#[tokio::test]
+async fn an_unreachable_erp_or_a_refused_token_fails_the_run_loudly_and_changes_nothing() {
+    let w = world(Options::default()).await;
+    w.erp_manual(B, "STORE", 7).await;
+    let closed = support::standin::free_port();
+    let metrics = Metrics::silent("reconcile");
+    let no_erp = Reconciler {
+        shop: w.s.shop(),
+        store: w.s.store.clone(),
+        erp: TrytonErp::new(format!("http://127.0.0.1:{closed}/db"), "k", 1),
+        shopify: w.standin.client(),
+        queue: w.s.queue.clone(),
+        alerts: EventBridgeAlerts::new(aws_sdk_eventbridge::Client::new(&w.s.sdk), "no-such-bus"),
+        metrics: metrics.clone(),
+    };
+    match no_erp.run(&RunOptions::default()).await {
+        Err(stockbridge::reconcile::ReconcileError::Erp(e)) => {
+            assert!(e.is_transient(), "{e}")
+        }
+        other => panic!("expected an ERP failure, got {other:?}"),
+    }
+    assert_eq!(metrics.total("ReconcileFailed"), 1.0);
+    assert_eq!(
+        w.erp_on_hand(B, "STORE").await,
+        Decimal::from(27),
+        "nothing corrected"
+    );
+
+    let wrong_token = Reconciler {
+        shopify: ShopifyGraphql::new(&w.standin.base, "shpat_wrong").unwrap(),
+        erp: tryton(),
+        ..no_erp
+    };
+    match wrong_token.run(&RunOptions::default()).await {
+        Err(stockbridge::reconcile::ReconcileError::Shopify(
+            stockbridge::ports::ShopifyError::Rejected(why),
+        )) => assert!(why.contains("access"), "{why}"),
+        other => panic!("expected Shopify to refuse the token, got {other:?}"),
+    }
+    assert_eq!(metrics.total("ReconcileFailed"), 2.0);
+    let reports = w.s.store.reports(&w.s.shop(), 5).await.unwrap();
+    assert!(reports.is_empty(), "a failed run stores no report");
 }

@@ -486,30 +486,7 @@ impl ShopifyAdmin for ShopifyGraphql {
         let connection = found.inventory_levels;
         let mut levels = Vec::with_capacity(connection.nodes.len());
         for node in connection.nodes {
-            let item = parse_gid(&node.item.id, "InventoryItem").ok_or_else(|| {
-                ShopifyError::Unavailable(format!(
-                    "location.inventoryLevels: an item id that is not an InventoryItem gid: {:?}",
-                    truncate(&node.item.id)
-                ))
-            })?;
-            let quantity = |name: &str| {
-                node.quantities
-                    .iter()
-                    .find(|q| q.name == name)
-                    .map(|q| q.quantity)
-                    .ok_or_else(|| {
-                        ShopifyError::Unavailable(format!(
-                            "location.inventoryLevels: item {item} lacks the {name} quantity"
-                        ))
-                    })
-            };
-            levels.push(ShopifyLevel {
-                item: InventoryItemId(item),
-                location,
-                available: quantity("available")?,
-                on_hand: quantity("on_hand")?,
-                committed: quantity("committed")?,
-            });
+            levels.push(level_from(&node, location, "location.inventoryLevels")?);
         }
         let next = if connection.page_info.has_next_page {
             match connection.page_info.end_cursor {
@@ -619,36 +596,17 @@ impl ShopifyAdmin for ShopifyGraphql {
                 if line.iter().all(u8::is_ascii_whitespace) {
                     return Ok(());
                 }
-                let node: BulkLevelLine = serde_json::from_slice(line).map_err(|e| {
+                let node: LevelNode = serde_json::from_slice(line).map_err(|e| {
                     ShopifyError::Unavailable(format!(
                         "bulk output line {line_no} is not a level: {e}"
                     ))
                 })?;
-                let item = parse_gid(&node.item.id, "InventoryItem").ok_or_else(|| {
-                    ShopifyError::Unavailable(format!(
-                        "bulk output line {line_no}: not an InventoryItem gid: {:?}",
-                        truncate(&node.item.id)
-                    ))
-                })?;
-                let quantity = |name: &str| {
-                    node.quantities
-                        .iter()
-                        .find(|q| q.name == name)
-                        .map(|q| q.quantity)
-                        .ok_or_else(|| {
-                            ShopifyError::Unavailable(format!(
-                                "bulk output line {line_no}: item {item} lacks the {name} quantity"
-                            ))
-                        })
-                };
                 sorter
-                    .push(ShopifyLevel {
-                        item: InventoryItemId(item),
+                    .push(level_from(
+                        &node,
                         location,
-                        available: quantity("available")?,
-                        on_hand: quantity("on_hand")?,
-                        committed: quantity("committed")?,
-                    })
+                        &format!("bulk output line {line_no}"),
+                    )?)
                     .map_err(spill_error)
             };
             while let Some(chunk) = response
@@ -727,6 +685,37 @@ impl ShopifyAdmin for ShopifyGraphql {
         }
         Ok(())
     }
+}
+
+/// A level node (`item { id }` and its quantities) as a [`ShopifyLevel`] at `location`; `what`
+/// says where it came from, for errors.
+fn level_from(
+    node: &LevelNode,
+    location: LocationId,
+    what: &str,
+) -> Result<ShopifyLevel, ShopifyError> {
+    let item = parse_gid(&node.item.id, "InventoryItem").ok_or_else(|| {
+        ShopifyError::Unavailable(format!(
+            "{what}: an item id that is not an InventoryItem gid: {:?}",
+            truncate(&node.item.id)
+        ))
+    })?;
+    let quantity = |name: &str| {
+        node.quantities
+            .iter()
+            .find(|q| q.name == name)
+            .map(|q| q.quantity)
+            .ok_or_else(|| {
+                ShopifyError::Unavailable(format!("{what}: item {item} lacks the {name} quantity"))
+            })
+    };
+    Ok(ShopifyLevel {
+        item: InventoryItemId(item),
+        location,
+        available: quantity("available")?,
+        on_hand: quantity("on_hand")?,
+        committed: quantity("committed")?,
+    })
 }
 
 /// `gid://shopify/<kind>/<n>` (optionally `?...`) to `n`, parsed as an integer.
@@ -923,13 +912,6 @@ struct BulkOperationRef {
 #[serde(rename_all = "camelCase")]
 struct BulkPollData {
     current_bulk_operation: Option<BulkOperationRef>,
-}
-
-/// One line of the bulk output: a level node.
-#[derive(Deserialize)]
-struct BulkLevelLine {
-    item: ItemRef,
-    quantities: Vec<Quantity>,
 }
 
 #[derive(Deserialize)]

@@ -584,6 +584,12 @@ fn print_report(
             t.largest
         );
     }
+    if !report.locations.is_empty() {
+        println!(
+            "  all locations: {} of {} units off = {:.2} %",
+            report.total_units_off, report.total_master_units, report.total_variance_pct
+        );
+    }
     for u in &report.unmapped_locations {
         println!(
             "  Shopify location {} has no mapping: {} items, {} units on hand",

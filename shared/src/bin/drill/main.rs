@@ -1,5 +1,10 @@
 //! `drill`: load drills against the local stack (moto and Tryton, on this machine only).
 //!
+//! `drill webhooks`: the Black Friday drill. Signed webhooks at a rate, with a topic mix and a
+//! skewed catalogue, through a private local stack (webhook router, SQS, consumers, Tryton),
+//! checked at the end against the generator's own model; or, with `--url`, against a deployed
+//! webhook (https) reporting what the sender sees.
+//!
 //! `drill reconcile`: the reconciliation comparison at full size, streamed (see `reconcile.rs`).
 //!
 //! `drill erp`: N inventory events over S SKUs with a Zipf-like skew, enqueued at a steady rate
@@ -74,6 +79,13 @@ struct WebhookArgs {
     /// Where to write report.md and latency.svg.
     #[arg(long)]
     out_dir: Option<PathBuf>,
+    /// Send to this deployed webhook URL instead of a private local stack (https, or http on
+    /// loopback); the secret comes from DRILL_WEBHOOK_SECRET. Reports what the sender sees.
+    #[arg(long)]
+    url: Option<String>,
+    /// The shop domain the webhooks claim (with --url).
+    #[arg(long, default_value = SHOP)]
+    shop: String,
 }
 
 #[derive(Parser, Clone)]
@@ -533,7 +545,10 @@ async fn main() -> std::process::ExitCode {
     stockbridge::telemetry::init_tracing();
     let result = match Cli::parse().command {
         Command::Erp(args) => erp_drill(args).await,
-        Command::Webhooks(args) => webhook_drill(args).await,
+        Command::Webhooks(args) => match args.url.clone() {
+            Some(url) => remote_drill(args, url).await,
+            None => webhook_drill(args).await,
+        },
         Command::Reconcile(args) if args.live => reconcile::live(args).await,
         Command::Reconcile(args) => reconcile::run(args),
     };
@@ -567,6 +582,234 @@ impl aws_sdk_dynamodb::config::Intercept for CountCalls {
     ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
         self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(())
+    }
+}
+
+/// What the sender saw.
+struct Sent {
+    n: usize,
+    mix: BTreeMap<&'static str, usize>,
+    statuses: BTreeMap<u16, usize>,
+    response_ms: Vec<f64>,
+}
+
+/// Sends the generator's webhooks to `url` at `args.rate` for `args.seconds`, signed with
+/// `secret`, at most `args.in_flight` at a time.
+async fn send_webhooks(
+    args: &WebhookArgs,
+    generator: &mut Generator,
+    url: &str,
+    secret: &str,
+    shop: &str,
+    run: i64,
+    started: Instant,
+) -> Result<Sent, Box<dyn std::error::Error>> {
+    let total_events = (args.rate * args.seconds as f64) as usize;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let permits = Arc::new(tokio::sync::Semaphore::new(args.in_flight));
+    let mut tasks = Vec::with_capacity(total_events);
+    let mut mix = BTreeMap::<&'static str, usize>::new();
+    eprintln!(
+        "drill: sending {total_events} webhooks at {} /s for {} s",
+        args.rate, args.seconds
+    );
+    let mut n = 0usize;
+    while n < total_events {
+        let due = started + Duration::from_secs_f64(n as f64 / args.rate);
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            tokio::time::sleep(wait).await;
+        }
+        for (topic, body) in generator.next_action() {
+            *mix.entry(topic).or_default() += 1;
+            let hmac = stockbridge::shopify::signature::sign(secret.as_bytes(), body.as_bytes());
+            let (client, url, permits) = (client.clone(), url.to_string(), permits.clone());
+            let (webhook_id, shop) = (format!("drill-{run}-{n}"), shop.to_string());
+            n += 1;
+            tasks.push(tokio::spawn(async move {
+                let _permit = permits.acquire_owned().await;
+                let t = Instant::now();
+                let status = client
+                    .post(&url)
+                    .header("X-Shopify-Topic", topic)
+                    .header("X-Shopify-Hmac-Sha256", hmac)
+                    .header("X-Shopify-Shop-Domain", shop)
+                    .header("X-Shopify-Webhook-Id", webhook_id)
+                    .header("X-Shopify-API-Version", "2026-04")
+                    .header("Content-Type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+                    .unwrap_or(0);
+                (status, t.elapsed().as_secs_f64() * 1000.0)
+            }));
+        }
+    }
+    let mut statuses = BTreeMap::<u16, usize>::new();
+    let mut response_ms = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        let (status, ms) = t.await?;
+        *statuses.entry(status).or_default() += 1;
+        response_ms.push(ms);
+    }
+    Ok(Sent {
+        n,
+        mix,
+        statuses,
+        response_ms,
+    })
+}
+
+/// `drill webhooks --url`: the same load against a deployed webhook URL (https, or loopback).
+/// Only what the sender sees is reported: the deployment's tables and ERP are not read.
+async fn remote_drill(
+    args: WebhookArgs,
+    url: String,
+) -> Result<String, Box<dyn std::error::Error>> {
+    let parsed = reqwest::Url::parse(&url)?;
+    let loopback = matches!(parsed.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    if parsed.scheme() != "https" && !loopback {
+        return Err("a deployed webhook URL must be https (http only on loopback)".into());
+    }
+    let secret = std::env::var("DRILL_WEBHOOK_SECRET")
+        .map_err(|_| "set DRILL_WEBHOOK_SECRET to the shop's webhook secret (never a flag)")?;
+    let run = Timestamp::now().as_secs();
+    let mut generator = Generator::new(args.skus, args.zipf, run);
+    let started = Instant::now();
+    let sent = send_webhooks(
+        &args,
+        &mut generator,
+        &url,
+        &secret,
+        &args.shop,
+        run,
+        started,
+    )
+    .await?;
+    let mut ms = sent.response_ms;
+    ms.sort_by(f64::total_cmp);
+    let accepted = sent.statuses.get(&200).copied().unwrap_or(0);
+    let statuses: Vec<String> = sent
+        .statuses
+        .iter()
+        .map(|(s, c)| format!("{s}: {c}"))
+        .collect();
+    let mix: Vec<String> = sent.mix.iter().map(|(t, c)| format!("{t} {c}")).collect();
+    Ok(format!(
+        "# Webhook load against {url}\n\n\
+         Command: `DRILL_WEBHOOK_SECRET=... cargo run --profile drill -p stockbridge --bin drill -- webhooks --url {url} --shop {shop} --rate {rate} --seconds {secs} --skus {skus}`\n\n\
+         | figure | value |\n|---|---|\n\
+         | webhooks sent | {n} ({mix}) |\n\
+         | answers | {statuses} (accepted {accepted}, other {other}) |\n\
+         | response time p50 / p99 / max | {p50:.1} / {p99:.1} / {max:.1} ms |\n\
+         | sending took | {took:.1} s |\n\n\
+         Only the sender's view: check the deployment's metrics (`EndToEndLatencyMs`, queue age) and \
+         `stockbridge stock show` for what was applied. Items the shop's SKU map lacks are parked.\n",
+        shop = args.shop, rate = args.rate, secs = args.seconds, skus = args.skus,
+        n = sent.n, mix = mix.join(", "), statuses = statuses.join(", "),
+        other = sent.n - accepted,
+        p50 = percentile(&ms, 0.5), p99 = percentile(&ms, 0.99), max = ms.last().copied().unwrap_or(f64::NAN),
+        took = started.elapsed().as_secs_f64(),
+    ))
+}
+
+/// The load generator: merchant actions on a Zipf-skewed catalogue as Shopify's webhooks, with
+/// its own model of Shopify's quantities at the shop floor.
+struct Generator {
+    skus: usize,
+    cumulative: Vec<f64>,
+    rng: Rng,
+    model: Model,
+    clock: i64,
+    next_id: u64,
+}
+
+impl Generator {
+    fn new(skus: usize, zipf: f64, run: i64) -> Self {
+        let weights: Vec<f64> = (1..=skus).map(|k| 1.0 / (k as f64).powf(zipf)).collect();
+        let total: f64 = weights.iter().sum();
+        let mut cumulative = Vec::with_capacity(skus);
+        let mut acc = 0.0;
+        for w in &weights {
+            acc += w / total;
+            cumulative.push(acc);
+        }
+        Generator {
+            skus,
+            cumulative,
+            rng: Rng(0x00b1_ac4f_21da_0001 ^ run as u64),
+            model: Model {
+                available: vec![0; skus],
+                committed: vec![0; skus],
+                open: Vec::new(),
+                touched: vec![false; skus],
+            },
+            clock: Timestamp::now().0,
+            next_id: 9_000_000_000_000_000_000 + (run as u64 % 1_000_000) * 1_000_000,
+        }
+    }
+
+    /// One merchant action: one or more webhooks (an order and its level changes).
+    fn next_action(&mut self) -> Vec<(&'static str, String)> {
+        let mut batch: Vec<(&'static str, String)> = Vec::new();
+        let roll = self.rng.next() % 100;
+        let (cumulative, skus) = (&self.cumulative, self.skus);
+        let pick = |rng: &mut Rng| {
+            cumulative
+                .partition_point(|c| *c < rng.unit())
+                .min(skus - 1)
+        };
+        self.clock += 1_000_000;
+        let at = Timestamp(self.clock).to_rfc3339();
+        if roll < 15 && !self.model.open.is_empty() {
+            // Fulfil the oldest open order: committed down, on hand down, available unchanged.
+            let (id, lines) = self.model.open.remove(0);
+            for (_, sku, q) in &lines {
+                self.model.committed[*sku] -= q;
+            }
+            batch.push(("orders/fulfilled", order_body(id, &lines, true, &at)));
+        } else if roll < 40 {
+            // An order of 1 to 3 lines: committed up, available down (a level change per line).
+            self.next_id += 1;
+            let id = self.next_id;
+            let mut lines = Vec::new();
+            for _ in 0..=(self.rng.next() % 3) {
+                let sku = pick(&mut self.rng);
+                if lines.iter().any(|(_, s, _)| *s == sku) {
+                    continue;
+                }
+                self.next_id += 1;
+                let q = 1 + (self.rng.next() % 2) as i64;
+                lines.push((self.next_id, sku, q));
+            }
+            for (_, sku, q) in &lines {
+                self.model.committed[*sku] += q;
+                self.model.available[*sku] -= q;
+                self.model.touched[*sku] = true;
+            }
+            batch.push(("orders/create", order_body(id, &lines, false, &at)));
+            for (_, sku, _) in &lines {
+                batch.push((
+                    "inventory_levels/update",
+                    level_body(*sku, self.model.available[*sku], &at),
+                ));
+            }
+            self.model.open.push((id, lines));
+        } else {
+            // A receipt or a count: a new absolute level.
+            let sku = pick(&mut self.rng);
+            self.model.available[sku] =
+                (self.model.available[sku] + 5 + (self.rng.next() % 20) as i64).max(0);
+            self.model.touched[sku] = true;
+            batch.push((
+                "inventory_levels/update",
+                level_body(sku, self.model.available[sku], &at),
+            ));
+        }
+        batch
     }
 }
 
@@ -748,131 +991,15 @@ async fn webhook_drill(args: WebhookArgs) -> Result<String, Box<dyn std::error::
     };
 
     // The generator: a realistic mix on a Zipf-skewed catalogue, with its own model of Shopify.
-    let weights: Vec<f64> = (1..=args.skus)
-        .map(|k| 1.0 / (k as f64).powf(args.zipf))
-        .collect();
-    let total: f64 = weights.iter().sum();
-    let mut cumulative = Vec::new();
-    let mut acc = 0.0;
-    for w in &weights {
-        acc += w / total;
-        cumulative.push(acc);
-    }
-    let mut rng = Rng(0x00b1_ac4f_21da_0001 ^ run as u64);
-    let mut model = Model {
-        available: vec![0; args.skus],
-        committed: vec![0; args.skus],
-        open: Vec::new(),
-        touched: vec![false; args.skus],
-    };
-    let total_events = (args.rate * args.seconds as f64) as usize;
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()?;
-    let permits = Arc::new(tokio::sync::Semaphore::new(args.in_flight));
-    let mut tasks = Vec::with_capacity(total_events);
-    let mut clock = Timestamp::now().0;
-    let mut next_id: u64 = 9_000_000_000_000_000_000 + (run as u64 % 1_000_000) * 1_000_000;
-    let mut mix = BTreeMap::<&'static str, usize>::new();
-    eprintln!(
-        "drill: sending {total_events} webhooks at {} /s for {} s",
-        args.rate, args.seconds
-    );
-    let mut n = 0usize;
-    while n < total_events {
-        let due = started + Duration::from_secs_f64(n as f64 / args.rate);
-        if let Some(wait) = due.checked_duration_since(Instant::now()) {
-            tokio::time::sleep(wait).await;
-        }
-        // One merchant action can be several webhooks (an order and its level changes).
-        let mut batch: Vec<(&'static str, String)> = Vec::new();
-        let roll = rng.next() % 100;
-        let pick = |rng: &mut Rng| {
-            cumulative
-                .partition_point(|c| *c < rng.unit())
-                .min(args.skus - 1)
-        };
-        clock += 1_000_000;
-        let at = Timestamp(clock).to_rfc3339();
-        if roll < 15 && !model.open.is_empty() {
-            // Fulfil the oldest open order: committed down, on hand down, available unchanged.
-            let (id, lines) = model.open.remove(0);
-            for (_, sku, q) in &lines {
-                model.committed[*sku] -= q;
-            }
-            batch.push(("orders/fulfilled", order_body(id, &lines, true, &at)));
-        } else if roll < 40 {
-            // An order of 1 to 3 lines: committed up, available down (a level change per line).
-            next_id += 1;
-            let id = next_id;
-            let mut lines = Vec::new();
-            for _ in 0..=(rng.next() % 3) {
-                let sku = pick(&mut rng);
-                if lines.iter().any(|(_, s, _)| *s == sku) {
-                    continue;
-                }
-                next_id += 1;
-                let q = 1 + (rng.next() % 2) as i64;
-                lines.push((next_id, sku, q));
-            }
-            for (_, sku, q) in &lines {
-                model.committed[*sku] += q;
-                model.available[*sku] -= q;
-                model.touched[*sku] = true;
-            }
-            batch.push(("orders/create", order_body(id, &lines, false, &at)));
-            for (_, sku, _) in &lines {
-                batch.push((
-                    "inventory_levels/update",
-                    level_body(*sku, model.available[*sku], &at),
-                ));
-            }
-            model.open.push((id, lines));
-        } else {
-            // A receipt or a count: a new absolute level.
-            let sku = pick(&mut rng);
-            model.available[sku] = (model.available[sku] + 5 + (rng.next() % 20) as i64).max(0);
-            model.touched[sku] = true;
-            batch.push((
-                "inventory_levels/update",
-                level_body(sku, model.available[sku], &at),
-            ));
-        }
-        for (topic, body) in batch {
-            *mix.entry(topic).or_default() += 1;
-            let hmac = stockbridge::shopify::signature::sign(secret.as_bytes(), body.as_bytes());
-            let (client, url, permits) = (client.clone(), url.clone(), permits.clone());
-            let webhook_id = format!("drill-{run}-{n}");
-            n += 1;
-            tasks.push(tokio::spawn(async move {
-                let _permit = permits.acquire_owned().await;
-                let t = Instant::now();
-                let status = client
-                    .post(&url)
-                    .header("X-Shopify-Topic", topic)
-                    .header("X-Shopify-Hmac-Sha256", hmac)
-                    .header("X-Shopify-Shop-Domain", SHOP)
-                    .header("X-Shopify-Webhook-Id", webhook_id)
-                    .header("X-Shopify-API-Version", "2026-04")
-                    .body(body)
-                    .send()
-                    .await
-                    .map(|r| r.status().as_u16())
-                    .unwrap_or(0);
-                (status, t.elapsed().as_secs_f64() * 1000.0)
-            }));
-        }
-    }
-    let mut statuses = BTreeMap::<u16, usize>::new();
-    let mut response_ms = Vec::with_capacity(tasks.len());
-    for t in tasks {
-        let (status, ms) = t.await?;
-        *statuses.entry(status).or_default() += 1;
-        response_ms.push(ms);
-    }
+    let mut generator = Generator::new(args.skus, args.zipf, run);
+    let Sent {
+        n,
+        mix,
+        statuses,
+        response_ms,
+    } = send_webhooks(&args, &mut generator, &url, &secret, SHOP, run, started).await?;
     let sent_in = started.elapsed().as_secs_f64();
-    let cpu_before_settle = cpu_seconds();
-    let _ = cpu_before_settle;
+    let model = &generator.model;
 
     // Settled: every SKU at the model's figures and nothing owed to the ERP.
     let shop = ShopDomain::new(SHOP);
