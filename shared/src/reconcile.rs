@@ -946,51 +946,58 @@ where
         .map_err(ReconcileError::Shopify)
 }
 
-async fn retry_shopify_call<T, F, Fut>(mut call: F) -> Result<T, ShopifyError>
+async fn retry_shopify_call<T, F, Fut>(call: F) -> Result<T, ShopifyError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, ShopifyError>>,
 {
-    let mut attempt = 0;
-    loop {
-        match call().await {
-            Ok(v) => return Ok(v),
-            Err(e @ (ShopifyError::Throttled { .. } | ShopifyError::Unavailable(_)))
-                if attempt + 1 < READ_ATTEMPTS =>
-            {
-                let wait = match e {
-                    ShopifyError::Throttled { retry_after_ms } => retry_after_ms.max(100),
-                    _ => 200 << attempt,
-                };
-                tracing::warn!(error = %e, wait_ms = wait, "Shopify call failed; retrying");
-                tokio::time::sleep(Duration::from_millis(wait)).await;
-                attempt += 1;
-            }
-            Err(e) => return Err(e),
-        }
-    }
+    retry("Shopify", call, |e, attempt| match e {
+        ShopifyError::Throttled { retry_after_ms } => Some((*retry_after_ms).max(100)),
+        ShopifyError::Unavailable(_) => Some(200 << attempt),
+        ShopifyError::Stale | ShopifyError::Rejected(_) => None,
+    })
+    .await
 }
 
 /// Calls the ERP, waiting out throttling and transient failures a few times.
-async fn retry_erp<T, F, Fut>(mut call: F) -> Result<T, ReconcileError>
+async fn retry_erp<T, F, Fut>(call: F) -> Result<T, ReconcileError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, ErpError>>,
+{
+    retry("ERP", call, |e, attempt| match e {
+        ErpError::Throttled { retry_after_ms } => Some((*retry_after_ms).max(100)),
+        ErpError::Unavailable(_) => Some(200 << attempt),
+        ErpError::Rejected(_) => None,
+    })
+    .await
+    .map_err(ReconcileError::Erp)
+}
+
+/// Calls `call` until it succeeds, fails for good, or [`READ_ATTEMPTS`] are spent; `wait_ms`
+/// says how long to wait before another attempt after an error (`None`: do not retry it).
+async fn retry<T, E, F, Fut>(
+    service: &str,
+    mut call: F,
+    wait_ms: impl Fn(&E, u32) -> Option<u64>,
+) -> Result<T, E>
+where
+    E: std::fmt::Display,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
 {
     let mut attempt = 0;
     loop {
         match call().await {
             Ok(v) => return Ok(v),
-            Err(e) if e.is_transient() && attempt + 1 < READ_ATTEMPTS => {
-                let wait = match e {
-                    ErpError::Throttled { retry_after_ms } => retry_after_ms.max(100),
-                    _ => 200 << attempt,
-                };
-                tracing::warn!(error = %e, wait_ms = wait, "ERP call failed; retrying");
-                tokio::time::sleep(Duration::from_millis(wait)).await;
-                attempt += 1;
-            }
-            Err(e) => return Err(ReconcileError::Erp(e)),
+            Err(e) => match wait_ms(&e, attempt) {
+                Some(wait) if attempt + 1 < READ_ATTEMPTS => {
+                    tracing::warn!(service, error = %e, wait_ms = wait, "call failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(wait)).await;
+                    attempt += 1;
+                }
+                _ => return Err(e),
+            },
         }
     }
 }

@@ -137,6 +137,17 @@ impl DynamoStore {
         self.lookup(shop, &ids, &[], &[]).await
     }
 
+    async fn put_inbox(&self, item: Item) -> Result<(), PortError> {
+        self.client
+            .put_item()
+            .table_name(&self.tables.inbox)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| unavailable(DisplayErrorContext(e)))?;
+        Ok(())
+    }
+
     /// The transaction log of one stock record, oldest first.
     pub async fn ledger(&self, key: &StockKey) -> Result<Vec<Item>, PortError> {
         let mut out = Vec::new();
@@ -1056,14 +1067,7 @@ impl Inbox for DynamoStore {
                 days_from(entry.received_at, RAW_QUARANTINE_DAYS),
             );
         }
-        self.client
-            .put_item()
-            .table_name(&self.tables.inbox)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| unavailable(DisplayErrorContext(e)))?;
-        Ok(())
+        self.put_inbox(item).await
     }
 
     async fn list_quarantine(&self, shop: &ShopDomain) -> Result<Vec<QuarantineEntry>, PortError> {
@@ -1117,14 +1121,7 @@ impl Inbox for DynamoStore {
         item.insert("at".into(), s(&now.to_rfc3339()));
         item.insert("report".into(), s(report));
         item.insert("expires_at".into(), days_from(now, REPORT_DAYS));
-        self.client
-            .put_item()
-            .table_name(&self.tables.inbox)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| unavailable(DisplayErrorContext(e)))?;
-        Ok(())
+        self.put_inbox(item).await
     }
 
     async fn reports(&self, shop: &ShopDomain, limit: usize) -> Result<Vec<String>, PortError> {
