@@ -189,6 +189,38 @@ async fn create_products(base: &str, key: &str, codes: &[String]) -> Result<(), 
     Ok(())
 }
 
+/// The real consumer pushing to the drill's Tryton, behind `count` pollers of `batch` messages
+/// within `window` on the drill's queue, until `stop`; returns its metrics and the pollers.
+fn start_consumers(
+    store: &DynamoStore,
+    queue: &SqsQueue,
+    queue_url: &str,
+    (tryton_url, tryton_key): (&str, &str),
+    (count, batch, window): (usize, usize, Duration),
+    stop: &tokio::sync::watch::Receiver<bool>,
+) -> (Metrics, Vec<tokio::task::JoinHandle<()>>) {
+    let metrics = Metrics::silent("stock-consumer");
+    let consumer = Arc::new(StockConsumer::with_erp(
+        store.clone(),
+        metrics.clone(),
+        ErpSync::new(
+            TrytonErp::new(tryton_url, tryton_key, 1),
+            SyncPolicy::default(),
+            metrics.clone(),
+        ),
+        Some(queue.clone()),
+    ));
+    let settings = PollerSettings {
+        queue_url: queue_url.to_string(),
+        queue_arn: String::new(),
+        batch_size: batch,
+        batching_window: window,
+        wait_seconds: 0,
+    };
+    let workers = spawn_consumers(count, queue.client(), &settings, &consumer, stop);
+    (metrics, workers)
+}
+
 /// Runs `count` consumers, each a poller with the event source's semantics, until `stop`.
 fn spawn_consumers<E: Erp + 'static>(
     count: usize,
@@ -329,7 +361,7 @@ async fn erp_drill(args: ErpArgs) -> Result<String, Box<dyn std::error::Error>> 
     let Setup {
         run,
         store,
-        sqs,
+        sqs: _,
         queue,
         stack,
         codes,
@@ -388,23 +420,19 @@ async fn erp_drill(args: ErpArgs) -> Result<String, Box<dyn std::error::Error>> 
     let hottest = hits.iter().max().copied().unwrap_or(0);
 
     // Consumers: the real handler behind C pollers with the event source's semantics.
-    let metrics = Metrics::silent("stock-consumer");
-    let erp = TrytonErp::new(&tryton_url, &tryton_key, 1);
-    let consumer = Arc::new(StockConsumer::with_erp(
-        store.clone(),
-        metrics.clone(),
-        ErpSync::new(erp, SyncPolicy::default(), metrics.clone()),
-        Some(queue.clone()),
-    ));
-    let settings = PollerSettings {
-        queue_url: stack["EVENTS_QUEUE_URL"].clone(),
-        queue_arn: String::new(),
-        batch_size: args.batch,
-        batching_window: Duration::from_millis(args.window_ms),
-        wait_seconds: 0,
-    };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let workers = spawn_consumers(args.consumers, &sqs, &settings, &consumer, &stop_rx);
+    let (metrics, workers) = start_consumers(
+        &store,
+        &queue,
+        &stack["EVENTS_QUEUE_URL"],
+        (&tryton_url, &tryton_key),
+        (
+            args.consumers,
+            args.batch,
+            Duration::from_millis(args.window_ms),
+        ),
+        &stop_rx,
+    );
 
     // Producer: a steady rate, 10 events per SendMessageBatch, received_at stamped at send.
     eprintln!(
@@ -937,25 +965,14 @@ async fn webhook_drill(args: WebhookArgs) -> Result<String, Box<dyn std::error::
     ));
 
     // The stock consumers, pushing to Tryton.
-    let metrics = Metrics::silent("stock-consumer");
-    let consumer = Arc::new(StockConsumer::with_erp(
-        store.clone(),
-        metrics.clone(),
-        ErpSync::new(
-            TrytonErp::new(&tryton_url, &tryton_key, 1),
-            SyncPolicy::default(),
-            metrics.clone(),
-        ),
-        Some(queue.clone()),
-    ));
-    let settings = PollerSettings {
-        queue_url: stack["EVENTS_QUEUE_URL"].clone(),
-        queue_arn: String::new(),
-        batch_size: 100,
-        batching_window: Duration::from_millis(1000),
-        wait_seconds: 0,
-    };
-    let workers = spawn_consumers(args.consumers, &sqs, &settings, &consumer, &stop_rx);
+    let (metrics, workers) = start_consumers(
+        &store,
+        &queue,
+        &stack["EVENTS_QUEUE_URL"],
+        (&tryton_url, &tryton_key),
+        (args.consumers, 100, Duration::from_millis(1000)),
+        &stop_rx,
+    );
 
     // Queue depth, once a second.
     let started = Instant::now();
