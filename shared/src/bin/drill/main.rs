@@ -280,6 +280,76 @@ async fn drill_levels(
     Ok(store.load(&wanted).await?.book.levels.into_iter().collect())
 }
 
+/// Waits until `want` of the drill's stock records are right (`wrong` says why a record is not,
+/// by SKU index) and none owes the ERP anything; prints what it waits for every 30 s.
+async fn wait_until_settled(
+    store: &DynamoStore,
+    skus: usize,
+    deadline: Instant,
+    want: usize,
+    wrong: impl Fn(usize, &stockbridge::domain::stock::StockLevel) -> Option<String>,
+) -> Result<(), String> {
+    let shop = ShopDomain::new(SHOP);
+    let mut check = 0u32;
+    loop {
+        check = check.wrapping_add(1);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let levels = match drill_levels(store, &shop, skus).await {
+            Ok(levels) => levels,
+            Err(e) => {
+                eprintln!("drill: progress check failed ({e}); trying again");
+                continue;
+            }
+        };
+        let off: Vec<String> = levels
+            .iter()
+            .filter_map(|(k, l)| wrong((k.item.0 - ITEM_BASE) as usize, l))
+            .collect();
+        let right = levels.len() - off.len();
+        let owed = levels
+            .iter()
+            .filter(|(_, l)| l.erp_owed != 0 || l.erp_inflight.is_some())
+            .count();
+        if right == want && owed == 0 {
+            return Ok(());
+        }
+        let waiting = format!("{right}/{want} SKUs right, {owed} owing the ERP");
+        if Instant::now() > deadline {
+            return Err(format!("not settled: {waiting}"));
+        }
+        if check % 15 == 0 {
+            eprintln!(
+                "drill: waiting: {waiting}; {}",
+                off[..off.len().min(5)].join("; ")
+            );
+        }
+    }
+}
+
+/// Compares the ERP's on-hand at STORE with `expected` per SKU index (`None`: not checked);
+/// returns the SKUs that differ.
+async fn erp_mismatches(
+    tryton_url: &str,
+    tryton_key: &str,
+    codes: &[String],
+    expected: impl Fn(usize) -> Option<i64>,
+) -> Result<Vec<String>, Box<dyn std::error::Error>> {
+    let erp = TrytonErp::new(tryton_url, tryton_key, 1);
+    let mut erp_levels: BTreeMap<String, Decimal> = BTreeMap::new();
+    for chunk in codes.chunks(50) {
+        erp_levels.extend(erp.levels("STORE", chunk).await?);
+    }
+    Ok(codes
+        .iter()
+        .enumerate()
+        .filter_map(|(sku, code)| {
+            let want = expected(sku)?;
+            let got = erp_levels.get(code).copied().unwrap_or_default();
+            (got != Decimal::from(want)).then(|| format!("{code}: ERP {got}, expected {want}"))
+        })
+        .collect())
+}
+
 /// What every drill needs: private tables and queue, products in Tryton, the SKU map.
 struct Setup {
     run: i64,
@@ -467,30 +537,19 @@ async fn erp_drill(args: ErpArgs) -> Result<String, Box<dyn std::error::Error>> 
         .filter(|i| hits[*i] > 0)
         .map(|i| (ITEM_BASE + i as u64, level[i]))
         .collect();
-    let settled_in = loop {
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        let levels = match drill_levels(&store, &shop, args.skus).await {
-            Ok(levels) => levels,
-            Err(e) => {
-                eprintln!("drill: progress check failed ({e}); trying again");
-                continue;
-            }
-        };
-        let applied = levels
-            .iter()
-            .filter(|(k, l)| expected_final.get(&k.item.0) == Some(&l.available))
-            .count();
-        let owed = levels
-            .iter()
-            .filter(|(_, l)| l.erp_owed != 0 || l.erp_inflight.is_some())
-            .count();
-        if applied == expected_final.len() && owed == 0 {
-            break started.elapsed();
-        }
-        if Instant::now() > deadline {
-            return Err(format!("not settled after {} s: {applied}/{} SKUs at their final level, {owed} owing the ERP", args.max_seconds, expected_final.len()).into());
-        }
-    };
+    wait_until_settled(
+        &store,
+        args.skus,
+        deadline,
+        expected_final.len(),
+        |sku, l| {
+            let want = expected_final.get(&(ITEM_BASE + sku as u64))?;
+            (l.available != *want)
+                .then(|| format!("SKU {sku}: DynamoDB {}, final {want}", l.available))
+        },
+    )
+    .await?;
+    let settled_in = started.elapsed();
     let _ = stop_tx.send(true);
     for w in workers {
         let _ = w.await;
@@ -498,22 +557,15 @@ async fn erp_drill(args: ErpArgs) -> Result<String, Box<dyn std::error::Error>> 
     let cpu = cpu_seconds() - cpu_before;
 
     // Nothing lost or doubled: the ERP holds what DynamoDB holds, SKU by SKU.
-    let erp = TrytonErp::new(&tryton_url, &tryton_key, 1);
-    let mut erp_levels: BTreeMap<String, Decimal> = BTreeMap::new();
-    for chunk in codes.chunks(50) {
-        erp_levels.extend(erp.levels("STORE", chunk).await?);
-    }
-    let mut mismatches = Vec::new();
-    for (i, code) in codes.iter().enumerate() {
-        let want = expected_final
-            .get(&(ITEM_BASE + i as u64))
-            .copied()
-            .unwrap_or(0);
-        let got = erp_levels.get(code).copied().unwrap_or_default();
-        if got != Decimal::from(want) {
-            mismatches.push(format!("{code}: ERP {got}, Shopify {want}"));
-        }
-    }
+    let mismatches = erp_mismatches(&tryton_url, &tryton_key, &codes, |sku| {
+        Some(
+            expected_final
+                .get(&(ITEM_BASE + sku as u64))
+                .copied()
+                .unwrap_or(0),
+        )
+    })
+    .await?;
     let applied = metrics.total("EventsApplied");
     let writes = metrics.total("ErpWrites");
     let lines = metrics.total("ErpLines");
@@ -1019,67 +1071,19 @@ async fn webhook_drill(args: WebhookArgs) -> Result<String, Box<dyn std::error::
     let model = &generator.model;
 
     // Settled: every SKU at the model's figures and nothing owed to the ERP.
-    let shop = ShopDomain::new(SHOP);
     let deadline = started + Duration::from_secs(args.seconds + args.max_seconds);
-    let mut checks = 0u32;
-    let settled_in = loop {
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        checks += 1;
-        let levels = match drill_levels(&store, &shop, args.skus).await {
-            Ok(levels) => levels,
-            Err(e) => {
-                eprintln!("drill: progress check failed ({e}); trying again");
-                continue;
-            }
-        };
-        let right = levels
-            .iter()
-            .filter(|(k, l)| {
-                let sku = (k.item.0 - ITEM_BASE) as usize;
-                sku < args.skus
-                    && l.available == model.available[sku]
-                    && l.committed == model.committed[sku]
-            })
-            .count();
-        let owed = levels
-            .iter()
-            .filter(|(_, l)| l.erp_owed != 0 || l.erp_inflight.is_some())
-            .count();
-        let want = model.touched.iter().filter(|t| **t).count();
-        if right == want && owed == 0 {
-            break started.elapsed().as_secs_f64();
-        }
-        if checks % 15 == 0 {
-            let off: Vec<String> = levels
-                .iter()
-                .filter_map(|(k, l)| {
-                    let sku = (k.item.0 - ITEM_BASE) as usize;
-                    (sku < args.skus
-                        && (l.available, l.committed)
-                            != (model.available[sku], model.committed[sku]))
-                        .then(|| {
-                            format!(
-                                "SKU {sku}: DynamoDB {}/{}, model {}/{}",
-                                l.available,
-                                l.committed,
-                                model.available[sku],
-                                model.committed[sku]
-                            )
-                        })
-                })
-                .take(5)
-                .collect();
-            eprintln!(
-                "drill: waiting: {right}/{want} SKUs right, {owed} owing the ERP; {}",
-                off.join("; ")
-            );
-        }
-        if Instant::now() > deadline {
-            return Err(
-                format!("not settled: {right}/{want} SKUs right, {owed} owing the ERP").into(),
-            );
-        }
-    };
+    let want = model.touched.iter().filter(|t| **t).count();
+    wait_until_settled(&store, args.skus, deadline, want, |sku, l| {
+        let (available, committed) = (model.available[sku], model.committed[sku]);
+        ((l.available, l.committed) != (available, committed)).then(|| {
+            format!(
+                "SKU {sku}: DynamoDB {}/{}, model {available}/{committed}",
+                l.available, l.committed
+            )
+        })
+    })
+    .await?;
+    let settled_in = started.elapsed().as_secs_f64();
     let _ = stop_tx.send(true);
     for w in workers {
         let _ = w.await;
@@ -1087,19 +1091,10 @@ async fn webhook_drill(args: WebhookArgs) -> Result<String, Box<dyn std::error::
     let _ = sampler.await;
 
     // Nothing lost or doubled: DynamoDB and the ERP against the generator's model.
-    let erp = TrytonErp::new(&tryton_url, &tryton_key, 1);
-    let mut erp_levels: BTreeMap<String, Decimal> = BTreeMap::new();
-    for chunk in codes.chunks(50) {
-        erp_levels.extend(erp.levels("STORE", chunk).await?);
-    }
-    let mut wrong = Vec::new();
-    for (sku, code) in codes.iter().enumerate() {
-        let on_hand = model.available[sku] + model.committed[sku];
-        let got = erp_levels.get(code).copied().unwrap_or_default();
-        if model.touched[sku] && got != Decimal::from(on_hand) {
-            wrong.push(format!("{code}: ERP {got}, model {on_hand}"));
-        }
-    }
+    let wrong = erp_mismatches(&tryton_url, &tryton_key, &codes, |sku| {
+        model.touched[sku].then(|| model.available[sku] + model.committed[sku])
+    })
+    .await?;
 
     let sorted = |mut v: Vec<f64>| {
         v.sort_by(f64::total_cmp);
