@@ -4,36 +4,28 @@
 
 use std::sync::Arc;
 
+use aws_lambda_events::sqs::SqsEvent;
 use lambda_runtime::{service_fn, LambdaEvent};
-use stockbridge::adapters::aws::sdk_config;
-use stockbridge::consumer::StockConsumer;
+use stockbridge_lambda::{local, sqs_batch};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    stockbridge::telemetry::init_tracing();
-    let sdk = sdk_config().await;
-    let consumer = Arc::new(StockConsumer::from_env(&sdk).await?);
+    stockbridge_lambda::init_tracing();
+    let sdk = stockbridge_aws::sdk::sdk_config().await;
+    let consumer = Arc::new(stock_consumer::consumer(&sdk).await?);
     if std::env::var_os("STOCKBRIDGE_LOCAL_POLL").is_some() {
-        let settings = stockbridge::local::PollerSettings::from_env(&sdk).await?;
-        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let settings = local::PollerSettings::from_env(&sdk).await?;
         let handler = move |event| {
             let consumer = consumer.clone();
-            async move { consumer.handle(event).await }
+            async move { sqs_batch::consume(&consumer, event).await }
         };
-        stockbridge::local::run_poller(
-            sqs,
-            settings,
-            handler,
-            stockbridge::local::shutdown_signal(),
-        )
-        .await;
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        local::run_poller(sqs, settings, handler, local::shutdown_signal()).await;
         return Ok(());
     }
-    lambda_runtime::run(service_fn(
-        |event: LambdaEvent<aws_lambda_events::sqs::SqsEvent>| {
-            let consumer = consumer.clone();
-            async move { Ok::<_, lambda_runtime::Error>(consumer.handle(event.payload).await) }
-        },
-    ))
+    lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {
+        let consumer = consumer.clone();
+        async move { Ok::<_, lambda_runtime::Error>(sqs_batch::consume(&consumer, event.payload).await) }
+    }))
     .await
 }

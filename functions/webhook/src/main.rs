@@ -3,18 +3,17 @@
 
 use std::sync::Arc;
 
-use stockbridge::adapters::aws::webhook_sdk_config;
-use stockbridge::webhook::{router, WebhookService};
+use stockbridge_lambda::{http_api, local};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    stockbridge::telemetry::init_tracing();
-    let sdk = webhook_sdk_config().await;
-    let app = router(Arc::new(WebhookService::from_env(&sdk).await?));
+    stockbridge_lambda::init_tracing();
+    let sdk = stockbridge_aws::sdk::webhook_sdk_config().await;
+    let app = http_api::router(Arc::new(webhook::webhook(&sdk).await?));
     match std::env::var("STOCKBRIDGE_LISTEN") {
         Ok(addr) => {
             let listener = tokio::net::TcpListener::bind(&addr).await?;
-            stockbridge::local::serve(listener, app, stockbridge::local::shutdown_signal()).await?
+            local::serve(listener, app, local::shutdown_signal()).await?
         }
         Err(_) => lambda_http::run(app).await?,
     }

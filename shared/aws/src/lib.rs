@@ -1,0 +1,14 @@
+//! AWS adapters: each implements ports of `stockbridge-core` over one AWS service.
+//!
+//! - [`dynamodb`]: the stock, SKU map and inbox stores (stock, order lines, log, idempotency,
+//!   mappings, quarantine, parked events, reports).
+//! - [`sqs`]: the event queue.
+//! - [`eventbridge`]: alerts on the project's EventBridge bus.
+//! - [`ssm`]: secrets (the ERP credential, the Admin API token, the shops' webhook secrets).
+//! - [`sdk`]: building the SDK configuration once at cold start (honours `AWS_ENDPOINT_URL`).
+
+pub mod dynamodb;
+pub mod eventbridge;
+pub mod sdk;
+pub mod sqs;
+pub mod ssm;

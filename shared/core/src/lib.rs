@@ -1,0 +1,26 @@
+//! Stockbridge core: the ports and the handlers, generic over the ports.
+//!
+//! Read `ARCHITECTURE.md` first. This crate names no technology: no AWS, no HTTP client, no
+//! Lambda type. The domain (`stockbridge-domain`) decides; the handlers here fetch what it needs
+//! through the [`ports`], call it, and write its decisions back; the adapters (`stockbridge-aws`,
+//! `stockbridge-erp`, `stockbridge-shopify-admin`, `stockbridge-memory`) implement the ports; the
+//! functions' composition roots (`functions/*`) choose them.
+//!
+//! - [`ports`]: the traits for the outside world and their error types.
+//! - [`webhook`]: the webhook intake: a verified Shopify delivery to queued events or quarantine.
+//! - [`consumer`]: the stock consumer: a batch of queued events applied exactly once.
+//! - [`erp_push`]: what the stock records owe the ERP, pushed per warehouse under fixed keys.
+//! - [`reconcile`]: one reconciliation run: compare, correct toward the master, report, alert.
+//! - [`ops`]: operator actions (SKU map import, replays).
+//! - [`retry`]: the one retry policy (backoff with jitter, `Retry-After`, a deadline).
+//! - [`config`], [`telemetry`]: settings and secrets; CloudWatch metrics.
+
+pub mod config;
+pub mod consumer;
+pub mod erp_push;
+pub mod ops;
+pub mod ports;
+pub mod reconcile;
+pub mod retry;
+pub mod telemetry;
+pub mod webhook;

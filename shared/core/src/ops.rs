@@ -1,0 +1,153 @@
+//! Operator actions, shared by the `stockbridge` command and the tests: import the SKU map (and
+//! replay what was parked for it), list and replay parked events and quarantined deliveries.
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+
+use crate::ports::{EventQueue, Inbox, PortError, SkuMapStore};
+use stockbridge_domain::event::replay_key;
+use stockbridge_domain::ids::ShopDomain;
+use stockbridge_domain::resolve::{references, resolve};
+use stockbridge_domain::skumap::{parse_items, parse_locations, Rejection};
+use stockbridge_shopify::normalise::{normalise, Delivery, Normalised};
+
+/// What an import wrote and refused.
+#[derive(Debug, Default, Serialize)]
+pub struct ImportSummary {
+    pub items_written: usize,
+    pub locations_written: usize,
+    pub rejected_items: Vec<Rejection>,
+    pub rejected_locations: Vec<Rejection>,
+    pub replayed: Vec<ReplaySummary>,
+}
+
+/// Validates and writes the SKU map CSVs, then replays the parked events of every shop touched.
+/// With `dry_run` nothing is written.
+pub async fn import_skumap<S, Q>(
+    store: &S,
+    queue: &Q,
+    items_csv: Option<&str>,
+    locations_csv: Option<&str>,
+    dry_run: bool,
+) -> Result<ImportSummary, PortError>
+where
+    S: SkuMapStore + Inbox,
+    Q: EventQueue,
+{
+    let mut summary = ImportSummary::default();
+    let mut shops = BTreeSet::new();
+    if let Some(text) = locations_csv {
+        let report = parse_locations(text);
+        let rows: Vec<_> = report.accepted.into_iter().map(|(_, r)| r).collect();
+        shops.extend(rows.iter().map(|r| r.shop.clone()));
+        if !dry_run {
+            store.put_locations(&rows).await?;
+        }
+        summary.locations_written = rows.len();
+        summary.rejected_locations = report.rejected;
+    }
+    if let Some(text) = items_csv {
+        let report = parse_items(text);
+        let rows: Vec<_> = report.accepted.into_iter().map(|(_, r)| r).collect();
+        shops.extend(rows.iter().map(|r| r.shop.clone()));
+        if !dry_run {
+            store.put_items(&rows).await?;
+        }
+        summary.items_written = rows.len();
+        summary.rejected_items = report.rejected;
+    }
+    if !dry_run {
+        for shop in shops {
+            summary
+                .replayed
+                .push(replay_parked(store, queue, &shop).await?);
+        }
+    }
+    Ok(summary)
+}
+
+/// What a replay of parked events did.
+#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+pub struct ReplaySummary {
+    pub shop: String,
+    pub replayed: usize,
+    pub still_waiting: usize,
+}
+
+/// Sends again every parked event of `shop` that the SKU map can now (at least partly) resolve,
+/// under a new replay key, and removes it from the parking. What is still unmapped waits.
+pub async fn replay_parked<S, Q>(
+    store: &S,
+    queue: &Q,
+    shop: &ShopDomain,
+) -> Result<ReplaySummary, PortError>
+where
+    S: SkuMapStore + Inbox,
+    Q: EventQueue,
+{
+    let parked = store.list_parked(shop).await?;
+    let mut summary = ReplaySummary {
+        shop: shop.to_string(),
+        ..ReplaySummary::default()
+    };
+    for p in parked {
+        let (items, variants, skus) = references(&p.event);
+        let map = store.lookup(shop, &items, &variants, &skus).await?;
+        let resolved = resolve(&p.event, &map);
+        if resolved.facts.is_empty() {
+            summary.still_waiting += 1;
+            continue;
+        }
+        let mut event = p.event.clone();
+        event.key = replay_key(&p.event.key);
+        queue.send(std::slice::from_ref(&event)).await?;
+        if store.remove_parked(shop, &p.event.key).await? {
+            summary.replayed += 1;
+        }
+    }
+    Ok(summary)
+}
+
+/// Normalises quarantined deliveries of `shop` again (after a fix or a new release) and enqueues
+/// what now normalises; those are removed from quarantine. `only` limits it to one webhook id.
+pub async fn replay_quarantine<S, Q>(
+    store: &S,
+    queue: &Q,
+    shop: &ShopDomain,
+    only: Option<&str>,
+) -> Result<(usize, usize), PortError>
+where
+    S: Inbox,
+    Q: EventQueue,
+{
+    let (mut replayed, mut still_bad) = (0, 0);
+    for entry in store.list_quarantine(shop).await? {
+        if only.is_some_and(|id| id != entry.webhook_id) {
+            continue;
+        }
+        let delivery = Delivery {
+            shop: &entry.shop,
+            topic: &entry.topic,
+            webhook_id: &entry.webhook_id,
+            event_id: entry.event_id.as_deref(),
+            api_version: entry.api_version.as_deref(),
+            triggered_at: entry.triggered_at,
+            received_at: entry.received_at,
+            body: entry.body.as_bytes(),
+        };
+        match normalise(&delivery) {
+            Ok(Normalised::Events(events)) => {
+                queue.send(&events).await?;
+                store.remove_quarantine(&entry).await?;
+                replayed += 1;
+            }
+            Ok(Normalised::Acknowledge(_)) => {
+                store.remove_quarantine(&entry).await?;
+                replayed += 1;
+            }
+            Err(_) => still_bad += 1,
+        }
+    }
+    Ok((replayed, still_bad))
+}

@@ -1,0 +1,264 @@
+//! The webhook intake: one Shopify delivery (headers and raw body, as the HTTP front door in
+//! `stockbridge-lambda` received it) in, an [`Answer`] (status and JSON body) out.
+//!
+//! Order of checks, each with its status, reason and metric:
+//! 1. body over the limit -> 413 (`body_too_large`);
+//! 2. a required header missing -> 400 (`missing_header`);
+//! 3. unknown shop or a signature that no active secret of the shop made -> 401 (`unknown_shop`,
+//!    `bad_signature`); nothing is kept but a log line and the metric;
+//! 4. authentic but unusable (bad JSON, a topic not handled, a payload that cannot be mapped) ->
+//!    200 with the reason, the payload (personal data removed) kept in quarantine;
+//! 5. normalised events enqueued -> 200. A privacy request -> 200 (nothing personal is kept).
+//!
+//! A store or queue failure answers 503 so that Shopify delivers again: nothing authentic is lost.
+
+use std::collections::HashMap;
+
+use serde_json::json;
+use stockbridge_domain::ids::{ShopDomain, Timestamp};
+use stockbridge_shopify::normalise::{normalise, Delivery, Normalised, Unusable};
+use stockbridge_shopify::redact::redact;
+use stockbridge_shopify::signature;
+
+use crate::config::ShopSecrets;
+use crate::ports::{EventQueue, Inbox, QuarantineEntry};
+use crate::telemetry::{Metrics, Unit};
+
+pub const DEFAULT_MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
+/// What the webhook handler needs, built once per process.
+pub struct WebhookService<Q, I> {
+    pub shops: ShopSecrets,
+    pub queue: Q,
+    pub inbox: I,
+    pub max_body_bytes: usize,
+    pub metrics: Metrics,
+}
+
+/// What the intake answers: an HTTP status and a JSON body.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Answer {
+    pub status: u16,
+    pub body: serde_json::Value,
+}
+
+/// The request headers, by lower-case name (values that are not visible ASCII are left out by
+/// the front door).
+#[derive(Clone, Debug, Default)]
+pub struct RequestHeaders(HashMap<String, String>);
+
+impl RequestHeaders {
+    pub fn new<K: AsRef<str>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> Self {
+        RequestHeaders(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k.as_ref().to_ascii_lowercase(), v.into()))
+                .collect(),
+        )
+    }
+
+    /// The trimmed value of `name`, `None` when absent or blank.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .get(&name.to_ascii_lowercase())
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+    }
+}
+
+/// The body as the front door read it.
+#[derive(Clone, Copy, Debug)]
+pub enum Body<'a> {
+    Complete(&'a [u8]),
+    /// Over [`WebhookService::max_body_bytes`] (declared or read): not read further.
+    TooLarge,
+}
+
+const OK: u16 = 200;
+const BAD_REQUEST: u16 = 400;
+const UNAUTHORIZED: u16 = 401;
+const PAYLOAD_TOO_LARGE: u16 = 413;
+const SERVICE_UNAVAILABLE: u16 = 503;
+
+fn answer(status: u16, outcome: &str, message: impl Into<String>) -> Answer {
+    Answer {
+        status,
+        body: json!({"status": outcome, "message": message.into()}),
+    }
+}
+
+impl<Q: EventQueue, I: Inbox> WebhookService<Q, I> {
+    /// Handles one delivery to `POST /webhooks/shopify`.
+    pub async fn receive(&self, headers: &RequestHeaders, body: Body<'_>) -> Answer {
+        let started = std::time::Instant::now();
+        let answer = handle(self, headers, body).await;
+        self.metrics.put(
+            "WebhookResponseMs",
+            started.elapsed().as_secs_f64() * 1000.0,
+            Unit::Milliseconds,
+            None,
+        );
+        answer
+    }
+}
+
+async fn handle<Q: EventQueue, I: Inbox>(
+    service: &WebhookService<Q, I>,
+    headers: &RequestHeaders,
+    body: Body<'_>,
+) -> Answer {
+    let received_at = Timestamp::now();
+    let metrics = &service.metrics;
+    let reject = |status: u16, code: &str, message: String| {
+        metrics.count("WebhookRejected", Some(code));
+        tracing::warn!(status, reason = code, "webhook rejected: {message}");
+        answer(status, code, message)
+    };
+
+    let limit = service.max_body_bytes;
+    let body = match body {
+        Body::Complete(bytes) if bytes.len() <= limit => bytes,
+        _ => {
+            return reject(
+                PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("body is over the {limit}-byte limit"),
+            )
+        }
+    };
+
+    let mut missing = Vec::new();
+    let hmac = headers.get("x-shopify-hmac-sha256");
+    let shop = headers.get("x-shopify-shop-domain");
+    let topic = headers.get("x-shopify-topic");
+    for (name, value) in [
+        ("X-Shopify-Hmac-Sha256", hmac),
+        ("X-Shopify-Shop-Domain", shop),
+        ("X-Shopify-Topic", topic),
+    ] {
+        if value.is_none() {
+            missing.push(name);
+        }
+    }
+    let (Some(hmac), Some(shop), Some(topic)) = (hmac, shop, topic) else {
+        return reject(
+            BAD_REQUEST,
+            "missing_header",
+            format!("missing required header(s): {}", missing.join(", ")),
+        );
+    };
+
+    let shop = ShopDomain::new(shop);
+    let Some(secrets) = service.shops.secrets(&shop) else {
+        return reject(
+            UNAUTHORIZED,
+            "unknown_shop",
+            "shop is not served here".into(),
+        );
+    };
+    let Some(secret_index) = signature::verify(secrets, body, hmac) else {
+        return reject(
+            UNAUTHORIZED,
+            "bad_signature",
+            "signature does not match the body".into(),
+        );
+    };
+    if secret_index > 0 {
+        metrics.count("WebhookPreviousSecret", None);
+        tracing::info!(%shop, "webhook signed with the previous secret; finish the rotation");
+    }
+
+    let webhook_id = headers
+        .get("x-shopify-webhook-id")
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("sha256-{}", body_digest(body)));
+    let delivery = Delivery {
+        shop: &shop,
+        topic,
+        webhook_id: &webhook_id,
+        event_id: headers.get("x-shopify-event-id"),
+        api_version: headers.get("x-shopify-api-version"),
+        triggered_at: headers
+            .get("x-shopify-triggered-at")
+            .and_then(Timestamp::parse),
+        received_at,
+        body,
+    };
+
+    match normalise(&delivery) {
+        Ok(Normalised::Events(events)) => {
+            if let Err(e) = service.queue.send(&events).await {
+                metrics.count("WebhookRetryAsked", Some("queue_unavailable"));
+                tracing::error!(%shop, topic, webhook_id, "enqueue failed: {e}");
+                return answer(
+                    SERVICE_UNAVAILABLE,
+                    "queue_unavailable",
+                    "could not enqueue; deliver again",
+                );
+            }
+            metrics.count("WebhookAccepted", Some(topic));
+            tracing::info!(%shop, topic, webhook_id, events = events.len(), "webhook accepted");
+            Answer {
+                status: OK,
+                body: json!({"status": "accepted", "events": events.len()}),
+            }
+        }
+        Ok(Normalised::Acknowledge(note)) => {
+            metrics.count("WebhookPrivacyAcknowledged", Some(topic));
+            tracing::info!(%shop, topic, webhook_id, "{note}");
+            answer(OK, "acknowledged", note)
+        }
+        Err(unusable) => quarantine(service, &delivery, unusable).await,
+    }
+}
+
+async fn quarantine<Q: EventQueue, I: Inbox>(
+    service: &WebhookService<Q, I>,
+    d: &Delivery<'_>,
+    unusable: Unusable,
+) -> Answer {
+    let (body, redacted) = match serde_json::from_slice::<serde_json::Value>(d.body) {
+        Ok(mut value) => {
+            redact(&mut value);
+            (value.to_string(), true)
+        }
+        Err(_) => (String::from_utf8_lossy(d.body).into_owned(), false),
+    };
+    let entry = QuarantineEntry {
+        shop: d.shop.clone(),
+        topic: d.topic.to_string(),
+        webhook_id: d.webhook_id.to_string(),
+        event_id: d.event_id.map(str::to_string),
+        api_version: d.api_version.map(str::to_string),
+        triggered_at: d.triggered_at,
+        received_at: d.received_at,
+        code: unusable.code().to_string(),
+        reason: unusable.to_string(),
+        body,
+        redacted,
+    };
+    if let Err(e) = service.inbox.quarantine(&entry).await {
+        service
+            .metrics
+            .count("WebhookRetryAsked", Some("inbox_unavailable"));
+        tracing::error!(shop = %d.shop, topic = d.topic, "quarantine failed: {e}");
+        return answer(
+            SERVICE_UNAVAILABLE,
+            "inbox_unavailable",
+            "could not keep the payload; deliver again",
+        );
+    }
+    service
+        .metrics
+        .count("WebhookQuarantined", Some(unusable.code()));
+    tracing::warn!(shop = %d.shop, topic = d.topic, webhook_id = d.webhook_id, reason = %unusable, "webhook quarantined");
+    answer(OK, "quarantined", unusable.to_string())
+}
+
+fn body_digest(body: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(body)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}

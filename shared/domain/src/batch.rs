@@ -1,0 +1,439 @@
+//! Turns a batch of events into one coalesced plan of writes.
+//!
+//! The consumer loads the records a batch touches into a [`Book`], and [`plan_batch`] folds every
+//! event into it in arrival order: duplicates (a key already applied, or seen twice in the batch)
+//! are skipped, stale facts are no-ops, and however many events touch one stock record the plan
+//! writes it once with one log entry naming every cause. That is what keeps a hot SKU in a flash
+//! sale at one DynamoDB write per batch instead of one per event.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::event::{Source, StockChange};
+use crate::ids::{InventoryItemId, LocationId, ShopDomain, Timestamp};
+use crate::skumap::Master;
+use crate::stock::{apply_change, Book, Effect, Fact, LineKey, MovementKey, Quantities, StockKey};
+
+/// An event whose changes were looked up in the SKU map.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResolvedEvent {
+    pub key: String,
+    pub shop: ShopDomain,
+    pub source: Source,
+    pub facts: Vec<Fact>,
+    /// Changes whose item or location has no mapping yet: parked, replayed when it arrives.
+    pub unresolved: Option<Unresolved>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Unresolved {
+    pub changes: Vec<StockChange>,
+    /// What is missing, e.g. `item 4500`, `variant 46`, `location 72` (sorted, distinct).
+    pub missing: Vec<String>,
+}
+
+/// What happened to one event of the batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Applied,
+    Parked,
+    AppliedAndParked,
+    Duplicate,
+}
+
+/// Why a stock record changed: the event and, for notes, what it said.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cause {
+    pub event_key: String,
+    pub topic: String,
+    pub webhook_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// One transaction-log entry: a stock record before and after the batch, and every cause.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerEntry {
+    pub key: StockKey,
+    pub before: Quantities,
+    pub after: Quantities,
+    pub causes: Vec<Cause>,
+}
+
+/// The writes a batch needs, all to be committed in one transaction.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Plan {
+    /// The book after the batch.
+    pub book: Book,
+    pub changed_levels: BTreeSet<StockKey>,
+    pub changed_lines: BTreeSet<LineKey>,
+    pub changed_items: BTreeSet<(ShopDomain, InventoryItemId)>,
+    pub changed_movements: BTreeSet<MovementKey>,
+    pub ledger: Vec<LedgerEntry>,
+    /// Every event of the batch, in order, with what happened to it.
+    pub outcomes: Vec<(String, Outcome)>,
+    /// Events (or their unresolved part) to park, by event key.
+    pub parked: Vec<(String, Unresolved)>,
+}
+
+impl Plan {
+    /// Keys of events that this plan marks as done (everything but duplicates).
+    pub fn new_keys(&self) -> impl Iterator<Item = (&str, Outcome)> {
+        self.outcomes
+            .iter()
+            .filter(|(_, o)| *o != Outcome::Duplicate)
+            .map(|(k, o)| (k.as_str(), *o))
+    }
+}
+
+/// Which side keeps the count at each mapped location (absent: none is told, e.g. no ERP).
+pub type Masters = HashMap<(ShopDomain, LocationId), Master>;
+
+/// Folds `events` into `book`. `already_applied` holds keys the store has recorded as done;
+/// `masters` decides what the ERP is owed (see [`super::erp`]).
+pub fn plan_batch(
+    book: Book,
+    already_applied: &HashSet<String>,
+    events: &[ResolvedEvent],
+    masters: &Masters,
+) -> Plan {
+    let before = book.clone();
+    let mut plan = Plan {
+        book,
+        ..Plan::default()
+    };
+    let mut seen: HashSet<&str> = HashSet::new();
+    let mut causes: BTreeMap<StockKey, Vec<Cause>> = BTreeMap::new();
+    let mut moved: BTreeMap<StockKey, i64> = BTreeMap::new();
+    let mut first_seen: BTreeMap<StockKey, Timestamp> = BTreeMap::new();
+
+    for event in events {
+        if already_applied.contains(&event.key) || !seen.insert(event.key.as_str()) {
+            plan.outcomes.push((event.key.clone(), Outcome::Duplicate));
+            continue;
+        }
+        let cause = |note: Option<String>| Cause {
+            event_key: event.key.clone(),
+            topic: event.source.topic.clone(),
+            webhook_id: event.source.webhook_id.clone(),
+            event_id: event.source.event_id.clone(),
+            note,
+        };
+        for fact in &event.facts {
+            match apply_change(&mut plan.book, fact) {
+                Effect::Changed(keys) => {
+                    if let Fact::Commitment { line, .. } = fact {
+                        plan.changed_lines.insert(line.clone());
+                    }
+                    for key in keys {
+                        first_seen
+                            .entry(key.clone())
+                            .or_insert(event.source.received_at);
+                        push_cause(causes.entry(key).or_default(), cause(None));
+                    }
+                }
+                Effect::Noted(key, note, erp) => {
+                    if let Fact::Movement { movement, .. } = fact {
+                        plan.changed_movements.insert(movement.clone());
+                    }
+                    first_seen
+                        .entry(key.clone())
+                        .or_insert(event.source.received_at);
+                    *moved.entry(key.clone()).or_default() += erp;
+                    push_cause(causes.entry(key).or_default(), cause(Some(note)))
+                }
+                Effect::ItemUpdated => {
+                    if let Fact::Item { shop, item, .. } = fact {
+                        plan.changed_items.insert((shop.clone(), *item));
+                    }
+                }
+                Effect::Stale => {}
+            }
+        }
+        let outcome = match (&event.unresolved, event.facts.is_empty()) {
+            (None, _) => Outcome::Applied,
+            (Some(_), true) => Outcome::Parked,
+            (Some(_), false) => Outcome::AppliedAndParked,
+        };
+        if let Some(unresolved) = &event.unresolved {
+            plan.parked.push((event.key.clone(), unresolved.clone()));
+        }
+        plan.outcomes.push((event.key.clone(), outcome));
+    }
+
+    for (key, causes) in causes {
+        let owed = match masters.get(&(key.shop.clone(), key.location)) {
+            Some(Master::Shopify) => plan.book.level(&key).on_hand() - before.level(&key).on_hand(),
+            Some(Master::Erp) => moved.get(&key).copied().unwrap_or(0),
+            None => 0,
+        };
+        if owed != 0 {
+            let level = plan.book.levels.entry(key.clone()).or_default();
+            level.erp_owed += owed;
+            if level.erp_owed == 0 {
+                level.erp_owed_since = None;
+            } else if level.erp_owed_since.is_none() {
+                level.erp_owed_since = first_seen.get(&key).copied();
+            }
+        }
+        let old = before.levels.get(&key);
+        let new = plan.book.levels.get(&key);
+        let changed = old != new;
+        if changed {
+            plan.changed_levels.insert(key.clone());
+        }
+        let has_note = causes.iter().any(|c| c.note.is_some());
+        if changed || has_note {
+            plan.ledger.push(LedgerEntry {
+                before: old.map(|l| l.quantities()).unwrap_or_default(),
+                after: new.map(|l| l.quantities()).unwrap_or_default(),
+                key,
+                causes,
+            });
+        }
+    }
+    plan
+}
+
+fn push_cause(causes: &mut Vec<Cause>, cause: Cause) {
+    if !causes.contains(&cause) {
+        causes.push(cause);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{LineItemId, OrderId, Version};
+    use proptest::prelude::*;
+
+    fn shop() -> ShopDomain {
+        ShopDomain::new("prop.myshopify.com")
+    }
+
+    fn skey(item: u64, location: u64) -> StockKey {
+        StockKey {
+            shop: shop(),
+            item: InventoryItemId(item),
+            location: LocationId(location),
+        }
+    }
+
+    fn source(n: usize) -> Source {
+        Source {
+            topic: "test".into(),
+            webhook_id: format!("w{n}"),
+            event_id: None,
+            api_version: None,
+            triggered_at: Timestamp(0),
+            received_at: Timestamp(0),
+        }
+    }
+
+    /// A random "true" history: each step is a fact about one of a few items, locations and order
+    /// lines, with a strictly increasing clock (Shopify's `updated_at` order).
+    fn history() -> impl Strategy<Value = Vec<ResolvedEvent>> {
+        let step = (0u8..5, 1u64..4, 1u64..3, 0i64..50, 1u64..5);
+        prop::collection::vec(step, 1..40).prop_map(|steps| {
+            steps
+                .into_iter()
+                .enumerate()
+                .map(|(n, (kind, item, location, qty, line))| {
+                    let version = Version::new(Timestamp(n as i64 * 1_000), Timestamp(n as i64));
+                    let fact = match kind {
+                        0 | 1 => Fact::Available {
+                            key: skey(item, location),
+                            available: if qty == 0 { None } else { Some(qty - 10) },
+                            version,
+                        },
+                        2 => Fact::Commitment {
+                            line: LineKey {
+                                shop: shop(),
+                                line: LineItemId(line),
+                            },
+                            order: OrderId(line / 2),
+                            // A line always names the same item and location.
+                            key: skey(line % 3 + 1, line % 2 + 1),
+                            open: qty % 7,
+                            version,
+                        },
+                        3 => Fact::Disconnected {
+                            key: skey(item, location),
+                            version,
+                        },
+                        _ => Fact::Movement {
+                            movement: crate::stock::MovementKey {
+                                shop: shop(),
+                                id: format!("fulfillment:{item}:{location}:{line}"),
+                            },
+                            version,
+                            key: skey(item, location),
+                            kind: if qty % 2 == 0 {
+                                crate::event::MovementKind::Fulfilled
+                            } else {
+                                crate::event::MovementKind::RestockedReturn
+                            },
+                            reference: format!("fulfillment {n}"),
+                            quantity: qty % 5,
+                        },
+                    };
+                    ResolvedEvent {
+                        key: format!("{}:w{n}:0", shop()),
+                        shop: shop(),
+                        source: source(n),
+                        facts: vec![fact],
+                        unresolved: None,
+                    }
+                })
+                .collect()
+        })
+    }
+
+    /// Location 1 is kept by the ERP, location 2 by Shopify.
+    fn masters() -> Masters {
+        HashMap::from([
+            ((shop(), LocationId(1)), Master::Erp),
+            ((shop(), LocationId(2)), Master::Shopify),
+        ])
+    }
+
+    fn apply_in_chunks(events: &[ResolvedEvent], chunk: usize) -> Book {
+        let mut book = Book::default();
+        let mut applied = HashSet::new();
+        for part in events.chunks(chunk.max(1)) {
+            let plan = plan_batch(book, &applied, part, &masters());
+            applied.extend(plan.new_keys().map(|(k, _)| k.to_string()));
+            book = plan.book;
+        }
+        book
+    }
+
+    proptest! {
+            /// Any interleaving with duplicates and reordering, in any batch sizes, ends in the same
+            /// stock as applying the history once, in order, one event at a time.
+            #[test]
+            fn duplicates_and_reordering_end_in_the_same_stock(
+                events in history(),
+                shuffle_seed in any::<u64>(),
+                dups in prop::collection::vec(any::<prop::sample::Index>(), 0..20),
+                chunk in 1usize..12,
+            ) {
+                let expected = apply_in_chunks(&events, 1);
+                let mut messy = events.clone();
+                for d in &dups {
+                    messy.push(d.get(&events).clone());
+                }
+                // Fisher-Yates with a small deterministic generator.
+                let mut state = shuffle_seed | 1;
+                for i in (1..messy.len()).rev() {
+                    state ^= state << 13; state ^= state >> 7; state ^= state << 17;
+                    messy.swap(i, (state % (i as u64 + 1)) as usize);
+                }
+                let got = apply_in_chunks(&messy, chunk);
+                // Everything but the receipt time of the oldest owed event, which follows arrival.
+    let strip = |b: &Book| -> Vec<(StockKey, crate::stock::StockLevel)> {
+                    // An absent record and an all-zero one are the same stock.
+                    b.levels
+                        .iter()
+                        .map(|(k, l)| {
+                            let mut l = l.clone();
+                            l.erp_owed_since = None;
+                            (k.clone(), l)
+                        })
+                        .filter(|(_, l)| *l != crate::stock::StockLevel::default())
+                        .collect()
+                };
+                prop_assert_eq!(strip(&got), strip(&expected));
+                // What a Shopify-kept location owes the ERP is its whole on-hand change.
+                for (key, level) in &got.levels {
+                    if key.location == LocationId(2) {
+                        prop_assert_eq!(level.erp_owed, level.on_hand());
+                    }
+                }
+                prop_assert_eq!(&got.lines, &expected.lines);
+                prop_assert_eq!(&got.movements, &expected.movements);
+                // Committed always equals the sum of open lines at the location.
+                for (key, level) in &got.levels {
+                    let open: i64 = got.lines.values()
+                        .filter(|l| l.item == key.item && l.location == key.location)
+                        .map(|l| l.open).sum();
+                    prop_assert_eq!(level.committed, open);
+                }
+            }
+        }
+
+    #[test]
+    fn a_burst_on_one_sku_is_one_write_with_every_cause() {
+        let events: Vec<ResolvedEvent> = (0..50)
+            .map(|n| ResolvedEvent {
+                key: format!("k{n}"),
+                shop: shop(),
+                source: source(n),
+                facts: vec![Fact::Available {
+                    key: skey(1, 1),
+                    available: Some(100 - n as i64),
+                    version: Version::new(Timestamp(n as i64), Timestamp(0)),
+                }],
+                unresolved: None,
+            })
+            .collect();
+        let plan = plan_batch(Book::default(), &HashSet::new(), &events, &masters());
+        assert_eq!(plan.changed_levels.len(), 1);
+        assert_eq!(plan.ledger.len(), 1);
+        assert_eq!(plan.ledger[0].causes.len(), 50);
+        assert_eq!(plan.ledger[0].after.available, 51);
+    }
+
+    #[test]
+    fn duplicates_inside_and_across_batches_are_skipped() {
+        let event = ResolvedEvent {
+            key: "k".into(),
+            shop: shop(),
+            source: source(0),
+            facts: vec![],
+            unresolved: None,
+        };
+        let plan = plan_batch(
+            Book::default(),
+            &HashSet::new(),
+            &[event.clone(), event.clone()],
+            &masters(),
+        );
+        assert_eq!(
+            plan.outcomes,
+            vec![
+                ("k".into(), Outcome::Applied),
+                ("k".into(), Outcome::Duplicate)
+            ]
+        );
+        let applied: HashSet<String> = ["k".to_string()].into();
+        let plan = plan_batch(Book::default(), &applied, &[event], &masters());
+        assert_eq!(plan.outcomes, vec![("k".into(), Outcome::Duplicate)]);
+    }
+
+    #[test]
+    fn unresolved_changes_are_parked_and_resolved_ones_applied() {
+        let event = ResolvedEvent {
+            key: "k".into(),
+            shop: shop(),
+            source: source(0),
+            facts: vec![Fact::Available {
+                key: skey(1, 1),
+                available: Some(3),
+                version: Version::default(),
+            }],
+            unresolved: Some(Unresolved {
+                changes: vec![],
+                missing: vec!["variant 5".into()],
+            }),
+        };
+        let plan = plan_batch(Book::default(), &HashSet::new(), &[event], &masters());
+        assert_eq!(plan.outcomes[0].1, Outcome::AppliedAndParked);
+        assert_eq!(plan.parked.len(), 1);
+        assert_eq!(plan.changed_levels.len(), 1);
+    }
+}

@@ -1,0 +1,225 @@
+//! The internal event: what the webhook function puts on the queue and the stock consumer applies.
+//!
+//! Lean and versioned (`schema`), documented in `docs/EVENTS.md`. It carries ids, quantities,
+//! locations, the payload's own time and the receipt time, and where it came from (topic, webhook
+//! id, event id); never names, e-mails, addresses or other personal data. One Shopify delivery can
+//! become several parts when it does not fit one queue message; each part has its own
+//! idempotency key.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{
+    InventoryItemId, LineItemId, LocationId, OrderId, ShopDomain, Timestamp, VariantId, Version,
+};
+
+/// The schema version this build writes. Readers accept this version only and fail loudly (the
+/// message goes back to the queue, then to the dead-letter queue) on anything else.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// One unit of work on the queue.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InventoryEvent {
+    pub schema: u32,
+    /// Exactly-once key: `shop:webhook_id:part` for a delivery, with a replay suffix for events
+    /// that were parked and sent again.
+    pub key: String,
+    pub shop: ShopDomain,
+    pub source: Source,
+    pub part: Part,
+    pub body: EventBody,
+}
+
+/// Where an event came from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Source {
+    /// Shopify topic, e.g. `orders/create`, or `stockbridge/...` for internal sources.
+    pub topic: String,
+    /// `X-Shopify-Webhook-Id`: unique per delivery.
+    pub webhook_id: String,
+    /// `X-Shopify-Event-Id`: shared by all deliveries caused by one merchant action.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_version: Option<String>,
+    /// `X-Shopify-Triggered-At`, or the receipt time when absent.
+    pub triggered_at: Timestamp,
+    /// When our webhook endpoint received it.
+    pub received_at: Timestamp,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Part {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Part {
+    pub const WHOLE: Part = Part { index: 0, count: 1 };
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EventBody {
+    /// Changes to stock or to what is known about items.
+    Stock { changes: Vec<StockChange> },
+    /// `shop/redact`: delete everything kept for the shop.
+    ShopRedact,
+    /// Internal: these stock records still owe the ERP a write (it was down or throttling);
+    /// try again. Sent by the consumer to itself with a growing delay.
+    ErpRetry {
+        keys: Vec<crate::ids::StockKey>,
+        attempt: u32,
+    },
+}
+
+/// One fact about stock, as Shopify stated it. Facts are absolute snapshots with a [`Version`],
+/// so applying one twice, or an older one after a newer one, changes nothing.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum StockChange {
+    /// `inventory_levels/update|connect`: the `available` quantity at one location. `None` is
+    /// Shopify's `available: null` (quantity not tracked there): recorded as untracked, 0.
+    Available {
+        item: InventoryItemId,
+        location: LocationId,
+        available: Option<i64>,
+        version: Version,
+        #[serde(default)]
+        connect: bool,
+    },
+    /// `inventory_levels/disconnect`: the item is no longer stocked at the location.
+    Disconnected {
+        item: InventoryItemId,
+        location: LocationId,
+        version: Version,
+    },
+    /// The open (unfulfilled, not cancelled or removed) quantity of one order line: what Shopify
+    /// counts as `committed`. From every `orders/*` payload.
+    Commitment {
+        order: OrderId,
+        line: LineItemId,
+        item: ItemRef,
+        /// Where the order says it is fulfilled from, when it says so.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        location: Option<LocationId>,
+        open: i64,
+        version: Version,
+    },
+    /// A physical movement Shopify reported (fulfilment, restock). Quantities already follow from
+    /// the levels and commitments above; this records the cause for the log and the ERP.
+    Movement {
+        /// Which Shopify line moved: `fulfillment:<id>:<line>` or `refund:<id>:<refund line>`.
+        /// The newest snapshot per movement counts, so a fulfilment seen through
+        /// `fulfillments/create` and `/update` moves stock once.
+        movement: String,
+        kind: MovementKind,
+        reference: String,
+        item: ItemRef,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        location: Option<LocationId>,
+        quantity: i64,
+        version: Version,
+    },
+    /// `inventory_items/create|update|delete`: what Shopify says about the item itself.
+    Item {
+        item: InventoryItemId,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sku: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tracked: Option<bool>,
+        deleted: bool,
+        version: Version,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MovementKind {
+    Fulfilled,
+    FulfillmentCancelled,
+    RestockedReturn,
+    RestockedCancel,
+    RemovedNoRestock,
+}
+
+/// How an order line names its product: Shopify order lines carry the variant and SKU, not the
+/// inventory item. Resolved through the SKU map.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ItemRef {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<VariantId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sku: Option<String>,
+}
+
+impl StockChange {
+    pub fn version(&self) -> Version {
+        match self {
+            StockChange::Available { version, .. }
+            | StockChange::Disconnected { version, .. }
+            | StockChange::Commitment { version, .. }
+            | StockChange::Movement { version, .. }
+            | StockChange::Item { version, .. } => *version,
+        }
+    }
+}
+
+/// Strips a replay suffix: `shop:webhook:0~r2` -> `shop:webhook:0`.
+pub fn base_key(key: &str) -> &str {
+    key.split_once("~r").map_or(key, |(base, _)| base)
+}
+
+/// The key under which a parked event is sent again: one more replay than it had.
+pub fn replay_key(key: &str) -> String {
+    let next = key
+        .split_once("~r")
+        .and_then(|(_, n)| n.parse::<u32>().ok())
+        .map_or(1, |n| n + 1);
+    format!("{}~r{next}", base_key(key))
+}
+
+impl InventoryEvent {
+    /// The idempotency key of a Shopify delivery part.
+    pub fn delivery_key(shop: &ShopDomain, webhook_id: &str, part: Part) -> String {
+        format!("{shop}:{webhook_id}:{}", part.index)
+    }
+
+    pub fn to_json(&self) -> String {
+        // Serialising plain data with string keys cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Parses a queue message body, refusing other schema versions.
+    pub fn from_json(text: &str) -> Result<Self, EventDecodeError> {
+        #[derive(Deserialize)]
+        struct Probe {
+            schema: u32,
+        }
+        let probe: Probe =
+            serde_json::from_str(text).map_err(|e| EventDecodeError::Malformed(e.to_string()))?;
+        if probe.schema != SCHEMA_VERSION {
+            return Err(EventDecodeError::UnknownSchema(probe.schema));
+        }
+        serde_json::from_str(text).map_err(|e| EventDecodeError::Malformed(e.to_string()))
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum EventDecodeError {
+    #[error("queue message is not an inventory event: {0}")]
+    Malformed(String),
+    #[error("inventory event schema {0} is not understood by this build (expects {SCHEMA_VERSION}); deploy a matching consumer")]
+    UnknownSchema(u32),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replay_keys_count_up_from_the_delivery_key() {
+        assert_eq!(replay_key("s:w:0"), "s:w:0~r1");
+        assert_eq!(replay_key("s:w:0~r1"), "s:w:0~r2");
+        assert_eq!(base_key("s:w:0~r9"), "s:w:0");
+    }
+}
