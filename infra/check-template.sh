@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Offline checks of template.yaml: cfn-lint, then the SAM transform (aws-sam-translator) with a
 # stubbed managed-policy loader so nothing calls AWS, plus a few least-privilege assertions on
-# the transformed template.
+# the transformed template, then infra/check_template_policies.py (the alarms' and the variance
+# rule's way to the topic through its policy and key policy, least privilege of every role, log
+# retention, HTTP API throttling and access logs, reserved concurrency, the quarantine bucket),
+# with the defaults and with a customer managed SSM key, and once against the template of
+# e180e77 (before these were fixed), which it must reject.
 #
 #   PY=infra/local/.venv/bin/python bash infra/check-template.sh
 #
@@ -115,7 +119,8 @@ for lid in by_type.get("AWS::IAM::Role", []):
 expected = ["HttpApi", "WebhookFunction", "StockConsumerFunction", "StockConsumerRole",
             "EventsQueue", "EventsDeadLetterQueue", "StockTable", "IdempotencyTable",
             "SkuMapTable", "InboxTable", "AlarmTopic", "DeadLetterQueueNotEmptyAlarm",
-            "OldestMessageAgeAlarm", "EndToEndLatencyAlarm", "WebhookRejectedAlarm"]
+            "OldestMessageAgeAlarm", "EndToEndLatencyAlarm", "WebhookRejectedAlarm",
+            "QuarantineBucket"]
 for lid in expected:
     if lid not in resources:
         problems.append("missing resource %s" % lid)
@@ -129,3 +134,27 @@ if problems:
     sys.exit(1)
 print("transform: ok")
 PYEOF
+
+echo "== policies (infra/check_template_policies.py)"
+"$PY_PATH" infra/check_template_policies.py "$TEMPLATE"
+"$PY_PATH" infra/check_template_policies.py --quiet "$TEMPLATE" \
+  --param SsmSecureStringKmsKey=arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab \
+  --param AlarmEmail=ops@example.com
+
+# The check must not be vacuous: the template before the fixes (alarms refused by the topic
+# policy, kms:Decrypt on "*", no retention, no throttling, no reserved concurrency) fails it.
+BASELINE=e180e77
+if git rev-parse -q --verify "$BASELINE^{commit}" >/dev/null 2>&1; then
+  old="$(mktemp)"
+  trap 'rm -f "$old"' EXIT
+  git show "$BASELINE:template.yaml" > "$old"
+  if "$PY_PATH" infra/check_template_policies.py --quiet "$old" > "$old.out" 2>&1; then
+    cat "$old.out"; rm -f "$old.out"
+    echo "FAIL: check_template_policies.py accepts the template of $BASELINE" >&2
+    exit 1
+  fi
+  echo "policies: the template of $BASELINE is rejected ($(grep -c FAIL "$old.out") findings), as it must be"
+  rm -f "$old.out"
+else
+  echo "policies: $BASELINE not in this clone; skipped the check of the check"
+fi

@@ -2,7 +2,7 @@
 # Runs every check and test on a fresh machine: installs the Python tools (venv), starts a private
 # moto server, checks the template offline, runs fmt, clippy and all Rust tests, stops moto.
 #   bash infra/test.sh                       everything (what CI runs)
-#   bash infra/test.sh --test reconcile      only the checks' services and these cargo test args
+#   bash infra/test.sh --test reconcile      only the services, then these args to cargo test -p stockbridge-testkit
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -53,5 +53,5 @@ export AWS_ENDPOINT_URL="http://127.0.0.1:$TEST_MOTO_PORT" AWS_REGION=us-east-1 
 if [ $# -eq 0 ]; then
   cargo test --workspace --all-targets
 else
-  cargo test -p stockbridge "$@"
+  cargo test -p stockbridge-testkit "$@"
 fi

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Provision Stockbridge's DynamoDB tables and SQS queues on a local AWS stand-in (moto server).
+"""Provision Stockbridge's DynamoDB tables, SQS queues, EventBridge bus and S3 buckets on a local
+AWS stand-in (moto server).
 
 Everything comes from template.yaml itself, there is no second copy of the definitions:
 
@@ -7,12 +8,16 @@ Everything comes from template.yaml itself, there is no second copy of the defin
     streams, then TTL via UpdateTimeToLive),
   * every AWS::SQS::Queue (attributes; queues a RedrivePolicy points at are created first),
   * every AWS::Events::EventBus (the bus reconciliation alerts go to),
+  * every AWS::S3::Bucket (default encryption, public access block, ownership controls,
+    lifecycle rules, versioning),
   * the Environment.Variables of every function (Globals merged), resolved against what was
     created, written as a KEY=VALUE env file together with EVENTS_DLQ_URL, AWS_ENDPOINT_URL,
-    AWS_REGION and dummy credentials.
+    AWS_REGION and dummy credentials (QUARANTINE_BUCKET, for instance, is the webhook's
+    `!Ref QuarantineBucket`).
 
-Physical names are <prefix>-<LogicalId>. Running it again reuses existing tables and queues
-(queue attributes and TTL are applied again), so it is safe to run before every local session.
+Physical names are <prefix>-<LogicalId> (buckets: the same in lower case, as S3 requires).
+Running it again reuses existing tables, queues and buckets (queue attributes, TTL and bucket
+settings are applied again), so it is safe to run before every local session.
 
 Run with the project venv's python (boto3 + PyYAML):
 
@@ -396,6 +401,118 @@ def provision_bus(events, resolver: Resolver, lid: str, prefix: str) -> tuple[st
     return name, status
 
 
+# --------------------------------------------------------------------------- S3
+
+BUCKET_HANDLED = {
+    "BucketEncryption", "PublicAccessBlockConfiguration", "OwnershipControls",
+    "LifecycleConfiguration", "VersioningConfiguration", "Tags",
+}
+BUCKET_IGNORED = {"BucketName"}  # names are <prefix>-<logicalid>
+LIFECYCLE_RULE_KEYS = {
+    "Id", "Status", "Prefix", "ExpirationInDays", "ExpirationDate",
+    "AbortIncompleteMultipartUpload", "NoncurrentVersionExpirationInDays",
+    "NoncurrentVersionExpiration", "ExpiredObjectDeleteMarker",
+}
+
+
+def bucket_name(prefix: str, lid: str) -> str:
+    name = f"{prefix}-{lid}".lower().replace("_", "-")
+    if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", name):
+        raise ProvisionError(f"{lid}: {name!r} is not a valid S3 bucket name; use a shorter --prefix")
+    return name
+
+
+def _lifecycle_rule(lid: str, rule: dict[str, Any]) -> dict[str, Any]:
+    """A CloudFormation lifecycle rule as PutBucketLifecycleConfiguration wants it."""
+    unknown = sorted(set(rule) - LIFECYCLE_RULE_KEYS)
+    if unknown:
+        print(f"  warning: {lid}: lifecycle rule {rule.get('Id')}: ignoring {', '.join(unknown)}")
+    out: dict[str, Any] = {"Status": rule.get("Status", "Enabled"),
+                           "Filter": {"Prefix": rule.get("Prefix", "")}}
+    if rule.get("Id"):
+        out["ID"] = rule["Id"]
+    expiration: dict[str, Any] = {}
+    if "ExpirationInDays" in rule:
+        expiration["Days"] = int(rule["ExpirationInDays"])
+    if "ExpirationDate" in rule:
+        expiration["Date"] = rule["ExpirationDate"]
+    if "ExpiredObjectDeleteMarker" in rule:
+        expiration["ExpiredObjectDeleteMarker"] = str(rule["ExpiredObjectDeleteMarker"]).lower() == "true"
+    if expiration:
+        out["Expiration"] = expiration
+    if "AbortIncompleteMultipartUpload" in rule:
+        out["AbortIncompleteMultipartUpload"] = {
+            "DaysAfterInitiation": int(rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"])}
+    noncurrent = rule.get("NoncurrentVersionExpiration") or {}
+    if "NoncurrentVersionExpirationInDays" in rule:
+        noncurrent = {"NoncurrentDays": rule["NoncurrentVersionExpirationInDays"]}
+    if noncurrent:
+        out["NoncurrentVersionExpiration"] = {k: int(v) for k, v in noncurrent.items()}
+    return out
+
+
+def _flag(value: Any) -> bool:
+    return str(value).lower() == "true"
+
+
+def _encryption_rule(rule: dict[str, Any]) -> dict[str, Any]:
+    """CloudFormation's ServerSideEncryptionRule as PutBucketEncryption wants it."""
+    out: dict[str, Any] = {}
+    if "ServerSideEncryptionByDefault" in rule:
+        out["ApplyServerSideEncryptionByDefault"] = rule["ServerSideEncryptionByDefault"]
+    if "BucketKeyEnabled" in rule:
+        out["BucketKeyEnabled"] = _flag(rule["BucketKeyEnabled"])
+    return out
+
+
+def provision_bucket(s3, resolver: Resolver, lid: str, resource: dict[str, Any],
+                     prefix: str) -> tuple[str, str]:
+    props = resolver.resolve(resource.get("Properties") or {})
+    unknown = sorted(set(props) - BUCKET_HANDLED - BUCKET_IGNORED)
+    if unknown:
+        print(f"  warning: {lid}: ignoring unsupported properties {', '.join(unknown)}")
+    name = bucket_name(prefix, lid)
+    try:
+        s3.head_bucket(Bucket=name)
+        status = "reused"
+    except ClientError as exc:
+        if _error_code(exc) not in ("404", "NoSuchBucket", "NotFound"):
+            raise
+        s3.create_bucket(Bucket=name)  # us-east-1: no LocationConstraint
+        status = "created"
+
+    encryption = props.get("BucketEncryption") or {}
+    rules = encryption.get("ServerSideEncryptionConfiguration") or []
+    if rules:
+        s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={
+            "Rules": [_encryption_rule(r) for r in rules]})
+    block = props.get("PublicAccessBlockConfiguration")
+    if block:
+        s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration={
+            k: _flag(v) for k, v in block.items()})
+    ownership = props.get("OwnershipControls")
+    if ownership:
+        s3.put_bucket_ownership_controls(Bucket=name, OwnershipControls=ownership)
+    lifecycle = (props.get("LifecycleConfiguration") or {}).get("Rules") or []
+    if lifecycle:
+        s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={
+            "Rules": [_lifecycle_rule(lid, r) for r in lifecycle]})
+    versioning = (props.get("VersioningConfiguration") or {}).get("Status")
+    if versioning:
+        s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": versioning})
+    if props.get("Tags"):
+        s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": [
+            {"Key": t["Key"], "Value": str(t["Value"])} for t in props["Tags"]]})
+    settings = [what for what, on in (("SSE", rules), ("public access blocked", block),
+                                      (f"{len(lifecycle)} lifecycle rule(s)", lifecycle),
+                                      (f"versioning {versioning}", versioning)) if on]
+    resolver.physical[lid] = {
+        "Ref": name, "Arn": f"arn:aws:s3:::{name}", "DomainName": f"{name}.s3.amazonaws.com",
+        "RegionalDomainName": f"{name}.s3.{REGION}.amazonaws.com",
+    }
+    return name, status + (", " + ", ".join(settings) if settings else "")
+
+
 def queue_order(queues: dict[str, dict[str, Any]]) -> list[str]:
     """Queues sorted so that a queue comes after every queue it references (DLQs first)."""
     order: list[str] = []
@@ -657,7 +774,9 @@ def run(args: argparse.Namespace) -> None:
     cfg = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=3, read_timeout=30)
 
     def client(service: str):
-        return session.client(service, endpoint_url=args.endpoint, config=cfg)
+        # Path-style S3 addressing: a local endpoint has no per-bucket host names.
+        config = cfg.merge(Config(s3={"addressing_style": "path"})) if service == "s3" else cfg
+        return session.client(service, endpoint_url=args.endpoint, config=config)
 
     doc = load_template(args.template)
     resolver = Resolver(doc, overrides, args.prefix,
@@ -671,6 +790,7 @@ def run(args: argparse.Namespace) -> None:
     queues = {lid: r for lid, r in included.items() if r.get("Type") == "AWS::SQS::Queue"}
     tables = {lid: r for lid, r in included.items() if r.get("Type") == "AWS::DynamoDB::Table"}
     buses = sorted(lid for lid, r in included.items() if r.get("Type") == "AWS::Events::EventBus")
+    buckets = {lid: r for lid, r in included.items() if r.get("Type") == "AWS::S3::Bucket"}
 
     print(f"provisioning {args.template.name} on {args.endpoint} (prefix {args.prefix})")
     sqs, ddb = client("sqs"), client("dynamodb")
@@ -683,6 +803,9 @@ def run(args: argparse.Namespace) -> None:
     for lid in buses:
         name, status = provision_bus(client("events"), resolver, lid, args.prefix)
         print(f"  bus   {lid:<24} {name}  [{status}]")
+    for lid in sorted(buckets):
+        name, status = provision_bucket(client("s3"), resolver, lid, buckets[lid], args.prefix)
+        print(f"  s3    {lid:<24} {name}  [{status}]")
 
     if shop_secrets:
         if "ShopSecretsParameterPath" not in resolver.params:

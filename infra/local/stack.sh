@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The local stack, without Docker: moto server (DynamoDB, SQS, SSM, EventBridge) with the tables
-# and queues provisioned from template.yaml, Tryton 8.2 (the ERP, on SQLite), the webhook
-# function served on 127.0.0.1, the stock consumer fed by the local event-source poller, pushing
-# to Tryton, and the Shopify Admin stand-in (its webhooks signed and sent to the local webhook).
+# The local stack, without Docker: moto server (DynamoDB, SQS, SSM, EventBridge, S3) with the
+# tables, queues and bucket provisioned from template.yaml, Tryton 8.2 (the ERP, on SQLite), the
+# webhook function served on 127.0.0.1, the stock consumer fed by the local event-source poller,
+# pushing to Tryton, and the Shopify Admin stand-in (its webhooks signed and sent to the local
+# webhook).
 # Same handler code as in Lambda.
 #
 #   infra/local/stack.sh up      install what is missing, start everything, write the env file
@@ -15,7 +16,7 @@
 # Env (documented defaults): MOTO_PORT=4599, WEBHOOK_PORT=8787, TRYTON_PORT=8000, SHOPIFY_PORT=8788,
 #   STOCKBRIDGE_WEBHOOK_SECRET=stockbridge-local-secret (the local test secret the samples use),
 #   STOCKBRIDGE_SHOP=stockbridge-demo.myshopify.com.
-# Writes infra/local/.state/local.env: AWS endpoint, table and queue names, WEBHOOK_URL.
+# Writes infra/local/.state/local.env: AWS endpoint, table, queue and bucket names, WEBHOOK_URL.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
