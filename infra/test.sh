@@ -17,6 +17,9 @@ if [ $# -eq 0 ]; then
   echo "==> template: cfn-lint and offline SAM transform"
   PY="$VENV/bin/python" bash infra/check-template.sh
 
+  echo "==> layering: crates, dependencies, import circles, file sizes (infra/check_layers.py)"
+  "$VENV/bin/python" infra/check_layers.py
+
   echo "==> cargo fmt --check"
   cargo fmt --all -- --check
 

@@ -2,7 +2,7 @@
 """Prints the `hot_paths` benchmarks next to their floors, from Criterion's saved estimates.
 
 Reads `target/criterion/<group>/{subject,floor}/new/estimates.json` (written by
-`cargo bench -p stockbridge --bench hot_paths`) and prints a Markdown table: bench, time (median,
+`cargo bench -p stockbridge-core --bench hot_paths`) and prints a Markdown table: bench, time (median,
 with Criterion's 95% confidence interval), floor time, ratio of the medians. Extra functions in a
 group are listed too: `floor_*` as another floor for the subject, others against the floor.
 
