@@ -4,14 +4,15 @@
 //! Per batch: decode (a message that is not an event fails, and after `maxReceiveCount` receives
 //! the queue moves it to the dead-letter queue); skip keys already applied; resolve items and
 //! locations (unmapped changes are parked); load the records touched; plan (pure, coalesced); and
-//! commit in one transaction. A lost race re-plans from fresh reads; a plan too large for one
-//! transaction is split.
+//! commit in one transaction. A lost race re-plans from fresh reads (under `CONFLICTS`, a
+//! [`RetryPolicy`]); a plan too large for one transaction is split.
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use crate::erp_push::ErpPush;
 use crate::ports::{Erp, EventQueue, NoErp, NoQueue, PortError, SkuMapStore, StockStore, Wanted};
+use crate::retry::{RetryPolicy, Retryable, Verdict};
 use crate::telemetry::{Metrics, Unit};
 use stockbridge_domain::batch::{plan_batch, Masters, Outcome, ResolvedEvent};
 use stockbridge_domain::event::{EventBody, InventoryEvent};
@@ -20,12 +21,40 @@ use stockbridge_domain::resolve::{references, resolve};
 use stockbridge_domain::skumap::SkuMap;
 use stockbridge_domain::stock::{Fact, StockKey};
 
-/// How often a batch is planned again after losing a race before its messages are failed.
-const MAX_ATTEMPTS: u32 = 6;
+/// A batch that lost a race is planned again from fresh reads: six plans in all, 20 ms doubling
+/// to 320 ms, with jitter to split racing consumers; then its messages fail and come back.
+const CONFLICTS: RetryPolicy = RetryPolicy {
+    attempts: 6,
+    min_delay: Duration::from_millis(20),
+    max_delay: Duration::from_millis(320),
+    max_wait: Duration::ZERO,
+    min_after: Duration::ZERO,
+};
+/// A batch that found the store unreachable is tried this many times (with the same waits).
+const UNAVAILABLE_ATTEMPTS: u32 = 3;
+
 /// Typical transaction actions per change (its record, a level, a log entry); a plan that still
 /// needs more than one transaction takes is split in half and tried again.
 const ACTIONS_PER_CHANGE: usize = 3;
 const MAX_ACTIONS: usize = 100;
+
+/// A store error on a chunk's `attempt`-th try: a lost race is retried while [`CONFLICTS`]
+/// allows, an unreachable store only [`UNAVAILABLE_ATTEMPTS`] times, anything else never.
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+struct ChunkError {
+    error: PortError,
+    attempt: u32,
+}
+
+impl Retryable for ChunkError {
+    fn verdict(&self) -> Verdict {
+        match self.error {
+            PortError::Unavailable { .. } if self.attempt >= UNAVAILABLE_ATTEMPTS => Verdict::Stop,
+            _ => self.error.verdict(),
+        }
+    }
+}
 
 pub struct StockConsumer<S, E = NoErp, Q = NoQueue> {
     pub store: S,
@@ -203,47 +232,57 @@ impl<S: StockStore + SkuMapStore, E: Erp, Q: EventQueue> StockConsumer<S, E, Q> 
 
     async fn apply_chunk(&self, chunk: &[(String, InventoryEvent)], report: &mut BatchReport) {
         let events: Vec<InventoryEvent> = chunk.iter().map(|(_, e)| e.clone()).collect();
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match self.try_apply(&events).await {
-                Ok((outcomes, touched)) => {
-                    self.record(&events, &outcomes);
-                    report.outcomes.extend(outcomes);
-                    report
-                        .touched
-                        .extend(chunk.iter().map(|(id, _)| id.clone()).zip(touched));
-                    return;
+        let events = &events;
+        let mut tries = 0u32;
+        let try_chunk = || {
+            tries += 1;
+            let attempt = tries;
+            async move {
+                self.try_apply(events)
+                    .await
+                    .map_err(|error| ChunkError { error, attempt })
+            }
+        };
+        let applied = CONFLICTS
+            .run(try_chunk, |e, wait| {
+                let (attempt, wait_ms) = (e.attempt, wait.as_millis() as u64);
+                match &e.error {
+                    PortError::Conflict(what) => {
+                        self.metrics.count("ConsumerConflictRetry", None);
+                        tracing::debug!(attempt, wait_ms, "lost a race ({what}); planning again");
+                    }
+                    other => tracing::debug!(attempt, wait_ms, "{other}; trying again"),
                 }
-                Err(PortError::TooLarge(n)) if chunk.len() > 1 => {
-                    tracing::info!(
-                        actions = n,
-                        events = chunk.len(),
-                        "splitting a batch too large for one transaction"
-                    );
-                    let (a, b) = chunk.split_at(chunk.len() / 2);
-                    Box::pin(self.apply_chunk(a, report)).await;
-                    Box::pin(self.apply_chunk(b, report)).await;
-                    return;
-                }
-                Err(PortError::Conflict(what)) if attempt < MAX_ATTEMPTS => {
-                    self.metrics.count("ConsumerConflictRetry", None);
-                    tracing::debug!(attempt, "lost a race ({what}); planning again");
-                    tokio::time::sleep(backoff(attempt)).await;
-                }
-                Err(PortError::Unavailable { .. }) if attempt < 3 => {
-                    tokio::time::sleep(backoff(attempt + 2)).await;
-                }
-                Err(e) => {
-                    self.metrics
-                        .put("ConsumerFailed", chunk.len() as f64, Unit::Count, None);
-                    tracing::error!(
-                        events = chunk.len(),
-                        "batch failed, messages go back to the queue: {e}"
-                    );
-                    report.failed.extend(chunk.iter().map(|(id, _)| id.clone()));
-                    return;
-                }
+            })
+            .await
+            .map_err(|e| e.error);
+        match applied {
+            Ok((outcomes, touched)) => {
+                self.record(events, &outcomes);
+                report.outcomes.extend(outcomes);
+                report
+                    .touched
+                    .extend(chunk.iter().map(|(id, _)| id.clone()).zip(touched));
+            }
+            // Not a retry: the plan cannot fit one transaction, so each half is applied alone.
+            Err(PortError::TooLarge(n)) if chunk.len() > 1 => {
+                tracing::info!(
+                    actions = n,
+                    events = chunk.len(),
+                    "splitting a batch too large for one transaction"
+                );
+                let (a, b) = chunk.split_at(chunk.len() / 2);
+                Box::pin(self.apply_chunk(a, report)).await;
+                Box::pin(self.apply_chunk(b, report)).await;
+            }
+            Err(e) => {
+                self.metrics
+                    .put("ConsumerFailed", chunk.len() as f64, Unit::Count, None);
+                tracing::error!(
+                    events = chunk.len(),
+                    "batch failed, messages go back to the queue: {e}"
+                );
+                report.failed.extend(chunk.iter().map(|(id, _)| id.clone()));
             }
         }
     }
@@ -382,12 +421,6 @@ fn fact_key(fact: &Fact) -> Option<StockKey> {
         | Fact::Movement { key, .. } => Some(key.clone()),
         Fact::Item { .. } => None,
     }
-}
-
-fn backoff(attempt: u32) -> Duration {
-    // Jitter from the clock's low bits is enough to split two racing consumers.
-    let jitter = (Timestamp::now().0 as u64 % 20) + 1;
-    Duration::from_millis((10u64 << attempt.min(6)) + jitter)
 }
 
 /// Groups events so each group's worst-case transaction stays within DynamoDB's 100 actions.

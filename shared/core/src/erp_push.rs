@@ -2,17 +2,23 @@
 //! warehouse into one write (a burst on one SKU is one line of its net result), marked in flight
 //! under a fixed key before the call, and settled when the ERP acknowledges it.
 //!
-//! The ERP is the slow end. Calls are retried with exponential backoff and jitter, honouring
-//! `Retry-After`; after repeated failures a circuit breaker stops calling the ERP for a cool-down
-//! and fails fast. Nothing is lost meanwhile: the debt stays on the stock records, the in-flight
-//! write keeps its key (so a retry after a timeout finds the first write), and the consumer
-//! reports the messages whose stock is still owed as failed, so SQS delivers them again.
+//! The ERP is the slow end. Calls are retried under the one [`RetryPolicy`] (exponential backoff
+//! and jitter, honouring `Retry-After`); after repeated failures a circuit breaker stops calling
+//! the ERP for a cool-down and fails fast. Nothing is lost meanwhile: the debt stays on the stock
+//! records, the in-flight write keeps its key (so a retry after a timeout finds the first write),
+//! and the consumer reports the messages whose stock is still owed as failed, so SQS delivers
+//! them again.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+mod breaker;
+
+use breaker::Breaker;
 
 use crate::ports::{Erp, ErpError, PortError, SkuMapStore, StockStore, Wanted};
+use crate::retry::RetryPolicy;
 use crate::telemetry::{Metrics, Unit};
 use stockbridge_domain::erp::{push_key, ErpLine, ErpWrite};
 use stockbridge_domain::ids::{ShopDomain, Timestamp};
@@ -22,22 +28,41 @@ use stockbridge_domain::stock::{Inflight, StockKey, StockLevel};
 /// Retry and circuit-breaker settings.
 #[derive(Clone, Debug)]
 pub struct PushPolicy {
-    /// Calls per write before giving up for this invocation (the messages then come back).
-    pub attempts: u32,
-    pub base_backoff: Duration,
-    /// A wait longer than this (e.g. a long `Retry-After`) is not waited out in the function.
-    pub max_wait: Duration,
+    /// Calls per write before giving up for this invocation (the messages then come back), their
+    /// backoff, and the longest `Retry-After` waited out in the function ([`PushPolicy::RETRY`]
+    /// by default).
+    pub retry: RetryPolicy,
     /// Consecutive transient failures that open the circuit.
     pub breaker_threshold: u32,
     pub breaker_cooldown: Duration,
 }
 
+impl PushPolicy {
+    /// Four calls per write, 200 ms doubling with jitter between them; a `Retry-After` up to 10 s
+    /// is waited out, a longer one leaves the write to the scheduled retry.
+    pub const RETRY: RetryPolicy = RetryPolicy {
+        attempts: 4,
+        min_delay: Duration::from_millis(200),
+        max_delay: Duration::from_secs(5),
+        max_wait: Duration::from_secs(10),
+        min_after: Duration::ZERO,
+    };
+
+    /// Settling a write (one read, one conditional write): a lost race or an unreachable store
+    /// is tried again, six times in all, 10 ms doubling with jitter.
+    const SETTLE: RetryPolicy = RetryPolicy {
+        attempts: 6,
+        min_delay: Duration::from_millis(10),
+        max_delay: Duration::from_millis(320),
+        max_wait: Duration::ZERO,
+        min_after: Duration::ZERO,
+    };
+}
+
 impl Default for PushPolicy {
     fn default() -> Self {
         PushPolicy {
-            attempts: 4,
-            base_backoff: Duration::from_millis(200),
-            max_wait: Duration::from_secs(10),
+            retry: PushPolicy::RETRY,
             breaker_threshold: 5,
             breaker_cooldown: Duration::from_secs(30),
         }
@@ -56,12 +81,6 @@ impl PushPolicy {
         policy.breaker_cooldown = Duration::from_secs(secs);
         Ok(policy)
     }
-}
-
-#[derive(Debug, Default)]
-struct Breaker {
-    failures: u32,
-    open_until: Option<Instant>,
 }
 
 /// The ERP side of the stock consumer.
@@ -379,15 +398,17 @@ impl<E: Erp> ErpPush<E> {
         store.put_levels(&changed, &loaded).await
     }
 
+    /// Applies `change` to every stock record the write covers, trying again under
+    /// [`PushPolicy::SETTLE`] after a lost race or an unreachable store.
     async fn rewrite<S: StockStore>(
         &self,
         store: &S,
         write_key: &str,
         members: &[(StockKey, Inflight)],
-        change: impl Fn(&mut StockLevel, &Inflight),
+        change: impl Fn(&mut StockLevel, &Inflight) + Send + Sync,
     ) -> Result<(), PortError> {
         let keys: BTreeSet<StockKey> = members.iter().map(|(k, _)| k.clone()).collect();
-        for attempt in 0..6u32 {
+        let once = || async {
             let loaded = store
                 .load(&Wanted {
                     levels: keys.clone(),
@@ -406,99 +427,20 @@ impl<E: Erp> ErpPush<E> {
                 change(&mut level, &inflight);
                 changed.push((key.clone(), level));
             }
-            match store.put_levels(&changed, &loaded).await {
-                Ok(()) => return Ok(()),
-                Err(PortError::Conflict(_)) => {
-                    tokio::time::sleep(Duration::from_millis(10 << attempt)).await
+            store.put_levels(&changed, &loaded).await
+        };
+        PushPolicy::SETTLE
+            .run(once, |e, wait| {
+                let wait_ms = wait.as_millis() as u64;
+                tracing::debug!(key = %write_key, wait_ms, "settling the ERP write again: {e}");
+            })
+            .await
+            .map_err(|e| match e {
+                PortError::Conflict(what) => {
+                    PortError::Conflict(format!("settling ERP write {write_key}: {what}"))
                 }
-                Err(e) => return Err(e),
-            }
-        }
-        Err(PortError::Conflict(format!(
-            "settling ERP write {write_key}"
-        )))
-    }
-
-    /// One write with retries, backoff with jitter, `Retry-After`, and the circuit breaker.
-    pub async fn apply_with_retry(&self, write: &ErpWrite) -> Result<(), ErpError> {
-        let mut last = ErpError::Unavailable("not attempted".into());
-        for attempt in 0..self.policy.attempts {
-            if let Some(wait) = self.open_for() {
-                self.metrics.count("ErpCircuitOpen", None);
-                return Err(ErpError::Unavailable(format!(
-                    "circuit open for another {} ms after repeated ERP failures",
-                    wait.as_millis()
-                )));
-            }
-            let started = Instant::now();
-            let result = self.erp.apply(write).await;
-            self.metrics.put(
-                "ErpCallMs",
-                started.elapsed().as_secs_f64() * 1000.0,
-                Unit::Milliseconds,
-                None,
-            );
-            match result {
-                Ok(()) => {
-                    self.record(true);
-                    return Ok(());
-                }
-                Err(ErpError::Rejected(why)) => return Err(ErpError::Rejected(why)),
-                Err(e) => {
-                    self.record(false);
-                    self.metrics.count("ErpRetry", None);
-                    let wait = match &e {
-                        ErpError::Throttled { retry_after_ms } => {
-                            Duration::from_millis(*retry_after_ms)
-                        }
-                        _ => {
-                            let jitter = (Timestamp::now().0 as u64 % 100) as f64 / 100.0;
-                            self.policy
-                                .base_backoff
-                                .mul_f64((1u64 << attempt) as f64 * (0.5 + jitter))
-                        }
-                    };
-                    tracing::warn!(attempt, key = %write.key, wait_ms = wait.as_millis() as u64, "ERP call failed: {e}");
-                    last = e;
-                    if attempt + 1 == self.policy.attempts || wait > self.policy.max_wait {
-                        break;
-                    }
-                    tokio::time::sleep(wait).await;
-                }
-            }
-        }
-        Err(last)
-    }
-
-    fn open_for(&self) -> Option<Duration> {
-        let mut b = self.breaker.lock().unwrap_or_else(|p| p.into_inner());
-        match b.open_until {
-            Some(until) if until > Instant::now() => Some(until - Instant::now()),
-            Some(_) => {
-                // Half-open: let one call through; a failure re-opens at once.
-                b.open_until = None;
-                b.failures = self.policy.breaker_threshold.saturating_sub(1);
-                None
-            }
-            None => None,
-        }
-    }
-
-    fn record(&self, ok: bool) {
-        let mut b = self.breaker.lock().unwrap_or_else(|p| p.into_inner());
-        if ok {
-            b.failures = 0;
-            b.open_until = None;
-        } else {
-            b.failures += 1;
-            if b.failures >= self.policy.breaker_threshold {
-                b.open_until = Some(Instant::now() + self.policy.breaker_cooldown);
-                tracing::error!(
-                    cooldown_s = self.policy.breaker_cooldown.as_secs(),
-                    "ERP circuit opened"
-                );
-            }
-        }
+                e => e,
+            })
     }
 }
 

@@ -6,6 +6,7 @@
 mod fault_proxy;
 mod support;
 
+use stockbridge_core::retry::RetryPolicy;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -388,7 +389,10 @@ async fn throttling_errors_and_timeouts_change_nothing_but_the_timing() {
         .with_timeouts(Duration::from_millis(700), Duration::from_millis(500))
         .expect("a client with timeouts");
     let policy = PushPolicy {
-        base_backoff: Duration::from_millis(50),
+        retry: RetryPolicy {
+            min_delay: Duration::from_millis(50),
+            ..PushPolicy::RETRY
+        },
         breaker_threshold: 20,
         ..PushPolicy::default()
     };
@@ -417,8 +421,11 @@ async fn tryton_stopped_mid_run_and_started_again_loses_nothing() {
     let erp = TrytonErp::new(&own.url, &own.key, 1).expect("a loopback Tryton URL");
     let codes = prepare(&s, &erp, &own.url, &own.key).await;
     let policy = PushPolicy {
-        attempts: 2,
-        base_backoff: Duration::from_millis(50),
+        retry: RetryPolicy {
+            attempts: 2,
+            min_delay: Duration::from_millis(50),
+            ..PushPolicy::RETRY
+        },
         breaker_threshold: 2,
         breaker_cooldown: Duration::from_secs(1),
         ..PushPolicy::default()

@@ -1,3 +1,15 @@
 //! Bulk operations: a location's levels read back in item order.
+//!
+//! - `run`: `bulkOperationRunQuery` over the location's levels, then `currentBulkOperation`
+//!   polled until it completes (or fails, or [`crate::BULK_TIMEOUT`] passes);
+//! - `download`: the result URL checked (https, an expected host: [`RESULT_HOSTS`]), its JSONL
+//!   streamed without the access token, one line at most [`MAX_LINE`] bytes, each line a level
+//!   pushed into [`item_order`];
+//! - [`item_order`]: the bounded-memory external sort that puts the lines back in inventory item
+//!   order (Shopify promises no order).
 
+mod download;
 pub mod item_order;
+mod run;
+
+pub use download::{MAX_LINE, RESULT_HOSTS};

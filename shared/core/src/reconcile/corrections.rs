@@ -1,0 +1,243 @@
+//! Corrections: one applied toward its master (or only planned in a dry run, or held back past
+//! the cap), each logged with the variance that called for it, the log and the level snapshots
+//! flushed in batches; and an operator's revert of a run.
+
+use super::report::{ReconcileReport, ReportedCorrection, APPLIED, DRY_RUN, HELD, STALE};
+use super::{
+    correction_key, level_snapshot, run_id, with_retries, ReconcileError, Reconciler, RunOptions,
+    CORRECTIONS,
+};
+use crate::ports::{
+    AlertSink, CorrectionRecord, Erp, EventQueue, Inbox, ShopifyAdmin, ShopifyError, ShopifySet,
+    SkuMapStore, StockStore,
+};
+use stockbridge_domain::erp::{ErpLine, ErpWrite};
+use stockbridge_domain::event::InventoryEvent;
+use stockbridge_domain::ids::Timestamp;
+use stockbridge_domain::reconcile::{CapBudget, Correction, Variance};
+
+/// Log entries written at a time (one `BatchWriteItem` takes 25).
+const LOG_BATCH: usize = 25;
+/// Level snapshots sent at a time (one SQS batch takes 10).
+const SNAPSHOT_BATCH: usize = 10;
+
+/// The corrections of a run in progress: what the cap still admits, and the log entries and
+/// level snapshots not yet written.
+#[derive(Debug, Default)]
+pub(super) struct Corrections {
+    pub budget: CapBudget,
+    pub log: Vec<CorrectionRecord>,
+    pub snapshots: Vec<InventoryEvent>,
+}
+
+impl Corrections {
+    /// A batch of log entries or snapshots is ready to write.
+    pub fn batch_ready(&self) -> bool {
+        self.log.len() >= LOG_BATCH || self.snapshots.len() >= SNAPSHOT_BATCH
+    }
+}
+
+/// Why a correction was not applied.
+enum ApplyError {
+    /// Shopify's level changed since the read: left for the next run.
+    Stale,
+    Failed(String),
+}
+
+impl<St, E, S, Q, A> Reconciler<St, E, S, Q, A>
+where
+    St: StockStore + SkuMapStore + Inbox,
+    E: Erp,
+    S: ShopifyAdmin,
+    Q: EventQueue,
+    A: AlertSink,
+{
+    /// Undoes the corrections a run applied (an operator's decision): each is applied reversed,
+    /// logged and reported under a new run id. Shopify's compare-and-set refuses to undo a
+    /// level that changed since (`stale`).
+    pub async fn revert(
+        &self,
+        original: &ReconcileReport,
+    ) -> Result<ReconcileReport, ReconcileError> {
+        let started = std::time::Instant::now();
+        let started_at = Timestamp::now();
+        let run = format!("{}-revert", run_id(started_at));
+        let mut report = ReconcileReport {
+            reverts: Some(original.run.clone()),
+            ..ReconcileReport::begin(&run, &self.shop, started_at)
+        };
+        let mut pending = Corrections::default();
+        for correction in original.applied.iter().map(Correction::reversed) {
+            let outcome = self
+                .apply(&run, &correction, started_at, &mut pending.snapshots)
+                .await;
+            let done = ReportedCorrection {
+                correction,
+                outcome: outcome_name(outcome),
+            };
+            report.count_correction(&done);
+            pending.log.push(CorrectionRecord {
+                shop: self.shop.clone(),
+                run: run.clone(),
+                correction: done.correction,
+                reason: format!("revert of {}", original.run),
+                outcome: done.outcome,
+                at: Timestamp::now(),
+            });
+            if pending.batch_ready() {
+                self.flush(&mut pending).await?;
+            }
+        }
+        self.flush(&mut pending).await?;
+        report.finish(started.elapsed());
+        self.store_report(&report).await?;
+        Ok(report)
+    }
+
+    /// Applies (or plans, or holds) one correction and records it for the log.
+    pub(super) async fn correct(
+        &self,
+        run: &str,
+        correction: &Correction,
+        variance: &Variance,
+        read_at: Timestamp,
+        options: &RunOptions,
+        pending: &mut Corrections,
+    ) -> Result<ReportedCorrection, ReconcileError> {
+        let outcome = if options.policy.dry_run {
+            DRY_RUN.to_string()
+        } else if !pending.budget.admit(&options.policy, variance.units) && !options.lift_cap {
+            HELD.to_string()
+        } else {
+            let applied = self
+                .apply(run, correction, read_at, &mut pending.snapshots)
+                .await;
+            if let Err(ApplyError::Failed(why)) = &applied {
+                tracing::warn!(run, item = %correction.item(), error = %why, "correction failed");
+            }
+            outcome_name(applied)
+        };
+        pending.log.push(CorrectionRecord {
+            shop: self.shop.clone(),
+            run: run.to_string(),
+            correction: correction.clone(),
+            reason: describe(variance),
+            outcome: outcome.clone(),
+            at: Timestamp::now(),
+        });
+        Ok(ReportedCorrection {
+            correction: correction.clone(),
+            outcome,
+        })
+    }
+
+    /// Changes the follower: a level snapshot for Stockbridge (sent with the next flush), an
+    /// ERP write under the correction's key, a compare-and-set of Shopify's `available`.
+    async fn apply(
+        &self,
+        run: &str,
+        correction: &Correction,
+        read_at: Timestamp,
+        snapshots: &mut Vec<InventoryEvent>,
+    ) -> Result<(), ApplyError> {
+        match correction {
+            Correction::RecordLevel {
+                item,
+                location,
+                after,
+                ..
+            } => {
+                snapshots.push(level_snapshot(
+                    &self.shop, run, *item, *location, *after, read_at,
+                ));
+                Ok(())
+            }
+            Correction::AdjustErp {
+                item,
+                warehouse,
+                erp_item,
+                before,
+                after,
+                ..
+            } => {
+                let write = ErpWrite {
+                    key: correction_key(run, warehouse, *item),
+                    warehouse: warehouse.clone(),
+                    reason: format!(
+                        "stockbridge reconcile {run}: ERP set back to the Shopify-master count"
+                    ),
+                    as_of: read_at.to_rfc3339(),
+                    lines: vec![ErpLine {
+                        item: erp_item.clone(),
+                        change: *after - *before,
+                        target: Some(*after),
+                    }],
+                };
+                with_retries("ERP", &CORRECTIONS, || self.erp.apply(&write))
+                    .await
+                    .map_err(|e| ApplyError::Failed(e.to_string()))
+            }
+            Correction::SetShopify {
+                item,
+                location,
+                before,
+                after,
+            } => {
+                let set = ShopifySet {
+                    item: *item,
+                    location: *location,
+                    quantity: *after,
+                    expected: *before,
+                };
+                let key = format!("{run}-{item}-{location}");
+                let call = || {
+                    self.shopify
+                        .set_available(std::slice::from_ref(&set), "correction", &key)
+                };
+                match with_retries("Shopify", &CORRECTIONS, call).await {
+                    Ok(()) => Ok(()),
+                    Err(ShopifyError::Stale) => Err(ApplyError::Stale),
+                    Err(e) => Err(ApplyError::Failed(e.to_string())),
+                }
+            }
+        }
+    }
+
+    /// Sends the buffered level snapshots and writes the buffered log entries.
+    pub(super) async fn flush(&self, pending: &mut Corrections) -> Result<(), ReconcileError> {
+        if !pending.snapshots.is_empty() {
+            self.queue.send(&pending.snapshots).await?;
+            pending.snapshots.clear();
+        }
+        if !pending.log.is_empty() {
+            self.store.log_corrections(&pending.log).await?;
+            pending.log.clear();
+        }
+        Ok(())
+    }
+}
+
+/// The outcome a correction is logged and reported with.
+fn outcome_name(applied: Result<(), ApplyError>) -> String {
+    match applied {
+        Ok(()) => APPLIED.to_string(),
+        Err(ApplyError::Stale) => STALE.to_string(),
+        Err(ApplyError::Failed(why)) => format!("failed: {why}"),
+    }
+}
+
+/// The reason a correction's log entry gives: the variance's kind and every side's figures.
+fn describe(v: &Variance) -> String {
+    let opt = |x: Option<i64>| x.map(|n| n.to_string()).unwrap_or_else(|| "-".into());
+    format!(
+        "{:?}: Shopify available {} on hand {}, Stockbridge available {} on hand {}, ERP on hand {}",
+        v.kind,
+        opt(v.shopify_available),
+        opt(v.shopify_on_hand),
+        opt(v.stockbridge_available),
+        opt(v.stockbridge_on_hand),
+        v.erp_on_hand
+            .map(|d| d.normalize().to_string())
+            .unwrap_or_else(|| "-".into()),
+    )
+}
