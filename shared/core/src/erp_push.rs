@@ -188,9 +188,9 @@ impl<E: Erp> ErpPush<E> {
                     warehouse: location.erp_warehouse.clone(),
                     erp_item: item.erp_item.clone(),
                     quantity: level.erp_owed,
-                    change: item.uom.to_erp(level.erp_owed).to_string(),
+                    change: item.uom.to_erp(level.erp_owed),
                     target: (location.master == Master::Shopify)
-                        .then(|| item.uom.to_erp(level.on_hand()).to_string()),
+                        .then(|| item.uom.to_erp(level.on_hand())),
                     since: level.erp_owed_since,
                     lease_until: Some(lease()),
                 });
@@ -467,8 +467,7 @@ fn to_write(key: &str, members: &[(StockKey, Inflight)]) -> ErpWrite {
     let mut warehouse = String::new();
     for (_, i) in members {
         warehouse = i.warehouse.clone();
-        let change: rust_decimal::Decimal = i.change.parse().unwrap_or_default();
-        let target = i.target.as_ref().and_then(|t| t.parse().ok());
+        let (change, target) = (i.change, i.target);
         lines
             .entry(i.erp_item.clone())
             .and_modify(|l| {

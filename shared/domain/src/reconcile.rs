@@ -727,7 +727,7 @@ mod tests {
             warehouse: "WH".into(),
             erp_item: "E-1".into(),
             quantity: -3,
-            change: "-3".into(),
+            change: Decimal::from(-3),
             target: None,
             since: None,
             lease_until: None,

@@ -78,9 +78,10 @@ pub struct Inflight {
     pub erp_item: String,
     /// Shopify units this write settles.
     pub quantity: i64,
-    /// The ERP line as prepared (ERP units), so a retry sends exactly the same write.
-    pub change: String,
-    pub target: Option<String>,
+    /// The ERP line as prepared (ERP units), so a retry sends exactly the same write. Stored as
+    /// decimal strings; one that does not parse makes the record unreadable, never 0.
+    pub change: rust_decimal::Decimal,
+    pub target: Option<rust_decimal::Decimal>,
     pub since: Option<Timestamp>,
     /// Until when one consumer holds the right to send this write; others leave it alone, so
     /// two consumers never send the same write at once.
