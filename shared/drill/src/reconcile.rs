@@ -12,6 +12,8 @@ use stockbridge_domain::reconcile::{Known, LocationPass, ShopifyLevel};
 use stockbridge_domain::skumap::{LocationMapping, Master, UomFactor};
 use stockbridge_domain::stock::StockLevel;
 
+use crate::stack;
+
 #[derive(clap::Parser, Clone)]
 pub struct ReconcileArgs {
     #[arg(long, default_value_t = 150_000)]
@@ -214,7 +216,7 @@ pub fn run(args: ReconcileArgs) -> Result<String, Box<dyn std::error::Error>> {
     let per_item_us = full.seconds * 1e6 / full.items as f64;
     Ok(format!(
         "## Reconciliation comparison: {skus} SKUs x {locs} locations\n\n\
-         Command: `cargo run --profile drill -p stockbridge --bin drill -- reconcile --skus {skus} --locations {locs} --drift-every {drift}`\n\n\
+         Command: `cargo run --profile drill -p stockbridge-drill -- reconcile --skus {skus} --locations {locs} --drift-every {drift}`\n\n\
          | figure | value |\n|---|---|\n\
          | items compared (full run) | {items} |\n\
          | variances found / corrections decided | {var} / {corr} |\n\
@@ -247,20 +249,19 @@ pub async fn live(args: ReconcileArgs) -> Result<String, Box<dyn std::error::Err
     use stockbridge_aws::eventbridge::EventBridgeAlerts;
     use stockbridge_core::reconcile::{Reconciler, RunOptions};
     use stockbridge_domain::reconcile::Policy;
-    use stockbridge_erp::tryton::TrytonErp;
     use stockbridge_shopify_admin::ShopifyGraphql;
 
     let skus = args.skus as usize;
-    let setup = super::setup(skus).await?;
-    let admin = super::env("SHOPIFY_ADMIN_URL");
-    let token = super::env("SHOPIFY_ACCESS_TOKEN");
+    let setup = stack::setup(skus).await?;
+    let admin = stack::env("SHOPIFY_ADMIN_URL");
+    let token = stack::env("SHOPIFY_ACCESS_TOKEN");
     let http = reqwest::Client::new();
     let items: Vec<serde_json::Value> = (0..skus as u64)
-        .map(|i| serde_json::json!({"id": super::ITEM_BASE + i}))
+        .map(|i| serde_json::json!({"id": stack::ITEM_BASE + i}))
         .collect();
     let levels: Vec<serde_json::Value> = (0..skus as u64)
         .map(|i| {
-            serde_json::json!({"item": super::ITEM_BASE + i, "location": super::STORE,
+            serde_json::json!({"item": stack::ITEM_BASE + i, "location": stack::STORE,
                                "available": 10 + i % 7, "committed": i % 3})
         })
         .collect();
@@ -268,7 +269,7 @@ pub async fn live(args: ReconcileArgs) -> Result<String, Box<dyn std::error::Err
         .post(format!("{admin}/_standin/seed"))
         .json(
             &serde_json::json!({"reset": true, "notify": false, "items": items,
-            "locations": [{"id": super::STORE, "name": "Shop floor"}], "levels": levels}),
+            "locations": [{"id": stack::STORE, "name": "Shop floor"}], "levels": levels}),
         )
         .send()
         .await?;
@@ -277,10 +278,9 @@ pub async fn live(args: ReconcileArgs) -> Result<String, Box<dyn std::error::Err
     }
     let sdk = stockbridge_aws::sdk::sdk_config().await;
     let reconciler = Reconciler {
-        shop: ShopDomain::new(super::SHOP),
+        shop: ShopDomain::new(stack::SHOP),
         store: setup.store.clone(),
-        erp: TrytonErp::new(&setup.tryton_url, &setup.tryton_key, 1)
-            .expect("a loopback Tryton URL"),
+        erp: stack::tryton(&setup)?,
         shopify: ShopifyGraphql::new(&admin, &token)?,
         queue: setup.queue.clone(),
         alerts: EventBridgeAlerts::new(
@@ -322,7 +322,7 @@ pub async fn live(args: ReconcileArgs) -> Result<String, Box<dyn std::error::Err
     Ok(format!(
         "## Reconciliation through the real services: {skus} SKUs x 1 location (dry run, {how})\n\n\
          Command: `infra/local/stack.sh up`, `set -a; . infra/local/.state/local.env; set +a`, then\n\
-         `cargo run --profile drill -p stockbridge --bin drill -- reconcile --live --skus {skus}{flag}`\n\n\
+         `cargo run --profile drill -p stockbridge-drill -- reconcile --live --skus {skus}{flag}`\n\n\
          | figure | value |\n|---|---|\n\
          | items compared | {items} |\n\
          | variances (every item: Stockbridge has no record yet) / corrections planned | {var} / {planned} |\n\

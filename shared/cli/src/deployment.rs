@@ -1,0 +1,50 @@
+//! The deployment a command works on, as the functions see it: the AWS configuration
+//! (`AWS_ENDPOINT_URL` locally), the tables and queue the environment names, the ERP its
+//! `ERP_KIND` settings and SSM parameters describe, and the reconcile function's wiring.
+
+use aws_config::SdkConfig;
+use reconcile::DeployedReconciler;
+use stockbridge_aws::dynamodb::{DynamoStore, Tables};
+use stockbridge_aws::sdk::sdk_config;
+use stockbridge_aws::sqs::SqsQueue;
+use stockbridge_aws::ssm::SsmSecrets;
+use stockbridge_core::config::{required_env, ConfigError};
+use stockbridge_erp::AnyErp;
+
+pub struct Deployment {
+    sdk: SdkConfig,
+}
+
+impl Deployment {
+    pub async fn connect() -> Self {
+        Deployment {
+            sdk: sdk_config().await,
+        }
+    }
+
+    /// The tables (`STOCK_TABLE`, `IDEMPOTENCY_TABLE`, `SKUMAP_TABLE`, `INBOX_TABLE`).
+    pub fn store(&self) -> Result<DynamoStore, ConfigError> {
+        Ok(DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(&self.sdk),
+            Tables::from_env()?,
+        ))
+    }
+
+    /// The events queue (`EVENTS_QUEUE_URL`), where replays go.
+    pub fn queue(&self) -> Result<SqsQueue, ConfigError> {
+        Ok(SqsQueue::new(
+            aws_sdk_sqs::Client::new(&self.sdk),
+            required_env("EVENTS_QUEUE_URL")?,
+        ))
+    }
+
+    /// The ERP the consumer pushes to.
+    pub async fn erp(&self) -> Result<AnyErp, ConfigError> {
+        AnyErp::load(&SsmSecrets::new(&self.sdk)).await
+    }
+
+    /// The reconcile function's reconciler, with its settings (`RECONCILE_*`).
+    pub async fn reconciler(&self) -> Result<DeployedReconciler, ConfigError> {
+        reconcile::reconciler(&self.sdk).await
+    }
+}

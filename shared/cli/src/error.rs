@@ -1,0 +1,45 @@
+//! What a command can get wrong itself ([`CommandError`]); the adapters' and configuration
+//! errors pass through as they are. Every error is printed as `stockbridge: <reason>` and the
+//! command exits 2.
+
+/// A command's result: its exit code, or why it could not run.
+pub type Result<T, E = Box<dyn std::error::Error>> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// An `erp apply` line without `=`.
+    #[error("lines are ITEM=CHANGE")]
+    LineWithoutChange,
+    /// No stored reconciliation report (for that run) among the newest ones.
+    #[error("no report{}", .run.as_ref().map(|r| format!(" for run {r}")).unwrap_or_default())]
+    NoReport { run: Option<String> },
+    /// A revert asked for another shop than the one the reconcile settings serve.
+    #[error("RECONCILE_SHOP is {configured}, not {asked}")]
+    OtherShop { configured: String, asked: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_say_what_is_missing() {
+        assert_eq!(
+            CommandError::NoReport { run: None }.to_string(),
+            "no report"
+        );
+        let run = Some("r-1".to_string());
+        assert_eq!(
+            CommandError::NoReport { run }.to_string(),
+            "no report for run r-1"
+        );
+        let other = CommandError::OtherShop {
+            configured: "a.myshopify.com".into(),
+            asked: "b.myshopify.com".into(),
+        };
+        assert_eq!(
+            other.to_string(),
+            "RECONCILE_SHOP is a.myshopify.com, not b.myshopify.com"
+        );
+    }
+}

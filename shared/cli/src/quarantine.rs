@@ -1,0 +1,31 @@
+//! `stockbridge quarantine`: authentic deliveries that could not be used (`list`, with the
+//! reason), and `replay`: normalises them again (after a fix or a new release; all of a shop's,
+//! or one `--webhook-id`) and enqueues what now normalises.
+
+use std::process::ExitCode;
+
+use stockbridge_core::ops;
+use stockbridge_core::ports::Inbox;
+use stockbridge_domain::ids::ShopDomain;
+
+use crate::deployment::Deployment;
+use crate::error::Result;
+
+pub async fn list(at: &Deployment, shop: &str) -> Result<ExitCode> {
+    let store = at.store()?;
+    for q in store.list_quarantine(&ShopDomain::new(shop)).await? {
+        println!(
+            "{}  {}  {}  {}  {}",
+            q.received_at, q.webhook_id, q.topic, q.code, q.reason
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn replay(at: &Deployment, shop: &str, webhook_id: Option<&str>) -> Result<ExitCode> {
+    let store = at.store()?;
+    let (done, bad) =
+        ops::replay_quarantine(&store, &at.queue()?, &ShopDomain::new(shop), webhook_id).await?;
+    println!("replayed {done}, still unusable {bad}");
+    Ok(ExitCode::SUCCESS)
+}
