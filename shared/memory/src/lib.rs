@@ -1,1 +1,31 @@
-//! In-memory adapters (placeholder).
+//! In-memory adapters of the ports in `stockbridge_core::ports`, for handler tests that run in
+//! milliseconds with no service behind them. They keep the semantics of the real adapters where
+//! the handlers can tell the difference, and they can be told to fail.
+//!
+//! - [`MemoryStore`] ([`store`], [`stock`], [`skumap`], [`inbox`]): `StockStore`, `SkuMapStore`
+//!   and `Inbox` in one struct, as the DynamoDB adapter is: revision-checked conditional writes,
+//!   an all-or-nothing `commit` that fails with `Conflict` or `TooLarge` exactly where DynamoDB's
+//!   transaction would, and fault injection per operation ([`StoreOp`], [`Fault`]), including a
+//!   concurrent writer run between a handler's read and its commit
+//!   ([`MemoryStore::before_next_commit`]).
+//! - [`MemoryQueue`] ([`queue`]): `EventQueue`; records every message with its delay and hands
+//!   the waiting ones out as `(message id, body)` pairs for `StockConsumer::apply_messages`.
+//! - [`MemoryAlerts`] ([`alerts`]): `AlertSink`; records what was published.
+//! - [`MemoryErp`] ([`erp`]): `Erp`; applies each write key once, keeps on-hand per warehouse and
+//!   item, and can fail its next calls or lose the answer of a write it applied.
+//!
+//! Every adapter is a cheap handle (`Clone` shares the state), so a test can hand one to a
+//! handler and still read what happened through another.
+
+pub mod alerts;
+pub mod erp;
+pub mod inbox;
+pub mod queue;
+pub mod skumap;
+pub mod stock;
+pub mod store;
+
+pub use alerts::MemoryAlerts;
+pub use erp::MemoryErp;
+pub use queue::{MemoryQueue, Message};
+pub use store::{Fault, LogEntry, MemoryStore, StoreOp};

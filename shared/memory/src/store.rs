@@ -1,0 +1,318 @@
+//! [`MemoryStore`]: what the DynamoDB adapter keeps in its four tables (stock, idempotency, SKU
+//! map, inbox), in maps behind one mutex, with the faults a test asks for and read-outs of what
+//! the handlers wrote. The port implementations live in [`crate::stock`], [`crate::skumap`] and
+//! [`crate::inbox`].
+//!
+//! Every stock record carries a revision, as in DynamoDB (`rev`, 1 on creation, +1 per write);
+//! `Loaded::revisions` is keyed by the same record names the DynamoDB adapter uses
+//! (`LEVEL#shop#item#location`, ...). The mutex is never held across an `.await`, and every port
+//! call yields to the scheduler once first, so handlers run concurrently interleave between their
+//! calls as they would over a network.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use stockbridge_core::ports::{CorrectionRecord, ParkedEvent, PortError, QuarantineEntry};
+use stockbridge_domain::batch::{LedgerEntry, Outcome};
+use stockbridge_domain::ids::{InventoryItemId, LocationId, ShopDomain, Timestamp, VariantId};
+use stockbridge_domain::skumap::{ItemMapping, LocationMapping};
+use stockbridge_domain::stock::{
+    ItemRecord, LineKey, MovementKey, MovementRecord, OrderLine, StockKey, StockLevel,
+};
+
+/// One port operation of the store, to aim a fault at or count calls of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum StoreOp {
+    Applied,
+    Load,
+    Commit,
+    PutLevels,
+    LogCorrections,
+    RedactShop,
+    Lookup,
+    ItemsAfter,
+    PutItems,
+    PutLocations,
+    Quarantine,
+    ListQuarantine,
+    RemoveQuarantine,
+    ListParked,
+    RemoveParked,
+    PutReport,
+    Reports,
+}
+
+/// How an operation fails when a test asks it to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// The store cannot be reached: nothing is read or written.
+    Unavailable,
+    /// A conditional write lost a race: nothing is written.
+    Conflict,
+    /// A record cannot be read back: nothing is read or written.
+    Corrupt,
+    /// The operation takes effect, but its answer is lost (a timeout after DynamoDB wrote):
+    /// the caller sees `Unavailable`.
+    AnswerLost,
+}
+
+impl Fault {
+    pub(crate) fn error(self, op: StoreOp) -> PortError {
+        match self {
+            Fault::Unavailable | Fault::AnswerLost => PortError::Unavailable {
+                service: "memory store",
+                detail: format!("injected fault on {op:?}"),
+            },
+            Fault::Conflict => PortError::Conflict(format!("injected conflict on {op:?}")),
+            Fault::Corrupt => PortError::Corrupt {
+                key: format!("{op:?}"),
+                detail: "injected corrupt record".into(),
+            },
+        }
+    }
+}
+
+/// One entry of a stock record's transaction log.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LogEntry {
+    /// A committed batch changed or noted the record.
+    Stock { at: Timestamp, entry: LedgerEntry },
+    /// A reconciliation correction (applied, held, dry run).
+    Correction(CorrectionRecord),
+}
+
+/// A stored record and its revision.
+#[derive(Clone, Debug)]
+pub(crate) struct Stored<T> {
+    pub value: T,
+    pub rev: u64,
+}
+
+/// What another writer does between a handler's read and its commit.
+type Interference = Box<dyn FnOnce(MemoryStore) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
+
+/// Everything the store holds.
+#[derive(Default)]
+pub(crate) struct State {
+    // Stock table.
+    pub levels: BTreeMap<StockKey, Stored<StockLevel>>,
+    pub lines: BTreeMap<LineKey, Stored<OrderLine>>,
+    pub items: BTreeMap<(ShopDomain, InventoryItemId), Stored<ItemRecord>>,
+    pub movements: BTreeMap<MovementKey, Stored<MovementRecord>>,
+    pub log: BTreeMap<StockKey, Vec<LogEntry>>,
+    // Idempotency table: event key -> outcome.
+    pub applied: BTreeMap<String, Outcome>,
+    // SKU map table. Aliases are kept apart from the mappings, as in DynamoDB: re-mapping an
+    // item to another variant or SKU leaves the old alias in place.
+    pub item_maps: BTreeMap<(ShopDomain, InventoryItemId), ItemMapping>,
+    pub variant_alias: BTreeMap<(ShopDomain, VariantId), InventoryItemId>,
+    pub sku_alias: BTreeMap<(ShopDomain, String), InventoryItemId>,
+    pub locations: BTreeMap<(ShopDomain, LocationId), LocationMapping>,
+    // Inbox table: parked by event key, quarantine by receipt time and webhook id, reports by run.
+    pub parked: BTreeMap<(ShopDomain, String), ParkedEvent>,
+    pub quarantine: BTreeMap<(ShopDomain, String), QuarantineEntry>,
+    pub reports: BTreeMap<(ShopDomain, String), String>,
+    // Test controls.
+    pub faults: BTreeMap<StoreOp, VecDeque<Fault>>,
+    pub calls: BTreeMap<StoreOp, usize>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    before_commit: Mutex<VecDeque<Interference>>,
+}
+
+/// The in-memory store. `Clone` is a handle to the same data.
+#[derive(Clone)]
+pub struct MemoryStore {
+    shared: Arc<Shared>,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        MemoryStore::new()
+    }
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = self.lock();
+        f.debug_struct("MemoryStore")
+            .field("levels", &s.levels.len())
+            .field("applied", &s.applied.len())
+            .field("item_maps", &s.item_maps.len())
+            .field("parked", &s.parked.len())
+            .field("quarantine", &s.quarantine.len())
+            .finish()
+    }
+}
+
+/// The record names the DynamoDB adapter uses as partition keys (and so as revision keys).
+pub(crate) fn level_pk(key: &StockKey) -> String {
+    format!("LEVEL#{}#{}#{}", key.shop, key.item, key.location)
+}
+
+pub(crate) fn line_pk(key: &LineKey) -> String {
+    format!("LINE#{}#{}", key.shop, key.line)
+}
+
+pub(crate) fn item_pk(shop: &ShopDomain, item: InventoryItemId) -> String {
+    format!("ITEM#{shop}#{item}")
+}
+
+pub(crate) fn movement_pk(key: &MovementKey) -> String {
+    format!("MOVE#{}#{}", key.shop, key.id)
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        MemoryStore {
+            shared: Arc::new(Shared {
+                state: Mutex::new(State::default()),
+                before_commit: Mutex::new(VecDeque::new()),
+            }),
+        }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        // A test that panicked while holding the lock leaves plain data behind: keep using it.
+        self.shared
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The start of every port call: yield once (so concurrent handlers interleave), count the
+    /// call, and take the next fault aimed at it. `Ok(true)` means the call must take effect and
+    /// then answer `Unavailable` ([`Fault::AnswerLost`]).
+    pub(crate) async fn enter(&self, op: StoreOp) -> Result<bool, PortError> {
+        tokio::task::yield_now().await;
+        let mut s = self.lock();
+        *s.calls.entry(op).or_default() += 1;
+        match s.faults.get_mut(&op).and_then(VecDeque::pop_front) {
+            None => Ok(false),
+            Some(Fault::AnswerLost) => Ok(true),
+            Some(fault) => Err(fault.error(op)),
+        }
+    }
+
+    /// The end of a port call entered with [`MemoryStore::enter`].
+    pub(crate) fn finish<T>(
+        op: StoreOp,
+        answer_lost: bool,
+        result: Result<T, PortError>,
+    ) -> Result<T, PortError> {
+        match result {
+            Ok(_) if answer_lost => Err(Fault::AnswerLost.error(op)),
+            other => other,
+        }
+    }
+
+    /// Runs what a test scheduled to happen between a handler's reads and its next commit.
+    pub(crate) async fn interfere(&self) {
+        let next = self
+            .shared
+            .before_commit
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop_front();
+        if let Some(race) = next {
+            race(self.clone()).await;
+        }
+    }
+
+    // ---- Test controls ----
+
+    /// The next `n` calls of `op` fail with `fault` (after any faults already queued for it).
+    pub fn fail_next(&self, op: StoreOp, n: usize, fault: Fault) {
+        let mut s = self.lock();
+        s.faults
+            .entry(op)
+            .or_default()
+            .extend((0..n).map(|_| fault));
+    }
+
+    /// How often `op` was called (failed calls included).
+    pub fn calls(&self, op: StoreOp) -> usize {
+        self.lock().calls.get(&op).copied().unwrap_or(0)
+    }
+
+    /// Runs `writer` on this store when the next `commit` starts, before its conditions are
+    /// checked: another consumer winning the race for the same records. `writer` may use the
+    /// store through the ports (a real handler); the commit it interrupts then sees its writes.
+    pub fn before_next_commit<F, Fut>(&self, writer: F)
+    where
+        F: FnOnce(MemoryStore) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.shared
+            .before_commit
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push_back(Box::new(move |store| Box::pin(writer(store))));
+    }
+
+    // ---- Read-outs ----
+
+    /// One stock record, as stored.
+    pub fn level(&self, key: &StockKey) -> Option<StockLevel> {
+        self.lock().levels.get(key).map(|s| s.value.clone())
+    }
+
+    /// The revision of one stock record (absent: never written, or deleted).
+    pub fn revision(&self, key: &StockKey) -> Option<u64> {
+        self.lock().levels.get(key).map(|s| s.rev)
+    }
+
+    /// Every stock record of a shop, in key order.
+    pub fn levels(&self, shop: &ShopDomain) -> Vec<(StockKey, StockLevel)> {
+        self.lock()
+            .levels
+            .iter()
+            .filter(|(k, _)| &k.shop == shop)
+            .map(|(k, s)| (k.clone(), s.value.clone()))
+            .collect()
+    }
+
+    /// One order line, as stored.
+    pub fn line(&self, key: &LineKey) -> Option<OrderLine> {
+        self.lock().lines.get(key).map(|s| s.value.clone())
+    }
+
+    /// The transaction log of one stock record, oldest first.
+    pub fn ledger(&self, key: &StockKey) -> Vec<LogEntry> {
+        self.lock().log.get(key).cloned().unwrap_or_default()
+    }
+
+    /// Every event key recorded as done, with its outcome.
+    pub fn applied_keys(&self) -> BTreeMap<String, Outcome> {
+        self.lock().applied.clone()
+    }
+
+    /// A shop's parked events, in event key order.
+    pub fn parked(&self, shop: &ShopDomain) -> Vec<ParkedEvent> {
+        let s = self.lock();
+        s.parked
+            .iter()
+            .filter(|((sh, _), _)| sh == shop)
+            .map(|(_, p)| p.clone())
+            .collect()
+    }
+
+    /// A shop's quarantined deliveries, oldest first.
+    pub fn quarantined(&self, shop: &ShopDomain) -> Vec<QuarantineEntry> {
+        let s = self.lock();
+        s.quarantine
+            .iter()
+            .filter(|((sh, _), _)| sh == shop)
+            .map(|(_, q)| q.clone())
+            .collect()
+    }
+
+    /// How many records the store holds in all, counted as `redact_shop` counts them.
+    pub fn record_count(&self) -> usize {
+        self.lock().count_all()
+    }
+}
