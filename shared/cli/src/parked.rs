@@ -3,9 +3,9 @@
 
 use std::process::ExitCode;
 
-use stockbridge_core::ops;
 use stockbridge_core::ports::Inbox;
 use stockbridge_domain::ids::ShopDomain;
+use stockbridge_ops as ops;
 
 use crate::deployment::Deployment;
 use crate::error::Result;

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use stockbridge_core::ops;
+use stockbridge_ops as ops;
 
 use crate::deployment::Deployment;
 use crate::error::Result;

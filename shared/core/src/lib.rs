@@ -11,14 +11,12 @@
 //! - [`consumer`]: the stock consumer: a batch of queued events applied exactly once.
 //! - [`erp_push`]: what the stock records owe the ERP, pushed per warehouse under fixed keys.
 //! - [`reconcile`]: one reconciliation run: compare, correct toward the master, report, alert.
-//! - [`ops`]: operator actions (SKU map import, replays).
 //! - [`retry`]: the one retry policy (backoff with jitter, `Retry-After`, a deadline).
 //! - [`config`], [`telemetry`]: settings and secrets; CloudWatch metrics.
 
 pub mod config;
 pub mod consumer;
 pub mod erp_push;
-pub mod ops;
 pub mod ports;
 pub mod reconcile;
 pub mod retry;

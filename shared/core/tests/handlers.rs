@@ -7,7 +7,6 @@
 mod support;
 
 use stockbridge_core::consumer::StockConsumer;
-use stockbridge_core::ops::import_skumap;
 use stockbridge_core::ports::Inbox;
 use stockbridge_core::telemetry::Metrics;
 use stockbridge_domain::batch::Outcome;
@@ -15,6 +14,7 @@ use stockbridge_domain::event::EventBody;
 use stockbridge_domain::ids::{LineItemId, ShopDomain};
 use stockbridge_domain::stock::LineKey;
 use stockbridge_memory::{Fault, MemoryQueue, MemoryStore, StoreOp};
+use stockbridge_ops::import_skumap;
 use support::*;
 
 #[tokio::test]

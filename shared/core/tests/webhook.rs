@@ -3,11 +3,11 @@
 
 mod support;
 
-use stockbridge_core::ops::replay_quarantine;
 use stockbridge_core::webhook::{Body, RequestHeaders};
 use stockbridge_domain::event::{EventBody, InventoryEvent, StockChange};
 use stockbridge_domain::ids::{InventoryItemId, LocationId};
 use stockbridge_memory::{Fault, MemoryQueue, MemoryStore, StoreOp};
+use stockbridge_ops::replay_quarantine;
 use support::*;
 
 fn intake() -> (MemoryQueue, MemoryStore) {

@@ -6,7 +6,7 @@
 //! or doubled). Bounded in count and time.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+
 use std::time::{Duration, Instant};
 
 use stockbridge_aws::sqs::SqsQueue;
@@ -16,50 +16,11 @@ use stockbridge_domain::event::{
 };
 use stockbridge_domain::ids::{InventoryItemId, LocationId, ShopDomain, Timestamp, Version};
 
+pub use crate::args::ErpArgs;
 use crate::load::{Rng, Zipf};
 use crate::measure::{cpu_seconds, Sorted};
 use crate::report::ErpFigures;
 use crate::stack::{self, ITEM_BASE, SHOP, STORE};
-
-#[derive(clap::Parser, Clone)]
-pub struct ErpArgs {
-    #[arg(long, default_value_t = 10_000)]
-    pub events: usize,
-    #[arg(long, default_value_t = 200)]
-    pub skus: usize,
-    /// Zipf exponent: 0 is uniform, 1.1 puts about a fifth of the events on the hottest SKU.
-    #[arg(long, default_value_t = 1.1)]
-    pub zipf: f64,
-    /// Events enqueued per second (moto takes about 100 SQS calls/s; 10 events per call).
-    #[arg(long, default_value_t = 100.0)]
-    pub rate: f64,
-    /// Concurrent consumers (Lambda's MaximumConcurrency).
-    #[arg(long, default_value_t = 4)]
-    pub consumers: usize,
-    #[arg(long, default_value_t = 100)]
-    pub batch: usize,
-    #[arg(long, default_value_t = 1000)]
-    pub window_ms: u64,
-    /// Give up after this long.
-    #[arg(long, default_value_t = 900)]
-    pub max_seconds: u64,
-    /// Write the report (Markdown) here too.
-    #[arg(long)]
-    pub out: Option<PathBuf>,
-}
-
-impl ErpArgs {
-    /// Flags the drill cannot run with, before anything is provisioned.
-    fn check(&self) -> Result<(), String> {
-        if self.skus == 0 {
-            return Err("--skus must be at least 1".into());
-        }
-        if !(self.rate.is_finite() && self.rate > 0.0) {
-            return Err("--rate must be a positive number of events per second".into());
-        }
-        Ok(())
-    }
-}
 
 /// The drill's events and what they leave behind.
 struct Plan {

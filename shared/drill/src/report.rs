@@ -1,9 +1,9 @@
 //! The drills' Markdown reports: the figures each drill measured and the command that reproduces
 //! it. (`drill reconcile` writes its own, beside its comparison.)
 
-use crate::erp::ErpArgs;
+use crate::args::ErpArgs;
+use crate::args::{Sent, WebhookArgs};
 use crate::measure::Sorted;
-use crate::webhooks::{Sent, WebhookArgs};
 
 /// What `drill erp` measured.
 pub struct ErpFigures<'a> {

@@ -97,8 +97,7 @@ pub async fn setup(skus: usize) -> Result<Setup, Box<dyn std::error::Error>> {
     let codes: Vec<String> = (0..skus).map(|i| format!("DRILL-{run}-{i:04}")).collect();
     create_products(&tryton_url, &tryton_key, &codes).await?;
     let (items, locations) = skumap_csv(&codes);
-    stockbridge_core::ops::import_skumap(&store, &queue, Some(&items), Some(&locations), false)
-        .await?;
+    stockbridge_ops::import_skumap(&store, &queue, Some(&items), Some(&locations), false).await?;
 
     Ok(Setup {
         run,

@@ -4,7 +4,7 @@
 //! webhook (https) reporting what the sender sees.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,101 +16,12 @@ use stockbridge_core::webhook::{WebhookService, DEFAULT_MAX_BODY_BYTES};
 use stockbridge_domain::ids::Timestamp;
 use stockbridge_domain::stock::StockLevel;
 
+pub use crate::args::{Sent, WebhookArgs};
 use crate::load::{Generator, Model};
 use crate::measure::{from_first_point, CountCalls, QueueDepth, Sorted};
 use crate::plot::svg_plot;
 use crate::report::{LocalFigures, RemoteFigures};
 use crate::stack::{self, SHOP};
-
-#[derive(clap::Parser, Clone)]
-pub struct WebhookArgs {
-    /// Webhooks per second.
-    #[arg(long, default_value_t = 40.0)]
-    pub rate: f64,
-    /// How long to send.
-    #[arg(long, default_value_t = 120)]
-    pub seconds: u64,
-    #[arg(long, default_value_t = 200)]
-    pub skus: usize,
-    #[arg(long, default_value_t = 1.1)]
-    pub zipf: f64,
-    #[arg(long, default_value_t = 4)]
-    pub consumers: usize,
-    /// At most this many requests in flight.
-    #[arg(long, default_value_t = 32)]
-    pub in_flight: usize,
-    /// Give up waiting for the pipeline to settle after this long.
-    #[arg(long, default_value_t = 900)]
-    pub max_seconds: u64,
-    /// Where to write report.md and latency.svg.
-    #[arg(long)]
-    pub out_dir: Option<PathBuf>,
-    /// Send to this deployed webhook URL instead of a private local stack (https, or http on
-    /// loopback); the secret comes from DRILL_WEBHOOK_SECRET. Reports what the sender sees.
-    #[arg(long)]
-    pub url: Option<String>,
-    /// The shop domain the webhooks claim (with --url).
-    #[arg(long, default_value = SHOP)]
-    pub shop: String,
-}
-
-impl WebhookArgs {
-    /// Flags the drill cannot run with, before anything is provisioned or sent.
-    fn check(&self) -> Result<(), String> {
-        if self.skus == 0 {
-            return Err("--skus must be at least 1".into());
-        }
-        if !(self.rate.is_finite() && self.rate > 0.0) {
-            return Err("--rate must be a positive number of webhooks per second".into());
-        }
-        if self.in_flight == 0 {
-            return Err("--in-flight must be at least 1".into());
-        }
-        Ok(())
-    }
-}
-
-/// What the sender saw.
-pub struct Sent {
-    pub n: usize,
-    mix: BTreeMap<&'static str, usize>,
-    statuses: BTreeMap<u16, usize>,
-    pub response_ms: Sorted,
-}
-
-impl Sent {
-    /// Answered 200.
-    pub fn accepted(&self) -> usize {
-        self.statuses.get(&200).copied().unwrap_or(0)
-    }
-
-    /// Webhooks per topic, e.g. `orders/create 12, inventory_levels/update 30`.
-    pub fn mix_text(&self) -> String {
-        let mix: Vec<String> = self.mix.iter().map(|(t, c)| format!("{t} {c}")).collect();
-        mix.join(", ")
-    }
-
-    /// Answers per HTTP status (0: no answer), e.g. `200: 40, 0: 2`.
-    pub fn status_text(&self) -> String {
-        let statuses: Vec<String> = self
-            .statuses
-            .iter()
-            .map(|(s, c)| format!("{s}: {c}"))
-            .collect();
-        statuses.join(", ")
-    }
-
-    /// `n` webhooks answered as `statuses` (status, count), one topic, no timings.
-    #[cfg(test)]
-    pub fn for_tests(n: usize, statuses: &[(u16, usize)]) -> Self {
-        Sent {
-            n,
-            mix: BTreeMap::from([("inventory_levels/update", n)]),
-            statuses: statuses.iter().copied().collect(),
-            response_ms: Sorted::new(vec![]),
-        }
-    }
-}
 
 /// Where and as whom the webhooks go.
 struct Target<'a> {

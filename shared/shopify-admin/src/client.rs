@@ -13,14 +13,13 @@ use serde_json::{json, Value};
 use stockbridge_core::ports::ShopifyError;
 
 use crate::budget::{capped_wait_ms, throttled_wait_ms};
+use crate::truncate;
 use crate::wire::{Cost, Envelope, GqlError, UserError};
 use crate::{ShopifyGraphql, DEFAULT_RETRY_AFTER_MS};
 
 /// What a refused token needs, appended to 401/403 and `ACCESS_DENIED` errors.
 pub(crate) const SCOPES_HINT: &str = "check the access token and that the app has the \
                                       read_inventory and write_inventory access scopes";
-/// Longest server text quoted in an error.
-const MESSAGE_MAX: usize = 300;
 
 impl ShopifyGraphql {
     /// POSTs one GraphQL document; returns the answer's `data` (checked for errors) and records
@@ -69,18 +68,6 @@ impl ShopifyGraphql {
             ShopifyError::Unavailable(format!("{what}: an answer with neither data nor errors"))
         })
     }
-}
-
-/// `text` cut to [`MESSAGE_MAX`] bytes (on a character boundary) for an error message.
-pub(crate) fn truncate(text: &str) -> String {
-    if text.len() <= MESSAGE_MAX {
-        return text.to_string();
-    }
-    let mut end = MESSAGE_MAX;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
 }
 
 /// A request that got no answer, through the one HTTP mapping (without the URL).
@@ -160,6 +147,7 @@ pub(crate) fn describe_user_errors(errors: &[UserError]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::MESSAGE_MAX;
 
     #[test]
     fn a_retry_after_of_a_day_is_capped() {

@@ -7,7 +7,8 @@ use serde_json::{json, Value};
 use stockbridge_core::ports::{ShopifyError, ShopifyLevel, ShopifySet};
 use stockbridge_domain::ids::LocationId;
 
-use crate::client::{describe_user_errors, truncate, SCOPES_HINT};
+use crate::client::{describe_user_errors, SCOPES_HINT};
+use crate::truncate;
 use crate::wire::{
     level_from, parse_gid, LevelsData, LocationsData, SetData, LEVELS_QUERY, LOCATIONS_QUERY,
     SET_MUTATION,

@@ -200,6 +200,21 @@ impl ShopifyAdmin for ShopifyGraphql {
     }
 }
 
+/// Error messages quote at most this many bytes of an answer.
+pub(crate) const MESSAGE_MAX: usize = 300;
+
+/// `text` cut to [`MESSAGE_MAX`] bytes (on a character boundary) for an error message.
+pub(crate) fn truncate(text: &str) -> String {
+    if text.len() <= MESSAGE_MAX {
+        return text.to_string();
+    }
+    let mut end = MESSAGE_MAX;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use stockbridge_core::ports::{ShopifyError, ShopifyLevel};
 use stockbridge_domain::ids::{InventoryItemId, LocationId};
 
-use crate::client::truncate;
+use crate::truncate;
 
 pub(crate) const LEVELS_QUERY: &str = r#"query StockbridgeLevels($location: ID!, $first: Int!, $after: String) {
   location(id: $location) {

@@ -6,9 +6,9 @@
 mod fault_proxy;
 mod support;
 
-use stockbridge_core::retry::RetryPolicy;
 use std::collections::HashMap;
 use std::time::Duration;
+use stockbridge_core::retry::RetryPolicy;
 
 use rust_decimal::Decimal;
 use stockbridge_core::erp_push::PushPolicy;
@@ -259,7 +259,7 @@ async fn prepare(s: &Stack, erp: &TrytonErp, base: &str, key: &str) -> Codes {
     let locations = format!(
         "shop,location_id,name,erp_warehouse,master,default\n{SHOP},{WH},Warehouse,WH,erp,true\n{SHOP},{STORE},Shop floor,STORE,shopify,false\n"
     );
-    stockbridge_core::ops::import_skumap(&s.store, &s.queue, Some(&items), Some(&locations), false)
+    stockbridge_ops::import_skumap(&s.store, &s.queue, Some(&items), Some(&locations), false)
         .await
         .unwrap();
     let opening = ErpWrite {
@@ -428,7 +428,6 @@ async fn tryton_stopped_mid_run_and_started_again_loses_nothing() {
         },
         breaker_threshold: 2,
         breaker_cooldown: Duration::from_secs(1),
-        ..PushPolicy::default()
     };
     let c = consumer_with_erp(
         &s,

@@ -267,7 +267,7 @@ async fn an_unmapped_item_is_parked_and_applied_once_the_mapping_arrives() {
     let csv = format!(
         "shop,inventory_item_id,variant_id,sku,erp_item,shopify_uom,erp_uom\n{SHOP},{item},46000000000000077,SB-NEW,NEW,each,each\n"
     );
-    let summary = stockbridge_core::ops::import_skumap(&s.store, &s.queue, Some(&csv), None, false)
+    let summary = stockbridge_ops::import_skumap(&s.store, &s.queue, Some(&csv), None, false)
         .await
         .unwrap();
     assert_eq!(summary.replayed[0].replayed, 1);

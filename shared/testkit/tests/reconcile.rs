@@ -139,7 +139,7 @@ async fn world(options: Options) -> World {
     let locations = format!(
         "shop,location_id,name,erp_warehouse,master,default\n{SHOP},{WH},Warehouse,WH,erp,true\n{SHOP},{STORE},Shop floor,STORE,shopify,false\n"
     );
-    stockbridge_core::ops::import_skumap(&s.store, &s.queue, Some(&items), Some(&locations), false)
+    stockbridge_ops::import_skumap(&s.store, &s.queue, Some(&items), Some(&locations), false)
         .await
         .unwrap();
     let erp = tryton();

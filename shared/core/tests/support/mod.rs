@@ -11,7 +11,6 @@ use std::time::Duration;
 use stockbridge_core::config::ShopSecrets;
 use stockbridge_core::consumer::StockConsumer;
 use stockbridge_core::erp_push::PushPolicy;
-use stockbridge_core::ops::import_skumap;
 use stockbridge_core::ports::{Erp, EventQueue};
 use stockbridge_core::retry::RetryPolicy;
 use stockbridge_core::telemetry::Metrics;
@@ -25,6 +24,7 @@ use stockbridge_domain::ids::{
 };
 use stockbridge_domain::stock::StockKey;
 use stockbridge_memory::{MemoryQueue, MemoryStore};
+use stockbridge_ops::import_skumap;
 
 pub mod day;
 

@@ -172,7 +172,7 @@ impl Stack {
         let locations =
             std::fs::read_to_string(repo_root().join("infra/local/catalogue/locations.csv"))
                 .unwrap();
-        let s = stockbridge_core::ops::import_skumap(
+        let s = stockbridge_ops::import_skumap(
             &self.store,
             &self.queue,
             Some(&items),

@@ -1,15 +1,20 @@
 //! Operator actions, shared by the `stockbridge` command and the tests: import the SKU map (and
 //! replay what was parked for it), list and replay parked events and quarantined deliveries.
+//! Kept out of the core so that no Lambda links the CSV reader.
+//!
+//! - [`skumap_csv`]: the SKU map's CSV import, row by row with the reason for each refusal.
+
+pub mod skumap_csv;
 
 use std::collections::BTreeSet;
 
 use serde::Serialize;
 
-use crate::ports::{EventQueue, Inbox, PortError, SkuMapStore};
+use crate::skumap_csv::{parse_items, parse_locations, Rejection};
+use stockbridge_core::ports::{EventQueue, Inbox, PortError, SkuMapStore};
 use stockbridge_domain::event::replay_key;
 use stockbridge_domain::ids::ShopDomain;
 use stockbridge_domain::resolve::{references, resolve};
-use stockbridge_domain::skumap::{parse_items, parse_locations, Rejection};
 use stockbridge_shopify::normalise::{normalise, Delivery, Normalised};
 
 /// What an import wrote and refused.

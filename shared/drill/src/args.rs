@@ -1,0 +1,138 @@
+//! What each drill is asked to do (its command-line flags, checked before anything is
+//! provisioned) and what a webhook sender saw: shared by the drills and their reports.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use crate::measure::Sorted;
+use crate::stack::SHOP;
+
+#[derive(clap::Parser, Clone)]
+pub struct ErpArgs {
+    #[arg(long, default_value_t = 10_000)]
+    pub events: usize,
+    #[arg(long, default_value_t = 200)]
+    pub skus: usize,
+    /// Zipf exponent: 0 is uniform, 1.1 puts about a fifth of the events on the hottest SKU.
+    #[arg(long, default_value_t = 1.1)]
+    pub zipf: f64,
+    /// Events enqueued per second (moto takes about 100 SQS calls/s; 10 events per call).
+    #[arg(long, default_value_t = 100.0)]
+    pub rate: f64,
+    /// Concurrent consumers (Lambda's MaximumConcurrency).
+    #[arg(long, default_value_t = 4)]
+    pub consumers: usize,
+    #[arg(long, default_value_t = 100)]
+    pub batch: usize,
+    #[arg(long, default_value_t = 1000)]
+    pub window_ms: u64,
+    /// Give up after this long.
+    #[arg(long, default_value_t = 900)]
+    pub max_seconds: u64,
+    /// Write the report (Markdown) here too.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+impl ErpArgs {
+    /// Flags the drill cannot run with, before anything is provisioned.
+    pub fn check(&self) -> Result<(), String> {
+        if self.skus == 0 {
+            return Err("--skus must be at least 1".into());
+        }
+        if !(self.rate.is_finite() && self.rate > 0.0) {
+            return Err("--rate must be a positive number of events per second".into());
+        }
+        Ok(())
+    }
+}
+
+#[derive(clap::Parser, Clone)]
+pub struct WebhookArgs {
+    /// Webhooks per second.
+    #[arg(long, default_value_t = 40.0)]
+    pub rate: f64,
+    /// How long to send.
+    #[arg(long, default_value_t = 120)]
+    pub seconds: u64,
+    #[arg(long, default_value_t = 200)]
+    pub skus: usize,
+    #[arg(long, default_value_t = 1.1)]
+    pub zipf: f64,
+    #[arg(long, default_value_t = 4)]
+    pub consumers: usize,
+    /// At most this many requests in flight.
+    #[arg(long, default_value_t = 32)]
+    pub in_flight: usize,
+    /// Give up waiting for the pipeline to settle after this long.
+    #[arg(long, default_value_t = 900)]
+    pub max_seconds: u64,
+    /// Where to write report.md and latency.svg.
+    #[arg(long)]
+    pub out_dir: Option<PathBuf>,
+    /// Send to this deployed webhook URL instead of a private local stack (https, or http on
+    /// loopback); the secret comes from DRILL_WEBHOOK_SECRET. Reports what the sender sees.
+    #[arg(long)]
+    pub url: Option<String>,
+    /// The shop domain the webhooks claim (with --url).
+    #[arg(long, default_value = SHOP)]
+    pub shop: String,
+}
+
+impl WebhookArgs {
+    /// Flags the drill cannot run with, before anything is provisioned or sent.
+    pub fn check(&self) -> Result<(), String> {
+        if self.skus == 0 {
+            return Err("--skus must be at least 1".into());
+        }
+        if !(self.rate.is_finite() && self.rate > 0.0) {
+            return Err("--rate must be a positive number of webhooks per second".into());
+        }
+        if self.in_flight == 0 {
+            return Err("--in-flight must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// What the sender saw.
+pub struct Sent {
+    pub n: usize,
+    pub mix: BTreeMap<&'static str, usize>,
+    pub statuses: BTreeMap<u16, usize>,
+    pub response_ms: Sorted,
+}
+
+impl Sent {
+    /// Answered 200.
+    pub fn accepted(&self) -> usize {
+        self.statuses.get(&200).copied().unwrap_or(0)
+    }
+
+    /// Webhooks per topic, e.g. `orders/create 12, inventory_levels/update 30`.
+    pub fn mix_text(&self) -> String {
+        let mix: Vec<String> = self.mix.iter().map(|(t, c)| format!("{t} {c}")).collect();
+        mix.join(", ")
+    }
+
+    /// Answers per HTTP status (0: no answer), e.g. `200: 40, 0: 2`.
+    pub fn status_text(&self) -> String {
+        let statuses: Vec<String> = self
+            .statuses
+            .iter()
+            .map(|(s, c)| format!("{s}: {c}"))
+            .collect();
+        statuses.join(", ")
+    }
+
+    /// `n` webhooks answered as `statuses` (status, count), one topic, no timings.
+    #[cfg(test)]
+    pub fn for_tests(n: usize, statuses: &[(u16, usize)]) -> Self {
+        Sent {
+            n,
+            mix: BTreeMap::from([("inventory_levels/update", n)]),
+            statuses: statuses.iter().copied().collect(),
+            response_ms: Sorted::new(vec![]),
+        }
+    }
+}
