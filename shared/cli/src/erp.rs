@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::process::ExitCode;
 
 use stockbridge_core::ports::Erp;
-use stockbridge_domain::erp::{ErpLine, ErpWrite};
+use stockbridge_domain::erp_write::{ErpLine, ErpWrite};
 use stockbridge_domain::ids::{ShopDomain, Timestamp};
 use stockbridge_domain::skumap::{ItemMapping, LocationMapping};
 use stockbridge_domain::stock::StockLevel;

@@ -9,7 +9,7 @@ use stockbridge_core::reconcile::{
     policy_from_env, ReconcileReport, ReportedCorrection, RunOptions, ShopifyRead,
 };
 use stockbridge_domain::ids::ShopDomain;
-use stockbridge_domain::reconcile::{Correction, LocationTally, Variance};
+use stockbridge_domain::variance::{Correction, LocationTally, Variance};
 
 use crate::deployment::Deployment;
 use crate::error::{CommandError, Result};

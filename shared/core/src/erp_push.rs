@@ -20,7 +20,7 @@ use breaker::Breaker;
 use crate::ports::{Erp, ErpError, PortError, SkuMapStore, StockStore, Wanted};
 use crate::retry::RetryPolicy;
 use crate::telemetry::{Metrics, Unit};
-use stockbridge_domain::erp::{push_key, ErpLine, ErpWrite};
+use stockbridge_domain::erp_write::{push_key, ErpLine, ErpWrite};
 use stockbridge_domain::ids::{ShopDomain, Timestamp};
 use stockbridge_domain::skumap::{Master, SkuMap};
 use stockbridge_domain::stock::{Inflight, StockKey, StockLevel};

@@ -123,7 +123,7 @@ pub trait Inbox: Send + Sync {
 pub struct CorrectionRecord {
     pub shop: ShopDomain,
     pub run: String,
-    pub correction: stockbridge_domain::reconcile::Correction,
+    pub correction: stockbridge_domain::variance::Correction,
     /// Why: the kind of variance and the three quantities seen.
     pub reason: String,
     /// `applied`, `dry_run`, `held` (over the cap), `stale` (changed meanwhile) or `failed: ...`.
@@ -249,7 +249,7 @@ pub trait Erp: Send + Sync {
     /// returns success without applying it again.
     fn apply(
         &self,
-        write: &stockbridge_domain::erp::ErpWrite,
+        write: &stockbridge_domain::erp_write::ErpWrite,
     ) -> impl Future<Output = Result<(), ErpError>> + Send;
     /// On-hand per ERP item at a warehouse (ERP units); items the ERP does not know are absent.
     fn levels(
@@ -262,11 +262,11 @@ pub trait Erp: Send + Sync {
         &self,
         warehouse: &str,
         items: &[String],
-    ) -> impl Future<Output = Result<Vec<stockbridge_domain::erp::Incoming>, ErpError>> + Send;
+    ) -> impl Future<Output = Result<Vec<stockbridge_domain::erp_write::Incoming>, ErpError>> + Send;
 }
 
 /// One inventory level as Shopify's Admin API reports it (a domain type).
-pub use stockbridge_domain::reconcile::ShopifyLevel;
+pub use stockbridge_domain::variance::ShopifyLevel;
 
 /// A compare-and-set of Shopify's `available` at one location.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -335,7 +335,7 @@ pub trait ShopifyAdmin: Send + Sync {
 pub enum NoErp {}
 
 impl Erp for NoErp {
-    async fn apply(&self, _: &stockbridge_domain::erp::ErpWrite) -> Result<(), ErpError> {
+    async fn apply(&self, _: &stockbridge_domain::erp_write::ErpWrite) -> Result<(), ErpError> {
         match *self {}
     }
 
@@ -351,7 +351,7 @@ impl Erp for NoErp {
         &self,
         _: &str,
         _: &[String],
-    ) -> Result<Vec<stockbridge_domain::erp::Incoming>, ErpError> {
+    ) -> Result<Vec<stockbridge_domain::erp_write::Incoming>, ErpError> {
         match *self {}
     }
 }

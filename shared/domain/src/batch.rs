@@ -94,7 +94,7 @@ impl Plan {
 pub type Masters = HashMap<(ShopDomain, LocationId), Master>;
 
 /// Folds `events` into `book`. `already_applied` holds keys the store has recorded as done;
-/// `masters` decides what the ERP is owed (see [`super::erp`]).
+/// `masters` decides what the ERP is owed (see [`crate::erp_write`]).
 pub fn plan_batch(
     book: Book,
     already_applied: &HashSet<String>,

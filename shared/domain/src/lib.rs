@@ -8,15 +8,17 @@
 //! - [`batch`]: turns a batch of events into one coalesced plan of writes (exactly once,
 //!   order-safe).
 //! - [`resolve`]: looks an event's items and locations up in the SKU map; what is missing is parked.
+//! - [`erp_write`]: what the ERP is told (a write, its lines and key) and the rule per location.
 //! - [`skumap`]: the Shopify-to-ERP reference table and the validation of its CSV import.
-//! - [`reconcile`]: comparing Shopify, Stockbridge and the ERP per item and location, and the
+//! - [`variance`]: comparing Shopify, Stockbridge and the ERP per item and location (what
+//!   reconciliation finds), and the
 //!   corrections toward each location's master (streaming, flat memory).
 
 pub mod batch;
-pub mod erp;
+pub mod erp_write;
 pub mod event;
 pub mod ids;
-pub mod reconcile;
 pub mod resolve;
 pub mod skumap;
 pub mod stock;
+pub mod variance;

@@ -60,7 +60,7 @@ pub struct StockLevel {
     pub connected: bool,
     /// Version of the newest level fact applied (update, connect, disconnect).
     pub level_version: Option<Version>,
-    /// What the ERP is owed and has not been told yet (Shopify units); see [`super::erp`].
+    /// What the ERP is owed and has not been told yet (Shopify units); see [`crate::erp_write`].
     pub erp_owed: i64,
     /// Receipt time of the oldest event in `erp_owed` (for end-to-end latency).
     pub erp_owed_since: Option<Timestamp>,

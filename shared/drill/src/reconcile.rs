@@ -8,9 +8,9 @@ use std::time::Instant;
 
 use rust_decimal::Decimal;
 use stockbridge_domain::ids::{InventoryItemId, LocationId, ShopDomain};
-use stockbridge_domain::reconcile::{Known, LocationPass, ShopifyLevel};
 use stockbridge_domain::skumap::{LocationMapping, Master, UomFactor};
 use stockbridge_domain::stock::StockLevel;
+use stockbridge_domain::variance::{Known, LocationPass, ShopifyLevel};
 
 use crate::stack;
 
@@ -248,7 +248,7 @@ pub fn run(args: ReconcileArgs) -> Result<String, Box<dyn std::error::Error>> {
 pub async fn live(args: ReconcileArgs) -> Result<String, Box<dyn std::error::Error>> {
     use stockbridge_aws::eventbridge::EventBridgeAlerts;
     use stockbridge_core::reconcile::{Reconciler, RunOptions};
-    use stockbridge_domain::reconcile::Policy;
+    use stockbridge_domain::variance::Policy;
     use stockbridge_shopify_admin::ShopifyGraphql;
 
     let skus = args.skus as usize;

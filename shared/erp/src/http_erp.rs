@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use stockbridge_core::config::{required_env, ConfigError};
 use stockbridge_core::ports::{Erp, ErpError};
-use stockbridge_domain::erp::{ErpWrite, Incoming};
+use stockbridge_domain::erp_write::{ErpWrite, Incoming};
 
 /// Whole-request timeout (connect, send, wait, read the body).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -414,7 +414,7 @@ fn server_message(body: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use stockbridge_domain::erp::ErpLine;
+    use stockbridge_domain::erp_write::ErpLine;
 
     fn dec(s: &str) -> Decimal {
         s.parse().expect("test literal")

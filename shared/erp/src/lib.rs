@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use rust_decimal::Decimal;
 use stockbridge_core::config::{ConfigError, SecretSource};
 use stockbridge_core::ports::{Erp, ErpError};
-use stockbridge_domain::erp::{ErpWrite, Incoming};
+use stockbridge_domain::erp_write::{ErpWrite, Incoming};
 
 use crate::http_erp::HttpErp;
 use crate::tryton::TrytonErp;

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use rust_decimal::Decimal;
 use stockbridge_core::ports::{Erp, ErpError};
-use stockbridge_domain::erp::{ErpWrite, Incoming};
+use stockbridge_domain::erp_write::{ErpWrite, Incoming};
 
 /// What the next call does instead of succeeding.
 #[derive(Clone, Debug)]

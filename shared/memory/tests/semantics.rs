@@ -10,7 +10,7 @@ use stockbridge_core::ports::{
     Erp, ErpError, EventQueue, Inbox, Loaded, PortError, SkuMapStore, StockStore, Wanted,
 };
 use stockbridge_domain::batch::{Cause, LedgerEntry, Outcome, Plan};
-use stockbridge_domain::erp::{ErpLine, ErpWrite};
+use stockbridge_domain::erp_write::{ErpLine, ErpWrite};
 use stockbridge_domain::event::{EventBody, InventoryEvent, Part, Source, SCHEMA_VERSION};
 use stockbridge_domain::ids::{InventoryItemId, LocationId, ShopDomain, Timestamp, VariantId};
 use stockbridge_domain::skumap::{ItemMapping, UomFactor};

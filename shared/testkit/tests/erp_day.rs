@@ -13,7 +13,7 @@ use stockbridge_core::retry::RetryPolicy;
 use rust_decimal::Decimal;
 use stockbridge_core::erp_push::PushPolicy;
 use stockbridge_core::ports::Erp;
-use stockbridge_domain::erp::{ErpLine, ErpWrite};
+use stockbridge_domain::erp_write::{ErpLine, ErpWrite};
 use stockbridge_erp::tryton::TrytonErp;
 use support::erp::{consumer_with_erp, create_products, env, unique, PrivateTryton};
 use support::{Stack, SECRET, SHOP};

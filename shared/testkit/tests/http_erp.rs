@@ -19,7 +19,7 @@ use fault_proxy::{Fault, FaultProxy};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use stockbridge_core::ports::{Erp, ErpError};
-use stockbridge_domain::erp::{ErpLine, ErpWrite, Incoming};
+use stockbridge_domain::erp_write::{ErpLine, ErpWrite, Incoming};
 use stockbridge_erp::http_erp::HttpErp;
 
 const TOKEN: &str = "test-token-7f3a";

@@ -23,10 +23,10 @@ use stockbridge_core::reconcile::{
     ReconcileReport, Reconciler, RunOptions, ShopifyRead, ALERT_DETAIL_TYPE,
 };
 use stockbridge_core::telemetry::Metrics;
-use stockbridge_domain::erp::{ErpLine, ErpWrite};
+use stockbridge_domain::erp_write::{ErpLine, ErpWrite};
 use stockbridge_domain::ids::{InventoryItemId, LocationId};
-use stockbridge_domain::reconcile::{Correction, Policy, VarianceKind};
 use stockbridge_domain::stock::StockKey;
+use stockbridge_domain::variance::{Correction, Policy, VarianceKind};
 use stockbridge_erp::tryton::TrytonErp;
 use stockbridge_shopify_admin::ShopifyGraphql;
 use support::erp::{consumer_with_erp, create_products, env, unique};

@@ -15,7 +15,7 @@ use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
 use stockbridge_core::ports::{Erp, ErpError};
-use stockbridge_domain::erp::{ErpLine, ErpWrite};
+use stockbridge_domain::erp_write::{ErpLine, ErpWrite};
 use stockbridge_erp::tryton::TrytonErp;
 
 const WAREHOUSE: &str = "WH";

@@ -12,7 +12,7 @@ use super::ErpPush;
 use crate::ports::{Erp, ErpError};
 use crate::retry::{Retryable, Verdict};
 use crate::telemetry::Unit;
-use stockbridge_domain::erp::ErpWrite;
+use stockbridge_domain::erp_write::ErpWrite;
 
 /// The circuit breaker's state: consecutive transient failures, and while open, until when.
 #[derive(Debug, Default)]
@@ -180,7 +180,7 @@ mod tests {
             &self,
             _: &str,
             _: &[String],
-        ) -> Result<Vec<stockbridge_domain::erp::Incoming>, ErpError> {
+        ) -> Result<Vec<stockbridge_domain::erp_write::Incoming>, ErpError> {
             Ok(Vec::new())
         }
     }

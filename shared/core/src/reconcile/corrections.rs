@@ -11,10 +11,10 @@ use crate::ports::{
     AlertSink, CorrectionRecord, Erp, EventQueue, Inbox, ShopifyAdmin, ShopifyError, ShopifySet,
     SkuMapStore, StockStore,
 };
-use stockbridge_domain::erp::{ErpLine, ErpWrite};
+use stockbridge_domain::erp_write::{ErpLine, ErpWrite};
 use stockbridge_domain::event::InventoryEvent;
 use stockbridge_domain::ids::Timestamp;
-use stockbridge_domain::reconcile::{CapBudget, Correction, Variance};
+use stockbridge_domain::variance::{CapBudget, Correction, Variance};
 
 /// Log entries written at a time (one `BatchWriteItem` takes 25).
 const LOG_BATCH: usize = 25;

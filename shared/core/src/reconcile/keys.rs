@@ -22,7 +22,7 @@ pub fn run_id(at: Timestamp) -> String {
 
 /// The key of an ERP correction: the same run, warehouse and item always give the same key.
 pub fn correction_key(run: &str, warehouse: &str, item: InventoryItemId) -> String {
-    stockbridge_domain::erp::push_key(
+    stockbridge_domain::erp_write::push_key(
         warehouse,
         &[(format!("{run}#{item}"), 0)],
         u128::from(item.0),

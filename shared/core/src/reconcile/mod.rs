@@ -6,7 +6,7 @@
 //! itself by Shopify's `throttleStatus`) while the SKU map is read page by page in the same item
 //! order, each page of mappings joined with its stock records (one BatchGetItem) and the ERP's
 //! on-hand (one call). [`LocationPass`] merges the two streams; memory holds a page of each,
-//! whatever the catalogue size. The rule is in [`stockbridge_domain::reconcile`].
+//! whatever the catalogue size. The rule is in [`stockbridge_domain::variance`].
 //!
 //! Corrections:
 //! - Stockbridge behind Shopify: a level snapshot is sent through the event queue, so the
@@ -27,9 +27,9 @@
 //! [`ReconcileReport`], its totals and alert. `keys`: run ids, correction keys, level snapshots.
 //! `options`: what a run is asked to do.
 //!
-//! [`LocationPass`]: stockbridge_domain::reconcile::LocationPass
-//! [`Policy::cap_units`]: stockbridge_domain::reconcile::Policy::cap_units
-//! [`Policy::cap_corrections`]: stockbridge_domain::reconcile::Policy::cap_corrections
+//! [`LocationPass`]: stockbridge_domain::variance::LocationPass
+//! [`Policy::cap_units`]: stockbridge_domain::variance::Policy::cap_units
+//! [`Policy::cap_corrections`]: stockbridge_domain::variance::Policy::cap_corrections
 
 mod corrections;
 mod keys;
@@ -57,8 +57,8 @@ use crate::retry::{RetryPolicy, Retryable};
 use crate::telemetry::{Metrics, Unit};
 use corrections::Corrections;
 use stockbridge_domain::ids::{LocationId, ShopDomain, Timestamp};
-use stockbridge_domain::reconcile::OutOfOrder;
 use stockbridge_domain::skumap::LocationMapping;
+use stockbridge_domain::variance::OutOfOrder;
 
 /// Mappings read per page of the SKU map (one BatchGetItem of stock records, one ERP call).
 pub const MAPPING_PAGE: usize = 100;

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::config::ConfigError;
-use stockbridge_domain::reconcile::Policy;
+use stockbridge_domain::variance::Policy;
 
 /// How Shopify's levels are read.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -14,9 +14,9 @@ use crate::ports::{
     AlertSink, Erp, EventQueue, Inbox, ShopifyAdmin, SkuMapStore, StockStore, Wanted,
 };
 use stockbridge_domain::ids::{InventoryItemId, LocationId, Timestamp};
-use stockbridge_domain::reconcile::{Known, LocationPass, LocationTally};
 use stockbridge_domain::skumap::LocationMapping;
 use stockbridge_domain::stock::StockKey;
+use stockbridge_domain::variance::{Known, LocationPass, LocationTally};
 
 impl<St, E, S, Q, A> Reconciler<St, E, S, Q, A>
 where

@@ -9,7 +9,7 @@ use serde_json::json;
 use super::RunOptions;
 use crate::telemetry::{Metrics, Unit};
 use stockbridge_domain::ids::{LocationId, ShopDomain, Timestamp};
-use stockbridge_domain::reconcile::{Correction, LocationTally, Policy, Variance};
+use stockbridge_domain::variance::{Correction, LocationTally, Policy, Variance};
 
 /// Variances kept in a stored report (all are counted; an item's log holds every correction).
 pub const REPORT_VARIANCES: usize = 200;
@@ -274,7 +274,7 @@ pub fn alert_detail(report: &ReconcileReport) -> serde_json::Value {
 mod tests {
     use super::*;
     use stockbridge_domain::ids::InventoryItemId;
-    use stockbridge_domain::reconcile::VarianceKind;
+    use stockbridge_domain::variance::VarianceKind;
 
     fn variance(item: u64, units: i64) -> Variance {
         Variance {

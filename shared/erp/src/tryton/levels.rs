@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
 use stockbridge_core::ports::ErpError;
-use stockbridge_domain::erp::Incoming;
+use stockbridge_domain::erp_write::Incoming;
 
 use super::wire::{date_of, decimal_of};
 use super::TrytonErp;

@@ -32,7 +32,7 @@
 //! Every request carries `X-Tryton-Context` with the company (REST does not add it; without it
 //! creates fail and quantities read 0). The API key is never logged nor printed by `Debug`.
 //!
-//! [`ErpWrite`]: stockbridge_domain::erp::ErpWrite
+//! [`ErpWrite`]: stockbridge_domain::erp_write::ErpWrite
 
 mod client;
 mod levels;
@@ -48,7 +48,7 @@ use rust_decimal::Decimal;
 
 use stockbridge_core::config::{required_env, ConfigError};
 use stockbridge_core::ports::{Erp, ErpError};
-use stockbridge_domain::erp::{ErpWrite, Incoming};
+use stockbridge_domain::erp_write::{ErpWrite, Incoming};
 
 use lookups::Caches;
 

@@ -12,7 +12,7 @@ use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
 use stockbridge_core::ports::ErpError;
-use stockbridge_domain::erp::{ErpLine, ErpWrite};
+use stockbridge_domain::erp_write::{ErpLine, ErpWrite};
 
 use super::lookups::{Product, Warehouse};
 use super::wire::{id_of, short, tryton_decimal};
