@@ -81,7 +81,7 @@ pub fn request_of(payload: serde_json::Value) -> Result<RunRequest, BadRequest> 
 /// The options of one run: the deployed policy and read, as the request adjusts them.
 pub fn options_for(
     request: &RunRequest,
-    policy: &stockbridge_domain::reconcile::Policy,
+    policy: &stockbridge_domain::variance::Policy,
     read: stockbridge_core::reconcile::ShopifyRead,
 ) -> RunOptions {
     let mut options = RunOptions {

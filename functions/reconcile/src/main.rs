@@ -4,7 +4,7 @@
 //! `{"read": "bulk"}`; any other input is refused.
 
 use lambda_runtime::{service_fn, LambdaEvent};
-use stockbridge_core::reconcile::{policy_from_env, ShopifyRead};
+use stockbridge_core::reconcile::{policy_from_env, ReconcileError, ShopifyRead};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -17,9 +17,17 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {
             let request = reconcile::request_of(event.payload)?;
-            let report = reconciler
+            let report = match reconciler
                 .run(&reconcile::options_for(&request, policy, read))
-                .await?;
+                .await
+            {
+                Ok(report) => report,
+                // One run at a time: an overlapping tick is not a failure.
+                Err(skipped @ ReconcileError::AlreadyRunning { .. }) => {
+                    return Ok(serde_json::json!({"skipped": skipped.to_string()}))
+                }
+                Err(e) => return Err(e.into()),
+            };
             Ok::<_, lambda_runtime::Error>(serde_json::json!({
                 "run": report.run,
                 "items_compared": report.items_compared,

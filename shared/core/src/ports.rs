@@ -369,3 +369,30 @@ impl EventQueue for NoQueue {
         match *self {}
     }
 }
+
+/// Who holds a job's lease, when another run asked for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeaseHeld {
+    pub holder: String,
+    pub until: Timestamp,
+}
+
+/// A lease on a named job (one reconciliation per shop at a time): taken before the job, given
+/// back after it, and free again by itself once `until` has passed (a crashed holder).
+pub trait RunLock: Send + Sync {
+    /// Takes the lease of `job` for `holder` until `until`, if nobody holds it or the holder's
+    /// lease ran out; else says who holds it.
+    fn acquire(
+        &self,
+        job: &str,
+        holder: &str,
+        until: Timestamp,
+    ) -> impl Future<Output = Result<Result<(), LeaseHeld>, PortError>> + Send;
+    /// Gives the lease back if `holder` still holds it (a lease another run took after ours ran
+    /// out is left alone).
+    fn release(
+        &self,
+        job: &str,
+        holder: &str,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+}

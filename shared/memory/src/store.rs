@@ -114,6 +114,8 @@ pub(crate) struct State {
     pub parked: BTreeMap<(ShopDomain, String), ParkedEvent>,
     pub quarantine: BTreeMap<(ShopDomain, String), QuarantineEntry>,
     pub reports: BTreeMap<(ShopDomain, String), String>,
+    // Job leases: job -> (holder, until).
+    pub leases: BTreeMap<String, (String, Timestamp)>,
     // Test controls.
     pub faults: BTreeMap<StoreOp, VecDeque<Fault>>,
     pub calls: BTreeMap<StoreOp, usize>,

@@ -20,7 +20,7 @@ use stockbridge_core::consumer::StockConsumer;
 use stockbridge_core::erp_push::PushPolicy;
 use stockbridge_core::ports::{Erp, Inbox};
 use stockbridge_core::reconcile::{
-    ReconcileReport, Reconciler, RunOptions, ShopifyRead, ALERT_DETAIL_TYPE,
+    ReconcileError, ReconcileReport, Reconciler, RunOptions, ShopifyRead, ALERT_DETAIL_TYPE,
 };
 use stockbridge_core::telemetry::Metrics;
 use stockbridge_domain::erp_write::{ErpLine, ErpWrite};
@@ -712,4 +712,40 @@ async fn an_unreachable_erp_or_a_refused_token_fails_the_run_loudly_and_changes_
     assert_eq!(metrics.total("ReconcileFailed"), 2.0);
     let reports = w.s.store.reports(&w.s.shop(), 5).await.unwrap();
     assert!(reports.is_empty(), "a failed run stores no report");
+}
+
+#[tokio::test]
+async fn overlapping_runs_correct_a_difference_once() {
+    let w = world(Options::default()).await;
+    let baseline = w.run(Policy::default(), false).await;
+    assert_eq!(baseline.corrections_applied, 0);
+    w.erp_manual(B, "STORE", 7).await; // a count typed into the ERP at a Shopify-master location
+    w.settle().await;
+    assert_eq!(w.erp_on_hand(B, "STORE").await, Decimal::from(27));
+
+    // The schedule fires while an operator's run is still going: two runs at once.
+    let options = RunOptions {
+        policy: Policy::default(),
+        lift_cap: false,
+        read: ShopifyRead::Paged,
+    };
+    let (a, b) = tokio::join!(w.reconciler.run(&options), w.reconciler.run(&options));
+    let (ran, skipped): (Vec<_>, Vec<_>) = [a, b].into_iter().partition(|r| r.is_ok());
+    assert_eq!(ran.len(), 1, "exactly one run goes ahead: {skipped:?}");
+    assert!(
+        matches!(skipped[0], Err(ReconcileError::AlreadyRunning { .. })),
+        "the other finds the lease held: {skipped:?}"
+    );
+    let report = ran.into_iter().next().unwrap().unwrap();
+    assert_eq!(report.corrections_applied, 1, "{report:#?}");
+    assert_eq!(
+        w.erp_on_hand(B, "STORE").await,
+        Decimal::from(20),
+        "the ERP is set back once, not twice"
+    );
+    assert_eq!(w.reconciler.metrics.total("ReconcileOverlap"), 1.0);
+
+    // The lease was given back: the next run goes ahead and finds nothing to correct.
+    let next = w.run(Policy::default(), false).await;
+    assert_eq!(next.corrections_applied, 0, "{next:#?}");
 }

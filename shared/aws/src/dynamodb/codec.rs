@@ -20,7 +20,7 @@ use stockbridge_domain::stock::{
 
 use super::keys::{self, Alias, MAP, PK, SK, STATE};
 
-mod attr;
+pub(super) mod attr;
 
 use attr::{
     b, days_from, json, opt_bool, opt_n, opt_s, opt_version, req_bool, req_json, req_n, req_s,

@@ -146,6 +146,11 @@ pub(super) fn quarantine_pk(shop: &ShopDomain) -> String {
 }
 
 /// Sort key of a quarantined delivery: receipt time, then the webhook id.
+/// The lease of a job (`reconcile#<shop>`), one item per job in the inbox table.
+pub(super) fn lock_pk(job: &str) -> String {
+    format!("LOCK#{job}")
+}
+
 pub(super) fn quarantine_sk(received_at: Timestamp, webhook_id: &str) -> String {
     format!(
         "{}#{webhook_id}",

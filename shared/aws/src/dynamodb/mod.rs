@@ -30,6 +30,7 @@ use stockbridge_core::ports::PortError;
 mod codec;
 mod inbox;
 mod keys;
+mod lock;
 mod skumap;
 mod stock;
 

@@ -7,6 +7,7 @@ use super::{
     correction_key, level_snapshot, run_id, with_retries, ReconcileError, Reconciler, RunOptions,
     CORRECTIONS,
 };
+use crate::ports::RunLock;
 use crate::ports::{
     AlertSink, CorrectionRecord, Erp, EventQueue, Inbox, ShopifyAdmin, ShopifyError, ShopifySet,
     SkuMapStore, StockStore,
@@ -46,7 +47,7 @@ enum ApplyError {
 
 impl<St, E, S, Q, A> Reconciler<St, E, S, Q, A>
 where
-    St: StockStore + SkuMapStore + Inbox,
+    St: StockStore + SkuMapStore + Inbox + RunLock,
     E: Erp,
     S: ShopifyAdmin,
     Q: EventQueue,
@@ -59,9 +60,20 @@ where
         &self,
         original: &ReconcileReport,
     ) -> Result<ReconcileReport, ReconcileError> {
-        let started = std::time::Instant::now();
         let started_at = Timestamp::now();
         let run = format!("{}-revert", run_id(started_at));
+        self.exclusively(&run, self.revert_as(&run, started_at, original))
+            .await
+    }
+
+    async fn revert_as(
+        &self,
+        run: &str,
+        started_at: Timestamp,
+        original: &ReconcileReport,
+    ) -> Result<ReconcileReport, ReconcileError> {
+        let started = std::time::Instant::now();
+        let run = run.to_string();
         let mut report = ReconcileReport {
             reverts: Some(original.run.clone()),
             ..ReconcileReport::begin(&run, &self.shop, started_at)

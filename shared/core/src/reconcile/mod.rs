@@ -50,7 +50,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use crate::ports::{
-    AlertSink, Erp, ErpError, EventQueue, Inbox, PortError, ShopifyAdmin, ShopifyError,
+    AlertSink, Erp, ErpError, EventQueue, Inbox, PortError, RunLock, ShopifyAdmin, ShopifyError,
     SkuMapStore, StockStore,
 };
 use crate::retry::{RetryPolicy, Retryable};
@@ -94,7 +94,16 @@ pub enum ReconcileError {
     Store(#[from] PortError),
     #[error(transparent)]
     OutOfOrder(#[from] OutOfOrder),
+    /// Another run of this shop holds the lease: this one did nothing (the schedule tries again).
+    #[error(
+        "another reconciliation of this shop ({holder}) is running until {until}; nothing was done"
+    )]
+    AlreadyRunning { holder: String, until: String },
 }
+
+/// How long a run holds its shop's lease at most: the function's 15-minute limit, so a crashed
+/// run frees it by itself.
+pub const RUN_LEASE: Duration = Duration::from_secs(900);
 
 /// The reconcile handler for one shop.
 pub struct Reconciler<St, E, S, Q, A> {
@@ -109,17 +118,20 @@ pub struct Reconciler<St, E, S, Q, A> {
 
 impl<St, E, S, Q, A> Reconciler<St, E, S, Q, A>
 where
-    St: StockStore + SkuMapStore + Inbox,
+    St: StockStore + SkuMapStore + Inbox + RunLock,
     E: Erp,
     S: ShopifyAdmin,
     Q: EventQueue,
     A: AlertSink,
 {
-    /// Runs one reconciliation; the report is stored and returned.
+    /// Runs one reconciliation; the report is stored and returned. One run per shop at a time:
+    /// a run that finds the shop's lease held does nothing ([`ReconcileError::AlreadyRunning`]).
     pub async fn run(&self, options: &RunOptions) -> Result<ReconcileReport, ReconcileError> {
         let started_at = Timestamp::now();
         let run = run_id(started_at);
-        let result = self.run_inner(&run, started_at, options).await;
+        let result = self
+            .exclusively(&run, self.run_inner(&run, started_at, options))
+            .await;
         match &result {
             Ok(report) => {
                 self.metrics.put(
@@ -129,10 +141,36 @@ where
                     None,
                 );
             }
+            Err(ReconcileError::AlreadyRunning { holder, .. }) => {
+                tracing::warn!(run, holder, "another reconciliation is running; skipped");
+                self.metrics.count("ReconcileOverlap", None);
+            }
             Err(e) => {
                 tracing::error!(run, error = %e, "reconciliation failed");
                 self.metrics.count("ReconcileFailed", None);
             }
+        }
+        result
+    }
+
+    /// Runs `job` holding the shop's lease, given back afterwards whatever the outcome.
+    async fn exclusively<T>(
+        &self,
+        run: &str,
+        job: impl Future<Output = Result<T, ReconcileError>>,
+    ) -> Result<T, ReconcileError> {
+        let name = format!("reconcile#{}", self.shop);
+        let until = Timestamp(Timestamp::now().0 + RUN_LEASE.as_nanos() as i64);
+        if let Err(held) = self.store.acquire(&name, run, until).await? {
+            return Err(ReconcileError::AlreadyRunning {
+                holder: held.holder,
+                until: held.until.to_rfc3339(),
+            });
+        }
+        let result = job.await;
+        if let Err(e) = self.store.release(&name, run).await {
+            // The lease runs out by itself; the run's own outcome is what matters.
+            tracing::warn!(run, "could not give the lease back: {e}");
         }
         result
     }

@@ -10,6 +10,7 @@ use super::{
     read_erp, read_shopify, ReconcileError, Reconciler, RunOptions, ShopifyRead, MAPPING_PAGE,
     SHOPIFY_PAGE,
 };
+use crate::ports::RunLock;
 use crate::ports::{
     AlertSink, Erp, EventQueue, Inbox, ShopifyAdmin, SkuMapStore, StockStore, Wanted,
 };
@@ -20,7 +21,7 @@ use stockbridge_domain::variance::{Known, LocationPass, LocationTally};
 
 impl<St, E, S, Q, A> Reconciler<St, E, S, Q, A>
 where
-    St: StockStore + SkuMapStore + Inbox,
+    St: StockStore + SkuMapStore + Inbox + RunLock,
     E: Erp,
     S: ShopifyAdmin,
     Q: EventQueue,
