@@ -37,7 +37,7 @@ for _ in $(seq 1 100); do
 done
 
 echo "==> Tryton 8.2 for the ERP tests on 127.0.0.1:${TEST_TRYTON_PORT:=8766}"
-TRYTON_STATE="$STATE/tryton-test"
+TRYTON_STATE="${TEST_TRYTON_STATE:-$STATE/tryton-test}"
 export VENV TRYTON_PORT="$TEST_TRYTON_PORT"
 bash infra/erp/tryton.sh stop "$TRYTON_STATE" >/dev/null 2>&1 || true
 if [ ! -f "$TRYTON_STATE/snapshot.sqlite" ]; then
