@@ -56,7 +56,7 @@ impl Setup {
 
 /// Provisions a private stack for this run and maps `skus` new Tryton products at [`STORE`].
 pub async fn setup(skus: usize) -> Result<Setup, Box<dyn std::error::Error>> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let endpoint = env("AWS_ENDPOINT_URL");
     let python = std::env::var("STOCKBRIDGE_PYTHON").unwrap_or_else(|_| {
         root.join("infra/local/.venv/bin/python")

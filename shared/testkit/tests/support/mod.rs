@@ -32,7 +32,7 @@ pub const SECRET: &str = "stockbridge-local-secret";
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 pub struct Stack {
