@@ -52,11 +52,18 @@ mod tests {
         let held = store.acquire("job", "b", later).await.unwrap().unwrap_err();
         assert_eq!(held.holder, "a");
         store.release("job", "b").await.unwrap();
-        assert!(store.acquire("job", "b", later).await.unwrap().is_err(), "only the holder gives it back");
+        assert!(
+            store.acquire("job", "b", later).await.unwrap().is_err(),
+            "only the holder gives it back"
+        );
         store.release("job", "a").await.unwrap();
         assert_eq!(store.acquire("job", "b", later).await.unwrap(), Ok(()));
         let past = Timestamp(Timestamp::now().0 - 1);
         assert_eq!(store.acquire("other", "a", past).await.unwrap(), Ok(()));
-        assert_eq!(store.acquire("other", "b", later).await.unwrap(), Ok(()), "an expired lease is free");
+        assert_eq!(
+            store.acquire("other", "b", later).await.unwrap(),
+            Ok(()),
+            "an expired lease is free"
+        );
     }
 }
