@@ -13,6 +13,11 @@ Then one extra run per binary under `strace -f -e trace=connect` lists every soc
 to before it was ready: anything but the runtime API would be a network call at init.
 
   python3 infra/drill/coldstart.py [--runs 10] [--no-build] [--markdown docs/perf/coldstart.md]
+      [--baseline DIR [--baseline-label e180e77]]
+
+With --baseline, the release binaries under DIR/release (another checkout's target directory,
+built the same way) are measured in the same run, each run of one binary followed by a run of
+the other, and a before/after table is printed with the ratios.
 """
 
 import argparse
@@ -166,12 +171,18 @@ def main():
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--no-build", action="store_true")
     ap.add_argument("--markdown", help="also write the table (and notes) to this file")
+    ap.add_argument("--baseline", help="a target directory whose release binaries are measured too")
+    ap.add_argument("--baseline-label", default="baseline")
     args = ap.parse_args()
 
     if not args.no_build:
         cmd = ["cargo", "build", "--release", "-p", "webhook", "-p", "stock-consumer", "-p", "reconcile"]
         print("+", " ".join(cmd), file=sys.stderr, flush=True)
         subprocess.run(cmd, cwd=ROOT, check=True)
+
+    if args.baseline:
+        compare(args, Path(args.baseline))
+        return
 
     rows = []
     for name in FUNCTIONS:
@@ -220,6 +231,40 @@ def main():
     print(f"host: {host}", file=sys.stderr)
     if args.markdown:
         Path(args.markdown).write_text(table + "\n\nhost: " + host + "\n")
+
+
+def compare(args, baseline_target):
+    """Before (baseline) and after, interleaved run by run, in one table."""
+    lines = [
+        f"| binary | size {args.baseline_label} → now (MiB) | ratio | ready p50 {args.baseline_label} → now (ms) "
+        f"| ratio | peak RSS p50 {args.baseline_label} → now (MiB) | ratio |",
+        "|" + "---|" * 7,
+    ]
+    for name in FUNCTIONS:
+        before_bin = baseline_target / "release" / name
+        after_bin = TARGET / "release" / name
+        run_once(before_bin, name)
+        run_once(after_bin, name)
+        samples = {"before": ([], []), "after": ([], [])}
+        for _ in range(args.runs):
+            for label, binary in (("before", before_bin), ("after", after_bin)):
+                ms, kib, _ = run_once(binary, name)
+                samples[label][0].append(ms)
+                samples[label][1].append(kib)
+        size_b, size_a = before_bin.stat().st_size, after_bin.stat().st_size
+        p50 = {k: statistics.median(v[0]) for k, v in samples.items()}
+        hwm = {k: statistics.median(v[1]) / 1024 for k, v in samples.items()}
+        lines.append(
+            f"| `{name}` | {size_b / 1048576:.2f} → {size_a / 1048576:.2f} | {size_a / size_b:.2f} "
+            f"| {p50['before']:.1f} → {p50['after']:.1f} | {p50['after'] / p50['before']:.2f} "
+            f"| {hwm['before']:.1f} → {hwm['after']:.1f} | {hwm['after'] / hwm['before']:.2f} |"
+        )
+    table = "\n".join(lines)
+    print(table)
+    host = f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}"
+    print(f"host: {host}; {args.runs} runs each, interleaved", file=sys.stderr)
+    if args.markdown:
+        Path(args.markdown).write_text(table + f"\n\nhost: {host}; {args.runs} runs each, interleaved\n")
 
 
 if __name__ == "__main__":

@@ -32,6 +32,8 @@ impl Unit {
 pub struct Metrics {
     function: &'static str,
     emit: bool,
+    /// Keep every timing value (tests, drills); in production only totals are kept.
+    keep_values: bool,
     seen: Arc<Mutex<HashMap<String, f64>>>,
     /// Every value of timing metrics, for drills (bounded), with the second it was put.
     values: Arc<Mutex<HashMap<String, Timeline>>>,
@@ -40,25 +42,29 @@ pub struct Metrics {
 /// (Unix seconds, value) pairs.
 type Timeline = Vec<(f64, f64)>;
 
-/// At most this many values are kept per metric name.
-const MAX_VALUES: usize = 1_000_000;
+/// At most this many values are kept per metric name, by [`Metrics::silent`] only.
+pub const MAX_VALUES: usize = 1_000_000;
 
 impl Metrics {
-    /// Metrics that print EMF lines to stdout.
+    /// Metrics that print EMF lines to stdout (the functions). Only the totals per name are kept
+    /// in memory, never the values: a long-lived Lambda does not grow.
     pub fn new(function: &'static str) -> Self {
         Metrics {
             function,
             emit: std::env::var_os("STOCKBRIDGE_METRICS_OFF").is_none(),
+            keep_values: false,
             seen: Arc::default(),
             values: Arc::default(),
         }
     }
 
-    /// Metrics that are only counted in memory (tests, tools).
+    /// Metrics that are only counted in memory, timings included, up to [`MAX_VALUES`] per name
+    /// (tests, drills).
     pub fn silent(function: &'static str) -> Self {
         Metrics {
             function,
             emit: false,
+            keep_values: true,
             seen: Arc::default(),
             values: Arc::default(),
         }
@@ -72,7 +78,7 @@ impl Metrics {
                 *seen.entry(format!("{name}/{r}")).or_default() += value;
             }
         }
-        if matches!(unit, Unit::Milliseconds) {
+        if self.keep_values && matches!(unit, Unit::Milliseconds) {
             if let Ok(mut values) = self.values.lock() {
                 let list = values.entry(name.to_string()).or_default();
                 if list.len() < MAX_VALUES {
@@ -130,5 +136,23 @@ impl Metrics {
             .lock()
             .map(|s| s.get(name).copied().unwrap_or(0.0))
             .unwrap_or(0.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn production_metrics_keep_totals_not_values() {
+        let production = Metrics::new("t");
+        let drill = Metrics::silent("t");
+        for i in 0..1000 {
+            production.put("LatencyMs", f64::from(i), Unit::Milliseconds, None);
+            drill.put("LatencyMs", f64::from(i), Unit::Milliseconds, None);
+        }
+        assert!(production.values("LatencyMs").is_empty());
+        assert_eq!(production.total("LatencyMs"), 499_500.0);
+        assert_eq!(drill.values("LatencyMs").len(), 1000);
     }
 }
