@@ -106,8 +106,11 @@ start_functions() {
     wait_http "http://127.0.0.1:$WEBHOOK_PORT/healthz" 30 || die "webhook did not start (see $STATE/webhook.log)"
   fi
   if ! running consumer; then
+    # An invocation lasts the queue's visibility timeout (5 s here, against Lambda's 60 s), so
+    # the margin kept before its deadline and the ERP push's reserve are scaled down with it.
     say "starting the stock consumer (local SQS event source, batch 100, window 1 s)"
     STOCKBRIDGE_LOCAL_POLL=1 CONSUMER_BATCH_SIZE=100 CONSUMER_BATCH_WINDOW_SECONDS=1 \
+      CONSUMER_DEADLINE_MARGIN_SECONDS=1 CONSUMER_ERP_RESERVE_SECONDS=2 \
       "$ROOT/target/debug/stock-consumer" > "$STATE/consumer.log" 2>&1 &
     echo $! > "$STATE/consumer.pid"
   fi

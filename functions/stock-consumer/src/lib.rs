@@ -3,13 +3,16 @@
 //! Environment (set by `template.yaml`): the four table names (`STOCK_TABLE`,
 //! `IDEMPOTENCY_TABLE`, `SKUMAP_TABLE`, `INBOX_TABLE`), `EVENTS_QUEUE_URL` (where the consumer
 //! schedules its own ERP retries), the ERP (`ERP_KIND`, `ERP_URL`, the credential; see
-//! `stockbridge_erp::AnyErp::load`) and `ERP_BREAKER_COOLDOWN_SECONDS`.
+//! `stockbridge_erp::AnyErp::load`), `ERP_BREAKER_COOLDOWN_SECONDS` and `ERP_MAX_REFUSALS`
+//! (see `PushPolicy::from_env`), and how the consumer spends its deadline and pages a redaction (`CONSUMER_DEADLINE_MARGIN_SECONDS`,
+//! `CONSUMER_ERP_RESERVE_SECONDS`, `REDACT_PAGE_SIZE`, `REDACT_MAX_STEPS`; see
+//! `ConsumerSettings::from_env`).
 
 use stockbridge_aws::dynamodb::{DynamoStore, Tables};
 use stockbridge_aws::sqs::SqsQueue;
 use stockbridge_aws::ssm::SsmSecrets;
 use stockbridge_core::config::{required_env, ConfigError};
-use stockbridge_core::consumer::StockConsumer;
+use stockbridge_core::consumer::{ConsumerSettings, StockConsumer};
 use stockbridge_core::erp_push::{ErpPush, PushPolicy};
 use stockbridge_core::telemetry::Metrics;
 use stockbridge_erp::AnyErp;
@@ -36,5 +39,6 @@ pub async fn consumer(sdk: &aws_config::SdkConfig) -> Result<Consumer, ConfigErr
         metrics,
         erp: push,
         retries: Some(retries),
+        settings: ConsumerSettings::from_env()?,
     })
 }

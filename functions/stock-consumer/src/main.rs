@@ -1,6 +1,7 @@
 //! The stock consumer Lambda: applies queued inventory events to DynamoDB exactly once and
-//! reports partial batch failures. With `STOCKBRIDGE_LOCAL_POLL=1` it polls the queue itself
-//! with the Lambda event source's semantics (local stack).
+//! reports partial batch failures, within the invocation's deadline (what it does not get to
+//! fails and comes back). With `STOCKBRIDGE_LOCAL_POLL=1` it polls the queue itself with the
+//! Lambda event source's semantics (local stack).
 
 use std::sync::Arc;
 
@@ -15,9 +16,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let consumer = Arc::new(stock_consumer::consumer(&sdk).await?);
     if std::env::var_os("STOCKBRIDGE_LOCAL_POLL").is_some() {
         let settings = local::PollerSettings::from_env(&sdk).await?;
-        let handler = move |event| {
+        let handler = move |event, deadline| {
             let consumer = consumer.clone();
-            async move { sqs_batch::consume(&consumer, event).await }
+            async move { sqs_batch::consume(&consumer, event, Some(deadline)).await }
         };
         let sqs = aws_sdk_sqs::Client::new(&sdk);
         local::run_poller(sqs, settings, handler, local::shutdown_signal()).await;
@@ -25,7 +26,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     }
     lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {
         let consumer = consumer.clone();
-        async move { Ok::<_, lambda_runtime::Error>(sqs_batch::consume(&consumer, event.payload).await) }
+        let deadline = sqs_batch::deadline_from_epoch_ms(event.context.deadline);
+        async move {
+            let response = sqs_batch::consume(&consumer, event.payload, deadline).await;
+            Ok::<_, lambda_runtime::Error>(response)
+        }
     }))
     .await
 }

@@ -2,6 +2,7 @@
 //!
 //! - [`dynamodb`]: the stock, SKU map and inbox stores (stock, order lines, log, idempotency,
 //!   mappings, quarantine, parked events, reports).
+//! - [`s3`]: quarantined bodies too large for an inbox record (the body store).
 //! - [`sqs`]: the event queue.
 //! - [`eventbridge`]: alerts on the project's EventBridge bus.
 //! - [`ssm`]: secrets (the ERP credential, the Admin API token, the shops' webhook secrets).
@@ -9,6 +10,7 @@
 
 pub mod dynamodb;
 pub mod eventbridge;
+pub mod s3;
 pub mod sdk;
 pub mod sqs;
 pub mod ssm;

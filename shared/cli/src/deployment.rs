@@ -5,6 +5,7 @@
 use aws_config::SdkConfig;
 use reconcile::DeployedReconciler;
 use stockbridge_aws::dynamodb::{DynamoStore, Tables};
+use stockbridge_aws::s3::QuarantineSettings;
 use stockbridge_aws::sdk::sdk_config;
 use stockbridge_aws::sqs::SqsQueue;
 use stockbridge_aws::ssm::SsmSecrets;
@@ -22,12 +23,15 @@ impl Deployment {
         }
     }
 
-    /// The tables (`STOCK_TABLE`, `IDEMPOTENCY_TABLE`, `SKUMAP_TABLE`, `INBOX_TABLE`).
+    /// The tables (`STOCK_TABLE`, `IDEMPOTENCY_TABLE`, `SKUMAP_TABLE`, `INBOX_TABLE`), and the
+    /// quarantine bucket when `QUARANTINE_BUCKET` is set (replaying a large quarantined body
+    /// reads it there).
     pub fn store(&self) -> Result<DynamoStore, ConfigError> {
         Ok(DynamoStore::new(
             aws_sdk_dynamodb::Client::new(&self.sdk),
             Tables::from_env()?,
-        ))
+        )
+        .with_quarantine(QuarantineSettings::from_env(&self.sdk)?))
     }
 
     /// The events queue (`EVENTS_QUEUE_URL`), where replays go.

@@ -1,7 +1,7 @@
 //! `stockbridge erp`: the ERP as Stockbridge sees it (`ERP_KIND` and its settings, as for the
 //! consumer). `levels` shows Shopify's on-hand in DynamoDB (in ERP units) and what is still owed
 //! beside the ERP's on-hand, per mapped item and location; `apply` makes one write, e.g. stock
-//! received.
+//! received; `parked` lists the writes parked after repeated refusals and `retry` releases one.
 
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -11,6 +11,8 @@ use stockbridge_domain::erp_write::{ErpLine, ErpWrite};
 use stockbridge_domain::ids::{ShopDomain, Timestamp};
 use stockbridge_domain::skumap::{ItemMapping, LocationMapping};
 use stockbridge_domain::stock::StockLevel;
+
+use stockbridge_ops::erp_parked::{parked_writes, release_parked, ParkedWrite};
 
 use crate::deployment::Deployment;
 use crate::error::{CommandError, Result};
@@ -77,6 +79,64 @@ pub async fn apply(
     Ok(ExitCode::SUCCESS)
 }
 
+/// Lists the shop's parked ERP writes (or prints them as JSON).
+pub async fn parked(at: &Deployment, shop: &str, json: bool) -> Result<ExitCode> {
+    let store = at.store()?;
+    let levels = store.levels(&ShopDomain::new(shop)).await?;
+    let parked = parked_writes(&levels);
+    if json {
+        println!("{}", serde_json::to_string(&parked)?);
+    } else {
+        print!("{}", parked_table(&parked));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Releases one parked write: sent again at once under its key.
+pub async fn retry(at: &Deployment, shop: &str, key: &str) -> Result<ExitCode> {
+    let store = at.store()?;
+    let levels = store.levels(&ShopDomain::new(shop)).await?;
+    let released = release_parked(&store, &at.queue()?, &levels, key).await?;
+    if released == 0 {
+        return Err(CommandError::NotParked {
+            shop: shop.to_string(),
+            key: key.to_string(),
+        }
+        .into());
+    }
+    println!("released {key}: {released} stock records, sent again under the same key");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One block per parked write: its key, warehouse, refusals and reason, then its lines.
+fn parked_table(parked: &[ParkedWrite]) -> String {
+    if parked.is_empty() {
+        return "no parked ERP writes\n".to_string();
+    }
+    let mut out = String::new();
+    for w in parked {
+        let when = w.parked_at.map_or("-".to_string(), |t| t.to_rfc3339());
+        out.push_str(&format!(
+            "{}  warehouse {}  refused {} times, parked {}\n  reason: {}\n",
+            w.key,
+            w.warehouse,
+            w.refusals,
+            when,
+            w.refused.as_deref().unwrap_or("-")
+        ));
+        for line in &w.lines {
+            out.push_str(&format!(
+                "  {} {}  (item {} at location {})\n",
+                line.erp_item,
+                line.change.normalize(),
+                line.record.item,
+                line.record.location
+            ));
+        }
+    }
+    out
+}
+
 /// `ITEM=CHANGE`, the change in ERP units (a decimal, may be negative).
 fn erp_line(line: &str) -> Result<ErpLine> {
     let (item, change) = line
@@ -99,6 +159,63 @@ mod tests {
         assert_eq!(line.item, "TEE-BLK-M");
         assert_eq!(line.change, "-2.5".parse().unwrap());
         assert_eq!(line.target, None);
+    }
+
+    #[test]
+    fn a_parked_write_is_listed_with_its_reason_and_lines() {
+        use stockbridge_domain::ids::{InventoryItemId, LocationId};
+        use stockbridge_domain::stock::{Inflight, StockKey};
+        let record = StockKey {
+            shop: ShopDomain::new("a.myshopify.com"),
+            item: InventoryItemId(45),
+            location: LocationId(72),
+        };
+        let level = StockLevel {
+            erp_owed: -3,
+            erp_inflight: Some(Inflight {
+                key: "sb-WH-1".into(),
+                warehouse: "WH".into(),
+                erp_item: "TEE".into(),
+                quantity: -3,
+                change: "-3".parse().unwrap(),
+                target: None,
+                since: None,
+                lease_until: None,
+                holder: None,
+                refusals: 5,
+                refused: Some("HTTP 400: unknown product".into()),
+                parked_at: Some(Timestamp(0)),
+            }),
+            ..StockLevel::default()
+        };
+        let table = parked_table(&parked_writes(&[(record, level.clone())]));
+        assert!(
+            table.starts_with(
+                "sb-WH-1  warehouse WH  refused 5 times, parked 1970-01-01T00:00:00Z\n"
+            ),
+            "{table}"
+        );
+        assert!(
+            table.contains("reason: HTTP 400: unknown product"),
+            "{table}"
+        );
+        assert!(
+            table.contains("TEE -3  (item 45 at location 72)"),
+            "{table}"
+        );
+        let mut unparked = level;
+        if let Some(i) = unparked.erp_inflight.as_mut() {
+            i.parked_at = None;
+        }
+        let record = StockKey {
+            shop: ShopDomain::new("a.myshopify.com"),
+            item: InventoryItemId(45),
+            location: LocationId(72),
+        };
+        assert_eq!(
+            parked_table(&parked_writes(&[(record, unparked)])),
+            "no parked ERP writes\n"
+        );
     }
 
     #[test]

@@ -13,6 +13,11 @@ pub enum CommandError {
     /// No stored reconciliation report (for that run) among the newest ones.
     #[error("no report{}", .run.as_ref().map(|r| format!(" for run {r}")).unwrap_or_default())]
     NoReport { run: Option<String> },
+    /// `erp retry` named a write that is not parked at that shop.
+    #[error(
+        "no parked ERP write {key} at {shop}; `stockbridge erp parked --shop {shop}` lists them"
+    )]
+    NotParked { shop: String, key: String },
     /// A revert asked for another shop than the one the reconcile settings serve.
     #[error("RECONCILE_SHOP is {configured}, not {asked}")]
     OtherShop { configured: String, asked: String },

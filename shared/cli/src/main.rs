@@ -2,9 +2,10 @@
 //! names, queue URL, `AWS_ENDPOINT_URL` locally; see README "Configuration").
 //!
 //! This file is the command line and its dispatch; each command family lives in its own module
-//! ([`skumap`], [`stock`], [`parked`], [`quarantine`], [`erp`], [`reconciliation`], [`send`]),
-//! built on [`deployment`]. Exit codes: 0 done, 1 done with rejected rows or failed
-//! deliveries, 2 could not run (the reason is printed).
+//! ([`skumap`], [`stock`], [`parked`], [`quarantine`], [`erp`], [`reconciliation`],
+//! [`redact`], [`send`]), built on [`deployment`]. Exit codes: 0 done, 1 done with rejected
+//! rows or failed deliveries (or nothing found: `redact status`), 2 could not run (the reason
+//! is printed).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -17,6 +18,7 @@ mod error;
 mod parked;
 mod quarantine;
 mod reconciliation;
+mod redact;
 mod send;
 mod skumap;
 mod stock;
@@ -66,6 +68,11 @@ enum Command {
         #[command(subcommand)]
         action: ReconcileAction,
     },
+    /// `shop/redact`: how far the shop's newest redaction got (the consumer's progress record).
+    Redact {
+        #[command(subcommand)]
+        action: RedactAction,
+    },
     /// POSTs API Gateway v2 event files (body and headers as recorded) to a webhook URL.
     Send {
         #[arg(long, env = "WEBHOOK_URL")]
@@ -106,6 +113,23 @@ enum ErpAction {
         reason: String,
         /// ITEM=CHANGE pairs, in ERP units.
         lines: Vec<String>,
+    },
+    /// ERP writes parked after repeated refusals: key, warehouse, refusals, the ERP's last
+    /// reason and the lines; they are not sent again until released with `erp retry`.
+    Parked {
+        #[arg(long)]
+        shop: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Releases a parked write once its cause is fixed: it is sent again at once under the same
+    /// key (what the ERP already applied of it is not applied twice); one more refusal parks it
+    /// again.
+    Retry {
+        #[arg(long)]
+        shop: String,
+        #[arg(long)]
+        key: String,
     },
 }
 
@@ -165,6 +189,17 @@ enum ReconcileAction {
 }
 
 #[derive(Subcommand)]
+enum RedactAction {
+    /// Started, finished or how far; records deleted, steps, hand-overs (exit 1: none recorded).
+    Status {
+        #[arg(long)]
+        shop: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
 enum InboxAction {
     List {
         #[arg(long)]
@@ -205,6 +240,9 @@ async fn run(command: Command) -> Result<ExitCode> {
         Command::Reconcile { action } => {
             reconcile_command(action, &Deployment::connect().await).await
         }
+        Command::Redact {
+            action: RedactAction::Status { shop, json },
+        } => redact::status(&Deployment::connect().await, &shop, json).await,
     }
 }
 
@@ -255,6 +293,8 @@ async fn erp_command(action: ErpAction, at: &Deployment) -> Result<ExitCode> {
             reason,
             lines,
         } => erp::apply(at, &warehouse, &key, &reason, &lines).await,
+        ErpAction::Parked { shop, json } => erp::parked(at, &shop, json).await,
+        ErpAction::Retry { shop, key } => erp::retry(at, &shop, &key).await,
     }
 }
 

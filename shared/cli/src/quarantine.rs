@@ -1,6 +1,8 @@
 //! `stockbridge quarantine`: authentic deliveries that could not be used (`list`, with the
-//! reason), and `replay`: normalises them again (after a fix or a new release; all of a shop's,
-//! or one `--webhook-id`) and enqueues what now normalises.
+//! reason and where the body is kept), and `replay`: normalises them again (after a fix or a new
+//! release; all of a shop's, or one `--webhook-id`), reading a large body back from the
+//! quarantine bucket (`QUARANTINE_BUCKET`; `s3:GetObject`, then `s3:DeleteObject` once
+//! replayed), and enqueues what now normalises.
 
 use std::process::ExitCode;
 
@@ -14,8 +16,13 @@ use crate::error::Result;
 pub async fn list(at: &Deployment, shop: &str) -> Result<ExitCode> {
     let store = at.store()?;
     for q in store.list_quarantine(&ShopDomain::new(shop)).await? {
+        let kept = match &q.body_ref {
+            Some(at) => format!("body {} bytes in s3://{}/{}", at.size, at.bucket, at.key),
+            None if q.redacted => format!("redacted body {} bytes", q.body.len()),
+            None => format!("raw body {} bytes", q.body.len()),
+        };
         println!(
-            "{}  {}  {}  {}  {}",
+            "{}  {}  {}  {}  {}  ({kept})",
             q.received_at, q.webhook_id, q.topic, q.code, q.reason
         );
     }

@@ -5,21 +5,35 @@
 //! the queue moves it to the dead-letter queue); skip keys already applied; resolve items and
 //! locations (unmapped changes are parked); load the records touched; plan (pure, coalesced); and
 //! commit in one transaction. A lost race re-plans from fresh reads (under `CONFLICTS`, a
-//! [`RetryPolicy`]); a plan too large for one transaction is split.
+//! [`RetryPolicy`]); a plan too large for one transaction is split; a chunk the store refuses
+//! ([`PortError::Refused`]: e.g. an event key over DynamoDB's 2 KB) is split in halves down to
+//! the message that carries the refusal, so only that one fails.
+//!
+//! Within the invocation's deadline ([`StockConsumer::apply_messages_until`]): no chunk, retry,
+//! redaction step or ERP push starts within [`ConsumerSettings::deadline_margin`] of it; what is
+//! not done by then fails (`BatchReport::deferred`) and comes back alone, and stock the ERP is
+//! still owed gets an `erp_retry` instead of a push. `shop/redact` runs in recorded steps
+//! ([`crate::redact`]).
 
-use std::collections::{BTreeSet, HashMap};
-use std::time::Duration;
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
 
-use crate::erp_push::ErpPush;
-use crate::ports::{Erp, EventQueue, NoErp, NoQueue, PortError, SkuMapStore, StockStore, Wanted};
+use crate::deadline::Clock;
+
+use crate::erp_push::{retry_events, ErpPush};
+use crate::ports::{Erp, EventQueue, NoErp, NoQueue, PortError, SkuMapStore, StockStore};
+use crate::redact::{redact, Redaction};
 use crate::retry::{RetryPolicy, Retryable, Verdict};
 use crate::telemetry::{Metrics, Unit};
-use stockbridge_domain::batch::{plan_batch, Masters, Outcome, ResolvedEvent};
+use stockbridge_domain::batch::Outcome;
 use stockbridge_domain::event::{EventBody, InventoryEvent};
-use stockbridge_domain::ids::{ShopDomain, Timestamp};
-use stockbridge_domain::resolve::{references, resolve};
-use stockbridge_domain::skumap::SkuMap;
-use stockbridge_domain::stock::{Fact, StockKey};
+use stockbridge_domain::stock::StockKey;
+
+mod apply;
+mod settings;
+
+use apply::chunks;
+pub use settings::ConsumerSettings;
 
 /// A batch that lost a race is planned again from fresh reads: six plans in all, 20 ms doubling
 /// to 320 ms, with jitter to split racing consumers; then its messages fail and come back.
@@ -33,23 +47,21 @@ const CONFLICTS: RetryPolicy = RetryPolicy {
 /// A batch that found the store unreachable is tried this many times (with the same waits).
 const UNAVAILABLE_ATTEMPTS: u32 = 3;
 
-/// Typical transaction actions per change (its record, a level, a log entry); a plan that still
-/// needs more than one transaction takes is split in half and tried again.
-const ACTIONS_PER_CHANGE: usize = 3;
-const MAX_ACTIONS: usize = 100;
-
 /// A store error on a chunk's `attempt`-th try: a lost race is retried while [`CONFLICTS`]
-/// allows, an unreachable store only [`UNAVAILABLE_ATTEMPTS`] times, anything else never.
+/// allows, an unreachable store only [`UNAVAILABLE_ATTEMPTS`] times, anything else never, and
+/// nothing once the deadline is near (`out_of_time`).
 #[derive(Debug, thiserror::Error)]
 #[error("{error}")]
 struct ChunkError {
     error: PortError,
     attempt: u32,
+    out_of_time: bool,
 }
 
 impl Retryable for ChunkError {
     fn verdict(&self) -> Verdict {
         match self.error {
+            _ if self.out_of_time => Verdict::Stop,
             PortError::Unavailable { .. } if self.attempt >= UNAVAILABLE_ATTEMPTS => Verdict::Stop,
             _ => self.error.verdict(),
         }
@@ -61,9 +73,11 @@ pub struct StockConsumer<S, E = NoErp, Q = NoQueue> {
     pub metrics: Metrics,
     /// The ERP side; `None` keeps stock in DynamoDB only.
     pub erp: Option<ErpPush<E>>,
-    /// Where the consumer schedules its own ERP retries (the events queue). Without it, messages
-    /// whose stock is still owed are reported failed and come back after the visibility timeout.
+    /// Where the consumer schedules its own ERP retries and redaction continuations (the
+    /// events queue). Without it, messages whose stock is still owed, or whose redaction is not
+    /// finished, are reported failed and come back after the visibility timeout.
     pub retries: Option<Q>,
+    pub settings: ConsumerSettings,
 }
 
 /// First delay of a scheduled ERP retry; it doubles per attempt up to SQS's 15 minutes.
@@ -78,6 +92,9 @@ pub struct BatchReport {
     pub touched: Vec<(String, BTreeSet<StockKey>)>,
     /// Stock records still owed to the ERP after this batch.
     pub erp_pending: BTreeSet<StockKey>,
+    /// The failed messages that were not (or not completely) tried because the deadline came
+    /// near; they are in `failed` too.
+    pub deferred: Vec<String>,
 }
 
 impl<S: StockStore + SkuMapStore> StockConsumer<S, NoErp, NoQueue> {
@@ -87,6 +104,25 @@ impl<S: StockStore + SkuMapStore> StockConsumer<S, NoErp, NoQueue> {
             metrics,
             erp: None,
             retries: None,
+            settings: ConsumerSettings::default(),
+        }
+    }
+}
+
+impl<S, E, Q> StockConsumer<S, E, Q> {
+    /// The same consumer with other settings.
+    pub fn with_settings(self, settings: ConsumerSettings) -> Self {
+        StockConsumer { settings, ..self }
+    }
+
+    /// The same consumer scheduling its retries and continuations on `queue`.
+    pub fn with_queue<Q2>(self, queue: Q2) -> StockConsumer<S, E, Q2> {
+        StockConsumer {
+            store: self.store,
+            metrics: self.metrics,
+            erp: self.erp,
+            retries: Some(queue),
+            settings: self.settings,
         }
     }
 }
@@ -98,13 +134,31 @@ impl<S: StockStore + SkuMapStore, E: Erp, Q: EventQueue> StockConsumer<S, E, Q> 
             metrics,
             erp: Some(erp),
             retries,
+            settings: ConsumerSettings::default(),
         }
     }
 
-    /// Applies `(message id, body)` pairs; returns what happened and the ids that failed.
+    /// Applies `(message id, body)` pairs with no deadline; returns what happened and the ids
+    /// that failed.
     pub async fn apply_messages(&self, messages: &[(String, String)]) -> BatchReport {
+        self.apply_messages_until(messages, None).await
+    }
+
+    /// Applies `(message id, body)` pairs before `deadline` (when the invocation ends): nothing
+    /// starts within the margin of it, and what was not done is reported failed (and
+    /// `deferred`), so only that comes back.
+    pub async fn apply_messages_until(
+        &self,
+        messages: &[(String, String)],
+        deadline: Option<Instant>,
+    ) -> BatchReport {
+        let clock = Clock {
+            deadline,
+            margin: self.settings.deadline_margin,
+        };
         let mut report = BatchReport::default();
         let mut stock: Vec<(String, InventoryEvent)> = Vec::new();
+        let mut redactions: Vec<(String, InventoryEvent)> = Vec::new();
         let mut retry_attempt = 0;
         for (id, body) in messages {
             match InventoryEvent::from_json(body) {
@@ -117,18 +171,8 @@ impl<S: StockStore + SkuMapStore, E: Erp, Q: EventQueue> StockConsumer<S, E, Q> 
                         .touched
                         .push((id.clone(), keys.into_iter().collect()));
                 }
-                Ok(event) if event.body == EventBody::ShopRedact => {
-                    match self.store.redact_shop(&event.shop).await {
-                        Ok(n) => {
-                            tracing::info!(shop = %event.shop, records = n, "shop redacted");
-                            self.metrics.count("ShopRedacted", None);
-                            report.outcomes.push((event.key, Outcome::Applied));
-                        }
-                        Err(e) => {
-                            tracing::error!(shop = %event.shop, "shop redaction failed: {e}");
-                            report.failed.push(id.clone());
-                        }
-                    }
+                Ok(event) if matches!(event.body, EventBody::ShopRedact { .. }) => {
+                    redactions.push((id.clone(), event));
                 }
                 Ok(event) => stock.push((id.clone(), event)),
                 Err(e) => {
@@ -138,13 +182,36 @@ impl<S: StockStore + SkuMapStore, E: Erp, Q: EventQueue> StockConsumer<S, E, Q> 
                 }
             }
         }
-        let started = std::time::Instant::now();
+        for (id, event) in &redactions {
+            self.redact_one(id, event, &clock, &mut report).await;
+        }
+        let started = Instant::now();
         for chunk in chunks(&stock) {
-            self.apply_chunk(chunk, &mut report).await;
+            self.apply_chunk(chunk, &clock, &mut report).await;
         }
         let applied_ms = started.elapsed().as_millis() as u64;
         if let Some(erp) = &self.erp {
-            self.push_to_erp(erp, retry_attempt, &mut report).await;
+            if clock.time_for(self.settings.erp_reserve) {
+                let deadline = clock
+                    .deadline
+                    .map(|d| d.checked_sub(clock.margin).unwrap_or(d));
+                self.push_to_erp(erp, retry_attempt, deadline, &mut report)
+                    .await;
+            } else {
+                self.defer_erp(retry_attempt, &mut report).await;
+            }
+        }
+        if !report.deferred.is_empty() {
+            self.metrics.put(
+                "ConsumerDeferred",
+                report.deferred.len() as f64,
+                Unit::Count,
+                None,
+            );
+            tracing::warn!(
+                deferred = report.deferred.len(),
+                "deadline near: messages not applied go back to the queue"
+            );
         }
         tracing::info!(
             messages = messages.len(),
@@ -156,10 +223,53 @@ impl<S: StockStore + SkuMapStore, E: Erp, Q: EventQueue> StockConsumer<S, E, Q> 
         report
     }
 
-    /// One ERP push for everything the batch touched (a burst across chunks coalesces too).
-    /// Stock still owed afterwards gets a scheduled retry with a growing delay; if even that
-    /// cannot be sent, the messages that touched it fail and come back.
-    async fn push_to_erp(&self, erp: &ErpPush<E>, attempt: u32, report: &mut BatchReport) {
+    /// One `shop/redact` message, as far as the deadline allows ([`crate::redact`]).
+    async fn redact_one(
+        &self,
+        id: &str,
+        event: &InventoryEvent,
+        clock: &Clock,
+        report: &mut BatchReport,
+    ) {
+        let EventBody::ShopRedact { resume } = &event.body else {
+            return;
+        };
+        let settings = &self.settings.redact;
+        let queue = self.retries.as_ref();
+        let done = redact(
+            &self.store,
+            queue,
+            &self.metrics,
+            settings,
+            clock,
+            event,
+            resume.as_ref(),
+        );
+        match done.await {
+            Ok(Redaction::Finished | Redaction::HandedOn) => {
+                report.outcomes.push((event.key.clone(), Outcome::Applied));
+            }
+            Ok(Redaction::Duplicate) => {
+                report
+                    .outcomes
+                    .push((event.key.clone(), Outcome::Duplicate));
+            }
+            Ok(Redaction::Deferred) => {
+                report.failed.push(id.to_string());
+                report.deferred.push(id.to_string());
+            }
+            Ok(Redaction::Unfinished) => report.failed.push(id.to_string()),
+            Err(e) => {
+                tracing::error!(shop = %event.shop, "shop redaction failed, it resumes when the message comes back: {e}");
+                report.failed.push(id.to_string());
+            }
+        }
+    }
+
+    /// The ERP push skipped for want of time: the stock keeps its debt and an `erp_retry` (at
+    /// the same attempt: the ERP did not fail) is scheduled; if it cannot be, the messages that
+    /// touched that stock fail and come back.
+    async fn defer_erp(&self, attempt: u32, report: &mut BatchReport) {
         let failed: BTreeSet<String> = report.failed.iter().cloned().collect();
         let keys: BTreeSet<StockKey> = report
             .touched
@@ -170,67 +280,114 @@ impl<S: StockStore + SkuMapStore, E: Erp, Q: EventQueue> StockConsumer<S, E, Q> 
         if keys.is_empty() {
             return;
         }
-        let pushed = erp.push(&self.store, &keys).await;
-        if pushed.pending.is_empty() {
-            return;
-        }
-        let delay = RETRY_BASE_DELAY
-            .saturating_mul(1u32 << attempt.min(9))
-            .min(Duration::from_secs(900));
-        let scheduled = match &self.retries {
-            Some(queue) => {
-                let first = pushed.pending.iter().next().map(|k| k.shop.clone());
-                let retry = InventoryEvent {
-                    schema: stockbridge_domain::event::SCHEMA_VERSION,
-                    key: format!("erp-retry:{}:{}", attempt + 1, Timestamp::now().0),
-                    shop: first.unwrap_or_else(|| ShopDomain::new("")),
-                    source: stockbridge_domain::event::Source {
-                        topic: "stockbridge/erp-retry".into(),
-                        webhook_id: String::new(),
-                        event_id: None,
-                        api_version: None,
-                        triggered_at: Timestamp::now(),
-                        received_at: Timestamp::now(),
-                    },
-                    part: stockbridge_domain::event::Part::WHOLE,
-                    body: EventBody::ErpRetry {
-                        keys: pushed.pending.iter().cloned().collect(),
-                        attempt: attempt + 1,
-                    },
-                };
-                match queue.send_after(&[retry], delay).await {
-                    Ok(()) => true,
-                    Err(e) => {
-                        tracing::error!("could not schedule the ERP retry: {e}");
-                        false
-                    }
+        let mut scheduled = self.retries.is_some();
+        if let Some(queue) = &self.retries {
+            // One message per send, as `push_to_erp` sends them.
+            for retry in retry_events(&keys, attempt) {
+                if let Err(e) = queue.send_after(&[retry], RETRY_BASE_DELAY).await {
+                    tracing::error!("could not schedule the deferred ERP push: {e}");
+                    scheduled = false;
                 }
             }
-            None => false,
-        };
+        }
         if scheduled {
-            self.metrics.count("ErpRetryScheduled", None);
+            self.metrics.count("ErpPushDeferred", None);
             tracing::warn!(
-                pending = pushed.pending.len(),
-                delay_s = delay.as_secs(),
-                error = ?pushed.last_error,
-                "ERP push incomplete; retry scheduled"
+                pending = keys.len(),
+                "deadline near: ERP push deferred to an erp_retry"
             );
         } else {
             let owed: Vec<String> = report
                 .touched
                 .iter()
-                .filter(|(id, keys)| {
-                    keys.iter().any(|k| pushed.pending.contains(k)) && !failed.contains(id)
-                })
+                .filter(|(id, k)| !failed.contains(id) && !k.is_empty())
                 .map(|(id, _)| id.clone())
                 .collect();
             report.failed.extend(owed);
         }
+        report.erp_pending = keys;
+    }
+
+    /// One ERP push for everything the batch touched (a burst across chunks coalesces too),
+    /// starting nothing after `deadline`. Stock still owed afterwards gets scheduled retries
+    /// ([`crate::erp_push::PushReport::retries`]: a growing delay after an ERP failure, one
+    /// retry after the lease for stock that met another consumer's write in flight); stock
+    /// whose retry cannot be sent fails the messages that touched it, so they come back.
+    /// Parked stock waits for its operator.
+    async fn push_to_erp(
+        &self,
+        erp: &ErpPush<E>,
+        attempt: u32,
+        deadline: Option<Instant>,
+        report: &mut BatchReport,
+    ) {
+        let failed: BTreeSet<String> = report.failed.iter().cloned().collect();
+        let keys: BTreeSet<StockKey> = report
+            .touched
+            .iter()
+            .filter(|(id, _)| !failed.contains(id))
+            .flat_map(|(_, keys)| keys.iter().cloned())
+            .collect();
+        if keys.is_empty() {
+            return;
+        }
+        let pushed = erp.push_before(&self.store, &keys, deadline).await;
+        if !pushed.parked.is_empty() {
+            tracing::warn!(
+                parked = pushed.parked.len(),
+                "stock owed behind ERP writes parked for an operator (`stockbridge erp parked`)"
+            );
+        }
+        let mut unscheduled: BTreeSet<StockKey> = BTreeSet::new();
+        for retry in pushed.retries(attempt) {
+            let mut sent = self.retries.is_some();
+            if let Some(queue) = &self.retries {
+                // One message per send: a batch of them could pass SQS's 256 KB.
+                for event in retry_events(&retry.keys, retry.attempt) {
+                    if let Err(e) = queue.send_after(&[event], retry.delay).await {
+                        tracing::error!("could not schedule the ERP retry: {e}");
+                        sent = false;
+                    }
+                }
+            }
+            if sent {
+                self.metrics.count("ErpRetryScheduled", Some(retry.reason));
+                tracing::warn!(
+                    pending = retry.keys.len(),
+                    delay_s = retry.delay.as_secs(),
+                    reason = retry.reason,
+                    error = ?pushed.last_error,
+                    "ERP push incomplete; retry scheduled"
+                );
+            } else {
+                unscheduled.extend(retry.keys);
+            }
+        }
+        let owed: Vec<String> = report
+            .touched
+            .iter()
+            .filter(|(id, keys)| {
+                keys.iter().any(|k| unscheduled.contains(k)) && !failed.contains(id)
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        report.failed.extend(owed);
         report.erp_pending = pushed.pending;
     }
 
-    async fn apply_chunk(&self, chunk: &[(String, InventoryEvent)], report: &mut BatchReport) {
+    async fn apply_chunk(
+        &self,
+        chunk: &[(String, InventoryEvent)],
+        clock: &Clock,
+        report: &mut BatchReport,
+    ) {
+        if !clock.may_start() {
+            report.failed.extend(chunk.iter().map(|(id, _)| id.clone()));
+            report
+                .deferred
+                .extend(chunk.iter().map(|(id, _)| id.clone()));
+            return;
+        }
         let events: Vec<InventoryEvent> = chunk.iter().map(|(_, e)| e.clone()).collect();
         let events = &events;
         let mut tries = 0u32;
@@ -238,9 +395,24 @@ impl<S: StockStore + SkuMapStore, E: Erp, Q: EventQueue> StockConsumer<S, E, Q> 
             tries += 1;
             let attempt = tries;
             async move {
-                self.try_apply(events)
+                if attempt > 1 && !clock.may_start() {
+                    return Err(ChunkError {
+                        error: PortError::Unavailable {
+                            service: "consumer",
+                            detail: "no time left for another attempt".into(),
+                        },
+                        attempt,
+                        out_of_time: true,
+                    });
+                }
+                clock
+                    .within(self.try_apply(events))
                     .await
-                    .map_err(|error| ChunkError { error, attempt })
+                    .map_err(|error| ChunkError {
+                        error,
+                        attempt,
+                        out_of_time: !clock.may_start(),
+                    })
             }
         };
         let applied = CONFLICTS
@@ -254,8 +426,7 @@ impl<S: StockStore + SkuMapStore, E: Erp, Q: EventQueue> StockConsumer<S, E, Q> 
                     other => tracing::debug!(attempt, wait_ms, "{other}; trying again"),
                 }
             })
-            .await
-            .map_err(|e| e.error);
+            .await;
         match applied {
             Ok((outcomes, touched)) => {
                 self.record(events, &outcomes);
@@ -264,18 +435,47 @@ impl<S: StockStore + SkuMapStore, E: Erp, Q: EventQueue> StockConsumer<S, E, Q> 
                     .touched
                     .extend(chunk.iter().map(|(id, _)| id.clone()).zip(touched));
             }
-            // Not a retry: the plan cannot fit one transaction, so each half is applied alone.
-            Err(PortError::TooLarge(n)) if chunk.len() > 1 => {
-                tracing::info!(
-                    actions = n,
+            Err(e) if e.out_of_time => {
+                tracing::warn!(
                     events = chunk.len(),
-                    "splitting a batch too large for one transaction"
+                    "deadline near, messages go back to the queue: {}",
+                    e.error
+                );
+                report.failed.extend(chunk.iter().map(|(id, _)| id.clone()));
+                report
+                    .deferred
+                    .extend(chunk.iter().map(|(id, _)| id.clone()));
+            }
+            // Not a retry: the plan cannot fit one transaction, or the store refuses something
+            // in it that a retry would send again; so each half is applied alone, down to the
+            // one message the store refuses.
+            Err(ChunkError {
+                error: e @ (PortError::TooLarge(_) | PortError::Refused { .. }),
+                ..
+            }) if chunk.len() > 1 => {
+                tracing::info!(
+                    events = chunk.len(),
+                    "splitting a batch the store cannot take in one transaction: {e}"
                 );
                 let (a, b) = chunk.split_at(chunk.len() / 2);
-                Box::pin(self.apply_chunk(a, report)).await;
-                Box::pin(self.apply_chunk(b, report)).await;
+                Box::pin(self.apply_chunk(a, clock, report)).await;
+                Box::pin(self.apply_chunk(b, clock, report)).await;
             }
-            Err(e) => {
+            Err(ChunkError {
+                error: e @ PortError::Refused { .. },
+                ..
+            }) => {
+                self.metrics.count("ConsumerRefused", None);
+                for (id, event) in chunk {
+                    let key: String = event.key.chars().take(80).collect();
+                    tracing::error!(
+                        message_id = %id, key = %key, key_bytes = event.key.len(),
+                        "the store refuses this event; it fails alone and reaches the dead-letter queue: {e}"
+                    );
+                }
+                report.failed.extend(chunk.iter().map(|(id, _)| id.clone()));
+            }
+            Err(ChunkError { error: e, .. }) => {
                 self.metrics
                     .put("ConsumerFailed", chunk.len() as f64, Unit::Count, None);
                 tracing::error!(
@@ -286,162 +486,4 @@ impl<S: StockStore + SkuMapStore, E: Erp, Q: EventQueue> StockConsumer<S, E, Q> 
             }
         }
     }
-
-    /// Applies a chunk; returns each event's outcome and the stock records each one touches
-    /// (duplicates included, so a redelivery can finish an ERP push).
-    #[allow(clippy::type_complexity)]
-    async fn try_apply(
-        &self,
-        events: &[InventoryEvent],
-    ) -> Result<(Vec<(String, Outcome)>, Vec<BTreeSet<StockKey>>), PortError> {
-        let keys: Vec<String> = events.iter().map(|e| e.key.clone()).collect();
-        let applied = self.store.applied(&keys).await?;
-
-        let mut maps: HashMap<ShopDomain, SkuMap> = HashMap::new();
-        let mut by_shop: HashMap<&ShopDomain, Vec<&InventoryEvent>> = HashMap::new();
-        for e in events {
-            by_shop.entry(&e.shop).or_default().push(e);
-        }
-        for (shop, list) in by_shop {
-            let (mut items, mut variants, mut skus) = (Vec::new(), Vec::new(), Vec::new());
-            for e in list {
-                let (i, v, s) = references(e);
-                items.extend(i);
-                variants.extend(v);
-                skus.extend(s);
-            }
-            let map = self.store.lookup(shop, &items, &variants, &skus).await?;
-            maps.insert(shop.clone(), map);
-        }
-        let empty = SkuMap::default();
-        let resolved: Vec<ResolvedEvent> = events
-            .iter()
-            .map(|e| resolve(e, maps.get(&e.shop).unwrap_or(&empty)))
-            .collect();
-
-        let mut wanted = Wanted::default();
-        for fact in resolved.iter().flat_map(|r| &r.facts) {
-            match fact {
-                Fact::Available { key, .. } | Fact::Disconnected { key, .. } => {
-                    wanted.levels.insert(key.clone());
-                }
-                Fact::Commitment { line, key, .. } => {
-                    wanted.lines.insert(line.clone());
-                    wanted.levels.insert(key.clone());
-                }
-                Fact::Movement { movement, key, .. } => {
-                    wanted.movements.insert(movement.clone());
-                    wanted.levels.insert(key.clone());
-                }
-                Fact::Item { shop, item, .. } => {
-                    wanted.items.insert((shop.clone(), *item));
-                }
-            }
-        }
-        let mut loaded = self.store.load(&wanted).await?;
-        // A line already attributed elsewhere gives back its commitment there: load that level too.
-        let mut more = Wanted::default();
-        for (key, line) in &loaded.book.lines {
-            let old = StockKey {
-                shop: key.shop.clone(),
-                item: line.item,
-                location: line.location,
-            };
-            if !wanted.levels.contains(&old) {
-                more.levels.insert(old);
-            }
-        }
-        if !more.levels.is_empty() {
-            let extra = self.store.load(&more).await?;
-            loaded.book.levels.extend(extra.book.levels);
-            loaded.revisions.extend(extra.revisions);
-        }
-
-        let masters: Masters = maps
-            .iter()
-            .flat_map(|(shop, map)| {
-                map.locations
-                    .values()
-                    .map(move |l| ((shop.clone(), l.location), l.master))
-            })
-            .collect();
-        let plan = plan_batch(loaded.book.clone(), &applied, &resolved, &masters);
-        self.store.commit(&plan, &loaded, events).await?;
-        // Items written in the transaction (each costs 2 write units in a DynamoDB transaction).
-        let items = plan.changed_levels.len()
-            + plan.changed_lines.len()
-            + plan.changed_items.len()
-            + plan.changed_movements.len()
-            + plan.ledger.len()
-            + plan.parked.len()
-            + plan.new_keys().count();
-        self.metrics
-            .put("DynamoItemsWritten", items as f64, Unit::Count, None);
-        for entry in &plan.ledger {
-            tracing::info!(
-                shop = %entry.key.shop, item = %entry.key.item, location = %entry.key.location,
-                available = entry.after.available, committed = entry.after.committed,
-                on_hand = entry.after.on_hand, causes = entry.causes.len(), "stock updated"
-            );
-        }
-        for (key, unresolved) in &plan.parked {
-            tracing::warn!(event = %key, missing = ?unresolved.missing, "parked until the mapping arrives");
-        }
-        let touched = resolved
-            .iter()
-            .map(|r| r.facts.iter().filter_map(fact_key).collect())
-            .collect();
-        Ok((plan.outcomes, touched))
-    }
-
-    fn record(&self, events: &[InventoryEvent], outcomes: &[(String, Outcome)]) {
-        let now = Timestamp::now();
-        for ((_, outcome), event) in outcomes.iter().zip(events) {
-            let (name, reason) = match outcome {
-                Outcome::Applied => ("EventsApplied", None),
-                Outcome::AppliedAndParked => ("EventsApplied", Some("partly_parked")),
-                Outcome::Parked => ("EventsParked", None),
-                Outcome::Duplicate => ("EventsDuplicate", None),
-            };
-            self.metrics.count(name, reason);
-            if matches!(outcome, Outcome::Applied | Outcome::AppliedAndParked) {
-                let ms = (now.0 - event.source.received_at.0) as f64 / 1e6;
-                self.metrics
-                    .put("AppliedLatencyMs", ms.max(0.0), Unit::Milliseconds, None);
-            }
-        }
-    }
-}
-
-fn fact_key(fact: &Fact) -> Option<StockKey> {
-    match fact {
-        Fact::Available { key, .. }
-        | Fact::Disconnected { key, .. }
-        | Fact::Commitment { key, .. }
-        | Fact::Movement { key, .. } => Some(key.clone()),
-        Fact::Item { .. } => None,
-    }
-}
-
-/// Groups events so each group's worst-case transaction stays within DynamoDB's 100 actions.
-fn chunks(events: &[(String, InventoryEvent)]) -> Vec<&[(String, InventoryEvent)]> {
-    let cost = |e: &InventoryEvent| match &e.body {
-        EventBody::Stock { changes } => 1 + ACTIONS_PER_CHANGE * changes.len(),
-        EventBody::ShopRedact | EventBody::ErpRetry { .. } => 0,
-    };
-    let mut out = Vec::new();
-    let (mut start, mut total) = (0, 0);
-    for (i, (_, e)) in events.iter().enumerate() {
-        let c = cost(e);
-        if i > start && total + c > MAX_ACTIONS {
-            out.push(&events[start..i]);
-            start = i;
-            total = 0;
-        }
-        total += c;
-    }
-    if start < events.len() {
-        out.push(&events[start..]);
-    }
-    out
 }

@@ -6,35 +6,72 @@
 //! and jitter, honouring `Retry-After`); after repeated failures a circuit breaker stops calling
 //! the ERP for a cool-down and fails fast. Nothing is lost meanwhile: the debt stays on the stock
 //! records, the in-flight write keeps its key (so a retry after a timeout finds the first write),
-//! and the consumer reports the messages whose stock is still owed as failed, so SQS delivers
-//! them again.
+//! and the consumer schedules itself a retry of the stock still owed.
+//!
+//! One write, one sender. An in-flight write is leased to the consumer process that prepared
+//! or claimed it ([`Inflight::holder`]); the holder renews the lease before each ERP call and
+//! bounds each call well inside it ([`PushPolicy::attempt_timeout`]), so nobody else sends it
+//! while the holder might. Another consumer that owes the same records does not wait or back
+//! off: it leaves them to the holder, which after settling prepares and sends what became owed
+//! meanwhile (a hand-over, up to [`PushPolicy::rounds`] rounds within its time); the other
+//! consumer schedules one retry for about the rest of the lease, as a backstop, without
+//! counting it as an ERP failure (`ErpContended`).
+//!
+//! A refused write keeps its key: the ERP may have applied part of it (Tryton's "in" shipment
+//! before it refused the "out"), and only the same key lets the adapter find that part. The
+//! refusal is counted on the write; after [`PushPolicy::max_refusals`] the write is parked for
+//! an operator (`ErpWriteParked`; `stockbridge erp parked`, `stockbridge erp retry`). Every push
+//! reports the age of the oldest debt it saw (`ErpOldestDebtAgeSeconds`), failed or not.
+//!
+//! The store's side of the lease (prepare, claim, renew, settle, refuse, give back) is in
+//! `lease`; one call through the circuit breaker in `breaker`; the retries a push's leftovers
+//! need in `schedule`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 use std::time::Duration;
 
 mod breaker;
+mod lease;
+mod schedule;
 
-use breaker::Breaker;
+use breaker::{Breaker, Sent};
+use lease::Bookkeeping;
+pub use schedule::{retry_events, Retry, RETRY_KEYS_PER_MESSAGE};
 
-use crate::ports::{Erp, ErpError, PortError, SkuMapStore, StockStore, Wanted};
+use crate::ports::{Erp, PortError, SkuMapStore, StockStore, Wanted};
 use crate::retry::RetryPolicy;
 use crate::telemetry::{Metrics, Unit};
-use stockbridge_domain::erp_write::{push_key, ErpLine, ErpWrite};
+use stockbridge_domain::erp_write::{ErpLine, ErpWrite};
 use stockbridge_domain::ids::{ShopDomain, Timestamp};
-use stockbridge_domain::skumap::{Master, SkuMap};
-use stockbridge_domain::stock::{Inflight, StockKey, StockLevel};
+use stockbridge_domain::skumap::SkuMap;
+use stockbridge_domain::stock::{Inflight, StockKey};
 
-/// Retry and circuit-breaker settings.
+/// Retry, circuit-breaker, lease and parking settings.
 #[derive(Clone, Debug)]
 pub struct PushPolicy {
-    /// Calls per write before giving up for this invocation (the messages then come back), their
-    /// backoff, and the longest `Retry-After` waited out in the function ([`PushPolicy::RETRY`]
-    /// by default).
+    /// Calls per write before giving up for this invocation (the stock then gets a scheduled
+    /// retry), their backoff, and the longest `Retry-After` waited out in the function
+    /// ([`PushPolicy::RETRY`] by default).
     pub retry: RetryPolicy,
     /// Consecutive transient failures that open the circuit.
     pub breaker_threshold: u32,
     pub breaker_cooldown: Duration,
+    /// How long a consumer holds an in-flight write after taking or renewing its lease. Renewed
+    /// before each ERP call; shorter than a Lambda invocation, so a holder that died frees it.
+    pub lease: Duration,
+    /// The longest one call to the ERP may take before it is given up (and retried). Must stay
+    /// well inside `lease`: a request given up on may still run in the ERP for up to the
+    /// adapter's own request timeout (10 s), and no one else may send the write before that.
+    pub attempt_timeout: Duration,
+    /// Refusals after which a write is parked for an operator instead of retried.
+    pub max_refusals: u32,
+    /// Rounds of prepare-and-send in one push: the first for what the batch owes, each further
+    /// one (a hand-over) for what became owed on those records while the previous one was sent.
+    pub rounds: u32,
+    /// How long one push may go on: no round or ERP call starts after it (nor after the
+    /// invocation's deadline, see [`ErpPush::push_before`]).
+    pub budget: Duration,
 }
 
 impl PushPolicy {
@@ -60,18 +97,27 @@ impl PushPolicy {
 }
 
 impl Default for PushPolicy {
+    /// Leases of 55 s (a Lambda invocation is 60 s) renewed before each call, calls of at most
+    /// 25 s (30 s left for a request given up on to end in the ERP), parked after 5 refusals,
+    /// up to 4 rounds within 40 s.
     fn default() -> Self {
         PushPolicy {
             retry: PushPolicy::RETRY,
             breaker_threshold: 5,
             breaker_cooldown: Duration::from_secs(30),
+            lease: Duration::from_secs(55),
+            attempt_timeout: Duration::from_secs(25),
+            max_refusals: 5,
+            rounds: 4,
+            budget: Duration::from_secs(40),
         }
     }
 }
 
 impl PushPolicy {
-    /// The defaults, with the breaker's cool-down from `ERP_BREAKER_COOLDOWN_SECONDS` (a value
-    /// that is not a whole number of seconds is an error).
+    /// The defaults, with the breaker's cool-down from `ERP_BREAKER_COOLDOWN_SECONDS` and the
+    /// refusals before parking from `ERP_MAX_REFUSALS` (a value that is not a whole number is an
+    /// error).
     pub fn from_env() -> Result<Self, crate::config::ConfigError> {
         let mut policy = PushPolicy::default();
         let secs = crate::config::env_or(
@@ -79,6 +125,13 @@ impl PushPolicy {
             policy.breaker_cooldown.as_secs(),
         )?;
         policy.breaker_cooldown = Duration::from_secs(secs);
+        policy.max_refusals = crate::config::env_or("ERP_MAX_REFUSALS", policy.max_refusals)?;
+        if policy.max_refusals == 0 {
+            return Err(crate::config::ConfigError::Invalid {
+                name: "ERP_MAX_REFUSALS",
+                detail: "must be at least 1 (refusals before a write is parked)".into(),
+            });
+        }
         Ok(policy)
     }
 }
@@ -88,6 +141,8 @@ pub struct ErpPush<E> {
     pub erp: E,
     pub policy: PushPolicy,
     pub metrics: Metrics,
+    /// This process's name on the leases it holds.
+    holder: String,
     breaker: Mutex<Breaker>,
 }
 
@@ -96,9 +151,43 @@ pub struct ErpPush<E> {
 pub struct PushReport {
     pub writes: usize,
     pub lines: usize,
-    /// Stock records still owed to the ERP after this push (their messages should come back).
+    /// Stock records still owed to the ERP after this push, parked ones aside (their stock
+    /// should be tried again).
     pub pending: BTreeSet<StockKey>,
+    /// Of `pending`, the records that met another consumer's write in flight: not an ERP
+    /// failure; worth one retry after about `contended_for` (the rest of that lease).
+    pub contended: BTreeSet<StockKey>,
+    pub contended_for: Duration,
+    /// Records whose write is parked for an operator: not tried again until released.
+    pub parked: BTreeSet<StockKey>,
     pub last_error: Option<String>,
+}
+
+/// What a push met on its way, over its rounds.
+#[derive(Debug, Default)]
+struct Met {
+    /// Records of writes another consumer holds (or took while we looked).
+    contended: BTreeSet<StockKey>,
+    contended_for: Duration,
+    /// The writes met so, each counted once whatever the rounds.
+    contended_writes: BTreeSet<String>,
+}
+
+impl Met {
+    fn contention(&mut self, write_key: &str, members: &[(StockKey, Inflight)], left: Duration) {
+        self.contended
+            .extend(members.iter().map(|(k, _)| k.clone()));
+        self.contended_for = self.contended_for.max(left);
+        self.contended_writes.insert(write_key.to_string());
+    }
+}
+
+/// How a round of sending ended.
+enum Round {
+    /// This many writes were acknowledged and settled.
+    Settled(usize),
+    /// The ERP failed, or the time ran out: the rest waits for the scheduled retry.
+    Stopped,
 }
 
 impl<E: Erp> ErpPush<E> {
@@ -107,47 +196,50 @@ impl<E: Erp> ErpPush<E> {
             erp,
             policy,
             metrics,
+            holder: format!("consumer-{:032x}", nonce()),
             breaker: Mutex::new(Breaker::default()),
         }
     }
 
-    /// Brings what `keys` owe into the ERP.
+    /// This process's name on the leases it holds.
+    pub fn holder(&self) -> &str {
+        &self.holder
+    }
+
+    /// Brings what `keys` owe into the ERP, within [`PushPolicy::budget`].
     pub async fn push<S: StockStore + SkuMapStore>(
         &self,
         store: &S,
         keys: &BTreeSet<StockKey>,
     ) -> PushReport {
+        self.push_before(store, keys, None).await
+    }
+
+    /// The same, starting nothing (a round, an ERP call) after `deadline` either, and bounding
+    /// each call by it.
+    pub async fn push_before<S: StockStore + SkuMapStore>(
+        &self,
+        store: &S,
+        keys: &BTreeSet<StockKey>,
+        deadline: Option<std::time::Instant>,
+    ) -> PushReport {
         let mut report = PushReport::default();
         if keys.is_empty() {
             return report;
         }
-        match self.push_inner(store, keys, &mut report).await {
-            Ok(()) => {}
-            Err(e) => {
-                tracing::warn!("ERP push stopped: {e}");
-                report.last_error = Some(e.to_string());
-            }
+        let mut end = tokio::time::Instant::now() + self.policy.budget;
+        if let Some(deadline) = deadline {
+            end = end.min(tokio::time::Instant::from_std(deadline));
         }
-        // Whatever is still owed or in flight comes back with its messages.
-        if let Ok(loaded) = store
-            .load(&Wanted {
-                levels: keys.clone(),
-                ..Wanted::default()
-            })
+        let mut met = Met::default();
+        if let Err(e) = self
+            .push_inner(store, keys, end, &mut met, &mut report)
             .await
         {
-            for (key, level) in &loaded.book.levels {
-                if level.erp_owed != 0 || level.erp_inflight.is_some() {
-                    report.pending.insert(key.clone());
-                }
-            }
-        } else {
-            report.pending.extend(keys.iter().cloned());
+            tracing::warn!("ERP push stopped: {e}");
+            report.last_error = Some(e.to_string());
         }
-        if !report.pending.is_empty() {
-            self.metrics
-                .put("ErpPending", report.pending.len() as f64, Unit::Count, None);
-        }
+        self.account(store, keys, &met, &mut report).await;
         report
     }
 
@@ -155,84 +247,45 @@ impl<E: Erp> ErpPush<E> {
         &self,
         store: &S,
         keys: &BTreeSet<StockKey>,
+        end: tokio::time::Instant,
+        met: &mut Met,
         report: &mut PushReport,
     ) -> Result<(), PortError> {
         let maps = self.maps(store, keys).await?;
-        // 1. Prepare: owed stock without a write in flight gets one, under a fixed key, leased to
-        //    this consumer.
-        let mut mine: BTreeSet<String> = BTreeSet::new();
-        for _ in 0..4 {
-            let loaded = store
-                .load(&Wanted {
-                    levels: keys.clone(),
-                    ..Wanted::default()
-                })
-                .await?;
-            let mut marked: Vec<(StockKey, StockLevel)> = Vec::new();
-            let mut groups: BTreeMap<String, Vec<(StockKey, StockLevel)>> = BTreeMap::new();
-            for (key, level) in &loaded.book.levels {
-                if level.erp_owed == 0 || level.erp_inflight.is_some() {
-                    continue;
-                }
-                let Some(map) = maps.get(&key.shop) else {
-                    continue;
-                };
-                let (Some(item), Some(location)) =
-                    (map.items.get(&key.item), map.locations.get(&key.location))
-                else {
-                    continue;
-                };
-                let mut level = level.clone();
-                level.erp_inflight = Some(Inflight {
-                    key: String::new(),
-                    warehouse: location.erp_warehouse.clone(),
-                    erp_item: item.erp_item.clone(),
-                    quantity: level.erp_owed,
-                    change: item.uom.to_erp(level.erp_owed),
-                    target: (location.master == Master::Shopify)
-                        .then(|| item.uom.to_erp(level.on_hand())),
-                    since: level.erp_owed_since,
-                    lease_until: Some(lease()),
-                });
-                groups
-                    .entry(location.erp_warehouse.clone())
-                    .or_default()
-                    .push((key.clone(), level));
-            }
-            for (warehouse, members) in groups {
-                for chunk in members.chunks(50) {
-                    let covered: Vec<(String, u64)> = chunk
-                        .iter()
-                        .map(|(k, l)| (k.to_string(), l.erp_seq))
-                        .collect();
-                    let key = push_key(&warehouse, &covered, nonce());
-                    for (k, l) in chunk {
-                        let mut l = l.clone();
-                        if let Some(i) = l.erp_inflight.as_mut() {
-                            i.key = key.clone();
-                        }
-                        marked.push((k.clone(), l));
-                    }
-                }
-            }
-            if marked.is_empty() {
+        for round in 0..self.policy.rounds.max(1) {
+            if tokio::time::Instant::now() >= end {
                 break;
             }
-            match store.put_levels(&marked, &loaded).await {
-                Ok(()) => {
-                    mine.extend(
-                        marked
-                            .iter()
-                            .filter_map(|(_, l)| l.erp_inflight.as_ref().map(|i| i.key.clone())),
-                    );
-                    break;
-                }
-                Err(PortError::Conflict(_)) => continue,
-                Err(e) => return Err(e),
+            let mine = self.prepare(store, keys, &maps).await?;
+            if round > 0 && mine.is_empty() {
+                // Nothing became owed while the last round was sent.
+                break;
+            }
+            if round > 0 {
+                self.metrics.count("ErpHandOver", None);
+            }
+            match self
+                .send_round(store, keys, &mine, end, met, report)
+                .await?
+            {
+                Round::Settled(0) | Round::Stopped => break,
+                Round::Settled(_) => {}
             }
         }
+        Ok(())
+    }
 
-        // 2. Send every write in flight (new or left by an earlier attempt) and settle it.
+    /// Sends every write in flight on `keys` this consumer may send (its own, and those whose
+    /// lease ran out, once claimed), and settles or records what the ERP answered.
+    async fn send_round<S: StockStore>(
+        &self,
+        store: &S,
+        keys: &BTreeSet<StockKey>,
+        mine: &BTreeSet<String>,
+        end: tokio::time::Instant,
+        met: &mut Met,
+        report: &mut PushReport,
+    ) -> Result<Round, PortError> {
         let loaded = store
             .load(&Wanted {
                 levels: keys.clone(),
@@ -248,68 +301,207 @@ impl<E: Erp> ErpPush<E> {
                     .push((key.clone(), inflight.clone()));
             }
         }
+        let writes: Vec<(String, Vec<(StockKey, Inflight)>)> = writes.into_iter().collect();
         let now = Timestamp::now();
-        for (write_key, members) in writes {
-            if !mine.contains(&write_key) {
+        let mut settled = 0;
+        for (n, (write_key, members)) in writes.iter().enumerate() {
+            if members.iter().any(|(_, i)| i.parked_at.is_some()) {
+                continue;
+            }
+            if tokio::time::Instant::now() >= end {
+                self.give_back(store, mine, &writes[n..]).await;
+                return Ok(Round::Stopped);
+            }
+            if !mine.contains(write_key) {
                 // Left by an earlier attempt, or another consumer's: take it over only when its
                 // lease has run out, and only if the claim wins the race.
-                let leased = members
+                if let Some(until) = members
                     .iter()
-                    .any(|(_, i)| i.lease_until.is_some_and(|until| until > now));
-                if leased {
+                    .filter(|(_, i)| i.leased_to_another(&self.holder, now))
+                    .filter_map(|(_, i)| i.lease_until)
+                    .max()
+                {
+                    met.contention(write_key, members, remaining(now, until));
                     continue;
                 }
-                match self.claim(store, &write_key, &members).await {
+                match self.claim(store, write_key, members).await {
                     Ok(()) => {}
-                    Err(PortError::Conflict(_)) => continue,
-                    Err(e) => return Err(e),
+                    Err(Bookkeeping::Lost(why)) => {
+                        tracing::debug!(key = %write_key, "another consumer has the write: {why}");
+                        met.contention(write_key, members, self.policy.lease);
+                        continue;
+                    }
+                    Err(Bookkeeping::Store(e)) => return Err(e),
                 }
             }
-            let write = to_write(&write_key, &members);
-            match self.apply_with_retry(&write).await {
-                Ok(()) => {
-                    self.settle(store, &write_key, &members).await?;
-                    report.writes += 1;
-                    report.lines += write.lines.len();
-                    self.metrics.count("ErpWrites", None);
-                    self.metrics
-                        .put("ErpLines", write.lines.len() as f64, Unit::Count, None);
-                    let now = Timestamp::now();
-                    for (_, inflight) in &members {
-                        if let Some(since) = inflight.since {
-                            let ms = (now.0 - since.0) as f64 / 1e6;
-                            self.metrics.put(
-                                "EndToEndLatencyMs",
-                                ms.max(0.0),
-                                Unit::Milliseconds,
-                                None,
-                            );
-                        }
-                    }
+            let write = to_write(write_key, members);
+            match self
+                .apply_leased(store, write_key, members, &write, end)
+                .await
+            {
+                Sent::Acknowledged => {
+                    self.settle(store, write_key, members)
+                        .await
+                        .map_err(Bookkeeping::into_port)?;
+                    settled += 1;
+                    self.acknowledged(&write, members, report);
                 }
-                Err(ErpError::Rejected(why)) => {
-                    self.metrics.count("ErpRejected", None);
-                    tracing::error!(key = %write_key, warehouse = %write.warehouse, "ERP rejected the write: {why}; the stock stays owed until the mapping or the ERP is fixed");
-                    self.clear(store, &write_key, &members).await?;
+                Sent::Refused(why) => {
+                    self.refused(store, write_key, members, &write, &why)
+                        .await?;
                     report.last_error = Some(why);
                 }
-                Err(e) => {
+                Sent::LeaseLost(why) => {
+                    tracing::warn!(key = %write_key, "stopped sending the write: {why}");
+                    met.contention(write_key, members, self.policy.lease);
+                }
+                Sent::Failed(e) => {
                     report.last_error = Some(e.to_string());
-                    // Give the lease back so the scheduled retry may send it at once; the key
-                    // stays, so the retry still finds whatever this attempt left in the ERP.
-                    let _ = self
-                        .rewrite(store, &write_key, &members, |level, _| {
-                            if let Some(i) = level.erp_inflight.as_mut() {
-                                i.lease_until = None;
-                            }
-                        })
-                        .await;
-                    // The circuit or the retries gave up: the rest waits for the next delivery.
-                    return Ok(());
+                    // Give the leases back so the scheduled retry may send at once; the keys
+                    // stay, so it still finds whatever this attempt left in the ERP.
+                    self.give_back(store, mine, &writes[n + 1..]).await;
+                    let _ = self.release(store, write_key, members).await;
+                    return Ok(Round::Stopped);
+                }
+                Sent::OutOfTime => {
+                    self.give_back(store, mine, &writes[n + 1..]).await;
+                    let _ = self.release(store, write_key, members).await;
+                    return Ok(Round::Stopped);
                 }
             }
         }
+        Ok(Round::Settled(settled))
+    }
+
+    /// Metrics and logs of an acknowledged write.
+    fn acknowledged(&self, write: &ErpWrite, members: &[(StockKey, Inflight)], r: &mut PushReport) {
+        r.writes += 1;
+        r.lines += write.lines.len();
+        self.metrics.count("ErpWrites", None);
+        self.metrics
+            .put("ErpLines", write.lines.len() as f64, Unit::Count, None);
+        let now = Timestamp::now();
+        for (_, inflight) in members {
+            if let Some(since) = inflight.since {
+                let ms = (now.0 - since.0) as f64 / 1e6;
+                self.metrics
+                    .put("EndToEndLatencyMs", ms.max(0.0), Unit::Milliseconds, None);
+            }
+        }
+    }
+
+    /// A refusal: counted on the write, which keeps its key; parked after too many.
+    async fn refused<S: StockStore>(
+        &self,
+        store: &S,
+        write_key: &str,
+        members: &[(StockKey, Inflight)],
+        write: &ErpWrite,
+        why: &str,
+    ) -> Result<(), PortError> {
+        self.metrics.count("ErpRejected", None);
+        match self.refuse(store, write_key, members, why).await {
+            Ok(Some(refusals)) if refusals >= self.policy.max_refusals => {
+                self.metrics.count("ErpWriteParked", None);
+                tracing::error!(
+                    key = %write_key, warehouse = %write.warehouse, refusals,
+                    "ERP refused the write {refusals} times: {why}; parked for an operator. Fix \
+                     the cause (SKU map, ERP product or unit, a cancelled document), then \
+                     `stockbridge erp retry --shop <shop> --key {write_key}`"
+                );
+            }
+            Ok(refusals) => {
+                let refusals = refusals.unwrap_or_default();
+                tracing::error!(
+                    key = %write_key, warehouse = %write.warehouse, refusals,
+                    "ERP refused the write: {why}; it keeps its key and is sent again later"
+                );
+            }
+            Err(Bookkeeping::Lost(lost)) => {
+                tracing::warn!(key = %write_key, "ERP refused the write ({why}), but {lost}");
+            }
+            Err(Bookkeeping::Store(e)) => return Err(e),
+        }
         Ok(())
+    }
+
+    /// Gives back the leases of this consumer's writes among `rest` that it will not send now.
+    async fn give_back<S: StockStore>(
+        &self,
+        store: &S,
+        mine: &BTreeSet<String>,
+        rest: &[(String, Vec<(StockKey, Inflight)>)],
+    ) {
+        for (write_key, members) in rest.iter().filter(|(k, _)| mine.contains(k)) {
+            if let Err(e) = self.release(store, write_key, members).await {
+                tracing::debug!(key = %write_key, "lease not given back, it runs out: {e}");
+            }
+        }
+    }
+
+    /// Sorts what is still owed (pending, contended, parked) and reports the oldest debt's age.
+    async fn account<S: StockStore>(
+        &self,
+        store: &S,
+        keys: &BTreeSet<StockKey>,
+        met: &Met,
+        report: &mut PushReport,
+    ) {
+        let loaded = store
+            .load(&Wanted {
+                levels: keys.clone(),
+                ..Wanted::default()
+            })
+            .await;
+        match loaded {
+            Ok(loaded) => {
+                let mut oldest: Option<i64> = None;
+                for (key, level) in &loaded.book.levels {
+                    let inflight = level.erp_inflight.as_ref();
+                    if level.erp_owed == 0 && inflight.is_none() {
+                        continue;
+                    }
+                    let since = [level.erp_owed_since, inflight.and_then(|i| i.since)]
+                        .into_iter()
+                        .flatten()
+                        .map(|t| t.0)
+                        .min();
+                    oldest = match (oldest, since) {
+                        (Some(o), Some(s)) => Some(o.min(s)),
+                        (o, s) => o.or(s),
+                    };
+                    if inflight.is_some_and(|i| i.parked_at.is_some()) {
+                        report.parked.insert(key.clone());
+                        continue;
+                    }
+                    report.pending.insert(key.clone());
+                    if met.contended.contains(key) {
+                        report.contended.insert(key.clone());
+                    }
+                }
+                let now = Timestamp::now().0;
+                let age = oldest.map_or(0.0, |t| (now.saturating_sub(t) as f64 / 1e9).max(0.0));
+                self.metrics
+                    .put("ErpOldestDebtAgeSeconds", age, Unit::Seconds, None);
+            }
+            Err(e) => {
+                tracing::warn!("could not read back what is still owed to the ERP: {e}");
+                report.pending.extend(keys.iter().cloned());
+            }
+        }
+        report.contended_for = met.contended_for;
+        if !met.contended_writes.is_empty() {
+            self.metrics.put(
+                "ErpContended",
+                met.contended_writes.len() as f64,
+                Unit::Count,
+                None,
+            );
+        }
+        if !report.pending.is_empty() {
+            self.metrics
+                .put("ErpPending", report.pending.len() as f64, Unit::Count, None);
+        }
     }
 
     async fn maps<S: SkuMapStore>(
@@ -327,129 +519,11 @@ impl<E: Erp> ErpPush<E> {
         }
         Ok(maps)
     }
-
-    /// Marks the write acknowledged: the debt it covered is paid, the sequence moves on.
-    async fn settle<S: StockStore>(
-        &self,
-        store: &S,
-        write_key: &str,
-        members: &[(StockKey, Inflight)],
-    ) -> Result<(), PortError> {
-        self.rewrite(store, write_key, members, |level, inflight| {
-            level.erp_owed -= inflight.quantity;
-            level.erp_seq += 1;
-            level.erp_inflight = None;
-            if level.erp_owed == 0 {
-                level.erp_owed_since = None;
-            }
-        })
-        .await
-    }
-
-    /// Drops a refused write: the debt stays, and a later push prepares it again.
-    async fn clear<S: StockStore>(
-        &self,
-        store: &S,
-        write_key: &str,
-        members: &[(StockKey, Inflight)],
-    ) -> Result<(), PortError> {
-        self.rewrite(store, write_key, members, |level, _| {
-            level.erp_inflight = None
-        })
-        .await
-    }
-
-    /// Takes the lease of an in-flight write whose lease ran out: one read, one conditional
-    /// write; [`PortError::Conflict`] if another consumer holds or took it.
-    async fn claim<S: StockStore>(
-        &self,
-        store: &S,
-        write_key: &str,
-        members: &[(StockKey, Inflight)],
-    ) -> Result<(), PortError> {
-        let keys: BTreeSet<StockKey> = members.iter().map(|(k, _)| k.clone()).collect();
-        let loaded = store
-            .load(&Wanted {
-                levels: keys,
-                ..Wanted::default()
-            })
-            .await?;
-        let now = Timestamp::now();
-        let mut changed = Vec::new();
-        for (key, level) in &loaded.book.levels {
-            let Some(inflight) = &level.erp_inflight else {
-                continue;
-            };
-            if inflight.key != write_key {
-                continue;
-            }
-            if inflight.lease_until.is_some_and(|until| until > now) {
-                return Err(PortError::Conflict(format!("write {write_key} is leased")));
-            }
-            let mut level = level.clone();
-            if let Some(i) = level.erp_inflight.as_mut() {
-                i.lease_until = Some(lease());
-            }
-            changed.push((key.clone(), level));
-        }
-        if changed.is_empty() {
-            return Err(PortError::Conflict(format!("write {write_key} is settled")));
-        }
-        store.put_levels(&changed, &loaded).await
-    }
-
-    /// Applies `change` to every stock record the write covers, trying again under
-    /// [`PushPolicy::SETTLE`] after a lost race or an unreachable store.
-    async fn rewrite<S: StockStore>(
-        &self,
-        store: &S,
-        write_key: &str,
-        members: &[(StockKey, Inflight)],
-        change: impl Fn(&mut StockLevel, &Inflight) + Send + Sync,
-    ) -> Result<(), PortError> {
-        let keys: BTreeSet<StockKey> = members.iter().map(|(k, _)| k.clone()).collect();
-        let once = || async {
-            let loaded = store
-                .load(&Wanted {
-                    levels: keys.clone(),
-                    ..Wanted::default()
-                })
-                .await?;
-            let mut changed = Vec::new();
-            for (key, level) in &loaded.book.levels {
-                let Some(inflight) = level.erp_inflight.clone() else {
-                    continue;
-                };
-                if inflight.key != write_key {
-                    continue;
-                }
-                let mut level = level.clone();
-                change(&mut level, &inflight);
-                changed.push((key.clone(), level));
-            }
-            store.put_levels(&changed, &loaded).await
-        };
-        PushPolicy::SETTLE
-            .run(once, |e, wait| {
-                let wait_ms = wait.as_millis() as u64;
-                tracing::debug!(key = %write_key, wait_ms, "settling the ERP write again: {e}");
-            })
-            .await
-            .map_err(|e| match e {
-                PortError::Conflict(what) => {
-                    PortError::Conflict(format!("settling ERP write {write_key}: {what}"))
-                }
-                e => e,
-            })
-    }
 }
 
-/// How long a consumer holds an in-flight write: longer than one push can take (attempts x the
-/// ERP call timeout plus waits), shorter than a Lambda invocation's 60 s.
-const LEASE: Duration = Duration::from_secs(55);
-
-fn lease() -> Timestamp {
-    Timestamp(Timestamp::now().0 + LEASE.as_nanos() as i64)
+/// The time from `now` to `until` (zero when past).
+fn remaining(now: Timestamp, until: Timestamp) -> Duration {
+    Duration::from_nanos(u64::try_from(until.0.saturating_sub(now.0)).unwrap_or(0))
 }
 
 /// A value no other preparation gets: the clock and a per-process counter.

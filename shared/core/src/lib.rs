@@ -8,7 +8,8 @@
 //!
 //! - [`ports`]: the traits for the outside world and their error types.
 //! - [`webhook`]: the webhook intake: a verified Shopify delivery to queued events or quarantine.
-//! - [`consumer`]: the stock consumer: a batch of queued events applied exactly once.
+//! - [`consumer`]: the stock consumer: a batch of queued events applied exactly once, within
+//!   the invocation's deadline (`deadline`); [`redact`]: `shop/redact` in recorded steps.
 //! - [`erp_push`]: what the stock records owe the ERP, pushed per warehouse under fixed keys.
 //! - [`reconcile`]: one reconciliation run: compare, correct toward the master, report, alert.
 //! - [`retry`]: the one retry policy (backoff with jitter, `Retry-After`, a deadline).
@@ -16,9 +17,11 @@
 
 pub mod config;
 pub mod consumer;
+mod deadline;
 pub mod erp_push;
 pub mod ports;
 pub mod reconcile;
+pub mod redact;
 pub mod retry;
 pub mod telemetry;
 pub mod webhook;

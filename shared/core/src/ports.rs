@@ -9,7 +9,7 @@ use std::future::Future;
 use serde::{Deserialize, Serialize};
 
 use stockbridge_domain::batch::Plan;
-use stockbridge_domain::event::InventoryEvent;
+use stockbridge_domain::event::{InventoryEvent, RedactCursor};
 use stockbridge_domain::ids::{InventoryItemId, ShopDomain, Timestamp, VariantId};
 use stockbridge_domain::skumap::{ItemMapping, LocationMapping, SkuMap};
 use stockbridge_domain::stock::{Book, LineKey, StockKey};
@@ -33,6 +33,14 @@ pub enum PortError {
     /// A stored record cannot be read back: needs an operator.
     #[error("stored record {key} is unreadable: {detail}")]
     Corrupt { key: String, detail: String },
+    /// The service refused this request itself (DynamoDB's `ValidationException`: a key over
+    /// its size limit, an item too large): the same request fails every time, so it is not
+    /// retried; what carries it fails alone (the consumer isolates its message).
+    #[error("{service} refused the request: {detail}; a retry fails the same way")]
+    Refused {
+        service: &'static str,
+        detail: String,
+    },
 }
 
 /// The queue between the webhook and the stock consumer.
@@ -65,9 +73,14 @@ pub struct QuarantineEntry {
     /// Short reason code (`bad_json`, `unhandled_topic`, `unmappable`) and the full reason.
     pub code: String,
     pub reason: String,
-    /// The payload with personal fields removed, or the raw body when it is not JSON.
+    /// The payload with personal fields removed, or the raw body when it is not JSON; empty
+    /// when the body is kept in a [`BodyStore`] (`body_ref`).
     pub body: String,
     pub redacted: bool,
+    /// Where the body is kept whole when it is too large for an inbox record
+    /// ([`LARGE_BODY_BYTES`]) or not UTF-8.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_ref: Option<BodyRef>,
 }
 
 /// An event (or its unmapped part) waiting for a mapping.
@@ -187,11 +200,55 @@ pub trait StockStore: Send + Sync {
         &self,
         records: &[CorrectionRecord],
     ) -> impl Future<Output = Result<(), PortError>> + Send;
-    /// Deletes everything kept for a shop (`shop/redact`). Returns how many records went.
+    /// One step of deleting everything kept for a shop (`shop/redact`): reads on from `from`
+    /// (the start when `None`) at most `page` stored records, of any shop, and deletes those
+    /// of `shop`. Returns how many went and where the next step starts (`None`: done).
+    /// Deleting again what is already gone is harmless, so a step may be repeated.
     fn redact_shop(
         &self,
         shop: &ShopDomain,
-    ) -> impl Future<Output = Result<usize, PortError>> + Send;
+        from: Option<&RedactCursor>,
+        page: usize,
+    ) -> impl Future<Output = Result<RedactStep, PortError>> + Send;
+    /// The progress of the shop's newest redaction, if one was ever started. The record is not
+    /// the shop's data: the redaction leaves it in place as its own account.
+    fn redact_progress(
+        &self,
+        shop: &ShopDomain,
+    ) -> impl Future<Output = Result<Option<RedactProgress>, PortError>> + Send;
+    /// Records a redaction's progress (replacing the shop's previous record).
+    fn put_redact_progress(
+        &self,
+        progress: &RedactProgress,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
+/// What one redaction step did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RedactStep {
+    /// Records deleted (as the store counts them).
+    pub deleted: usize,
+    /// Where the next step starts; `None` once every table has been read to its end.
+    pub next: Option<RedactCursor>,
+}
+
+/// A `shop/redact` in progress or done, as the consumer records it after every step (the
+/// inbox table's `REDACT#<shop>`; `stockbridge redact status`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RedactProgress {
+    pub shop: ShopDomain,
+    /// The key of the `shop/redact` event that started it.
+    pub run: String,
+    /// Where the next step starts; `None` before the first step and once finished.
+    pub cursor: Option<RedactCursor>,
+    /// Steps taken and records deleted so far, over every invocation.
+    pub steps: u64,
+    pub deleted: u64,
+    /// How many times the work was handed on to a later invocation.
+    pub continuations: u32,
+    pub started_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub finished_at: Option<Timestamp>,
 }
 
 /// The SKU map store.
@@ -395,4 +452,64 @@ pub trait RunLock: Send + Sync {
         job: &str,
         holder: &str,
     ) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
+/// Quarantined bodies larger than this (as stored: JSON-escaped) are kept in a [`BodyStore`],
+/// and the inbox record points at them: a DynamoDB item holds at most 400 KB.
+pub const LARGE_BODY_BYTES: usize = 256 * 1024;
+
+/// Where a quarantined body too large for an inbox record is kept whole (S3 in AWS), encrypted
+/// and expiring with the quarantine's retention.
+pub trait BodyStore: Send + Sync {
+    /// Keeps `body` whole under the shop and its SHA-256 (`sha256`, hex), so a delivery kept
+    /// twice (Shopify's retry after a lost answer) is one object.
+    fn put_body(
+        &self,
+        shop: &ShopDomain,
+        sha256: &str,
+        body: &[u8],
+    ) -> impl Future<Output = Result<BodyRef, PortError>> + Send;
+    /// The bytes `at` points to, as stored ([`BodyRef::check`] tells whether they are whole).
+    fn get_body(&self, at: &BodyRef) -> impl Future<Output = Result<Vec<u8>, PortError>> + Send;
+    /// Deletes the body (after a replay); one already gone is no error.
+    fn delete_body(&self, at: &BodyRef) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
+/// Where a body is kept, how large it is and its SHA-256: what an inbox record holds instead
+/// of the body.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BodyRef {
+    /// The store (the S3 bucket) and the key in it.
+    pub bucket: String,
+    pub key: String,
+    pub size: u64,
+    pub sha256: String,
+}
+
+impl BodyRef {
+    /// [`PortError::Corrupt`] unless `body` has the size and digest recorded.
+    pub fn check(&self, body: &[u8]) -> Result<(), PortError> {
+        let digest = sha256_hex(body);
+        if body.len() as u64 == self.size && digest == self.sha256 {
+            return Ok(());
+        }
+        Err(PortError::Corrupt {
+            key: format!("{}/{}", self.bucket, self.key),
+            detail: format!(
+                "stored body has {} bytes and SHA-256 {digest}; the inbox recorded {} bytes and {}",
+                body.len(),
+                self.size,
+                self.sha256
+            ),
+        })
+    }
+}
+
+/// SHA-256 of `bytes`, lower-case hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }

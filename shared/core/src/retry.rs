@@ -53,12 +53,14 @@ impl Retryable for ShopifyError {
 }
 
 impl Retryable for PortError {
-    /// A lost race or an unreachable store is worth another attempt; a plan too large or a
-    /// corrupt record is not.
+    /// A lost race or an unreachable store is worth another attempt; a plan too large, a
+    /// corrupt record or a refused request is not.
     fn verdict(&self) -> Verdict {
         match self {
             PortError::Conflict(_) | PortError::Unavailable { .. } => Verdict::Backoff,
-            PortError::TooLarge(_) | PortError::Corrupt { .. } => Verdict::Stop,
+            PortError::TooLarge(_) | PortError::Corrupt { .. } | PortError::Refused { .. } => {
+                Verdict::Stop
+            }
         }
     }
 }

@@ -1,30 +1,55 @@
 //! The webhook intake: one Shopify delivery (headers and raw body, as the HTTP front door in
 //! `stockbridge-lambda` received it) in, an [`Answer`] (status and JSON body) out.
 //!
-//! Order of checks, each with its status, reason and metric:
+//! Order of checks, each with its status, reason and metric (`WebhookRejected` by reason):
 //! 1. body over the limit -> 413 (`body_too_large`);
-//! 2. a required header missing -> 400 (`missing_header`);
+//! 2. a required header missing or blank -> 400 (`missing_header`); one of Shopify's headers
+//!    given twice -> 400 (`duplicate_header`: the signature covers the body only, so two topics
+//!    or two ids cannot be told apart);
 //! 3. unknown shop or a signature that no active secret of the shop made -> 401 (`unknown_shop`,
 //!    `bad_signature`); nothing is kept but a log line and the metric;
-//! 4. authentic but unusable (bad JSON, a topic not handled, a payload that cannot be mapped) ->
-//!    200 with the reason, the payload (personal data removed) kept in quarantine;
+//! 4. authentic but unusable (bad JSON or encoding, a topic not handled, a payload that cannot
+//!    be mapped, a quantity or id out of bounds: `Unusable::code`) -> 200 with the reason, the
+//!    payload kept in quarantine (`WebhookQuarantined` by reason): redacted to what replay needs
+//!    (`stockbridge_shopify::redact`), or as it came when it is not JSON; a body too large for
+//!    an inbox record, or not UTF-8, whole in the [`BodyStore`] with a pointer in the record;
 //! 5. normalised events enqueued -> 200. A privacy request -> 200 (nothing personal is kept).
 //!
 //! A store or queue failure answers 503 so that Shopify delivers again: nothing authentic is lost.
+//! Keeping a quarantined delivery (body store, then inbox) ends within [`QUARANTINE_DEADLINE`],
+//! so even that 503 comes inside Shopify's 5 s.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
 
 use serde_json::json;
 use stockbridge_domain::ids::{ShopDomain, Timestamp};
-use stockbridge_shopify::normalise::{normalise, Delivery, Normalised, Unusable};
+use stockbridge_shopify::normalise::{normalise, Delivery, Normalised, Unusable, MAX_ID_BYTES};
 use stockbridge_shopify::redact::redact;
 use stockbridge_shopify::signature;
 
 use crate::config::ShopSecrets;
-use crate::ports::{EventQueue, Inbox, QuarantineEntry};
+use crate::ports::{
+    sha256_hex, BodyStore, EventQueue, Inbox, PortError, QuarantineEntry, LARGE_BODY_BYTES,
+};
 use crate::telemetry::{Metrics, Unit};
 
 pub const DEFAULT_MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
+/// Keeping a quarantined delivery (its body, then its inbox record) takes at most this long,
+/// or it is answered 503: Shopify waits 5 s for an answer.
+pub const QUARANTINE_DEADLINE: Duration = Duration::from_secs(4);
+
+/// Shopify's headers that must not come twice.
+const SINGLE_HEADERS: [&str; 7] = [
+    "x-shopify-hmac-sha256",
+    "x-shopify-shop-domain",
+    "x-shopify-topic",
+    "x-shopify-webhook-id",
+    "x-shopify-event-id",
+    "x-shopify-triggered-at",
+    "x-shopify-api-version",
+];
 
 /// What the webhook handler needs, built once per process.
 pub struct WebhookService<Q, I> {
@@ -43,26 +68,37 @@ pub struct Answer {
 }
 
 /// The request headers, by lower-case name (values that are not visible ASCII are left out by
-/// the front door).
+/// the front door). A name given more than once keeps its last value and is remembered as
+/// repeated.
 #[derive(Clone, Debug, Default)]
-pub struct RequestHeaders(HashMap<String, String>);
+pub struct RequestHeaders {
+    values: HashMap<String, String>,
+    repeated: BTreeSet<String>,
+}
 
 impl RequestHeaders {
     pub fn new<K: AsRef<str>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> Self {
-        RequestHeaders(
-            pairs
-                .into_iter()
-                .map(|(k, v)| (k.as_ref().to_ascii_lowercase(), v.into()))
-                .collect(),
-        )
+        let mut headers = RequestHeaders::default();
+        for (k, v) in pairs {
+            let name = k.as_ref().to_ascii_lowercase();
+            if headers.values.insert(name.clone(), v.into()).is_some() {
+                headers.repeated.insert(name);
+            }
+        }
+        headers
     }
 
     /// The trimmed value of `name`, `None` when absent or blank.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
+        self.values
             .get(&name.to_ascii_lowercase())
             .map(|v| v.trim())
             .filter(|v| !v.is_empty())
+    }
+
+    /// Whether `name` came more than once.
+    pub fn repeated(&self, name: &str) -> bool {
+        self.repeated.contains(&name.to_ascii_lowercase())
     }
 }
 
@@ -87,7 +123,7 @@ fn answer(status: u16, outcome: &str, message: impl Into<String>) -> Answer {
     }
 }
 
-impl<Q: EventQueue, I: Inbox> WebhookService<Q, I> {
+impl<Q: EventQueue, I: Inbox + BodyStore> WebhookService<Q, I> {
     /// Handles one delivery to `POST /webhooks/shopify`.
     pub async fn receive(&self, headers: &RequestHeaders, body: Body<'_>) -> Answer {
         let started = std::time::Instant::now();
@@ -102,7 +138,7 @@ impl<Q: EventQueue, I: Inbox> WebhookService<Q, I> {
     }
 }
 
-async fn handle<Q: EventQueue, I: Inbox>(
+async fn handle<Q: EventQueue, I: Inbox + BodyStore>(
     service: &WebhookService<Q, I>,
     headers: &RequestHeaders,
     body: Body<'_>,
@@ -148,6 +184,18 @@ async fn handle<Q: EventQueue, I: Inbox>(
         );
     };
 
+    let repeated: Vec<&str> = SINGLE_HEADERS
+        .into_iter()
+        .filter(|h| headers.repeated(h))
+        .collect();
+    if !repeated.is_empty() {
+        return reject(
+            BAD_REQUEST,
+            "duplicate_header",
+            format!("header(s) given more than once: {}", repeated.join(", ")),
+        );
+    }
+
     let shop = ShopDomain::new(shop);
     let Some(secrets) = service.shops.secrets(&shop) else {
         return reject(
@@ -171,7 +219,7 @@ async fn handle<Q: EventQueue, I: Inbox>(
     let webhook_id = headers
         .get("x-shopify-webhook-id")
         .map(str::to_string)
-        .unwrap_or_else(|| format!("sha256-{}", body_digest(body)));
+        .unwrap_or_else(|| format!("sha256-{}", sha256_hex(body)));
     let delivery = Delivery {
         shop: &shop,
         topic,
@@ -212,32 +260,21 @@ async fn handle<Q: EventQueue, I: Inbox>(
     }
 }
 
-async fn quarantine<Q: EventQueue, I: Inbox>(
+async fn quarantine<Q: EventQueue, I: Inbox + BodyStore>(
     service: &WebhookService<Q, I>,
     d: &Delivery<'_>,
     unusable: Unusable,
 ) -> Answer {
-    let (body, redacted) = match serde_json::from_slice::<serde_json::Value>(d.body) {
-        Ok(mut value) => {
-            redact(&mut value);
-            (value.to_string(), true)
-        }
-        Err(_) => (String::from_utf8_lossy(d.body).into_owned(), false),
+    let kept = tokio::time::timeout(QUARANTINE_DEADLINE, keep(service, d, &unusable)).await;
+    let failure = match kept {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(e.to_string()),
+        Err(_) => Some(format!(
+            "keeping it took longer than {} s",
+            QUARANTINE_DEADLINE.as_secs()
+        )),
     };
-    let entry = QuarantineEntry {
-        shop: d.shop.clone(),
-        topic: d.topic.to_string(),
-        webhook_id: d.webhook_id.to_string(),
-        event_id: d.event_id.map(str::to_string),
-        api_version: d.api_version.map(str::to_string),
-        triggered_at: d.triggered_at,
-        received_at: d.received_at,
-        code: unusable.code().to_string(),
-        reason: unusable.to_string(),
-        body,
-        redacted,
-    };
-    if let Err(e) = service.inbox.quarantine(&entry).await {
+    if let Some(e) = failure {
         service
             .metrics
             .count("WebhookRetryAsked", Some("inbox_unavailable"));
@@ -255,10 +292,79 @@ async fn quarantine<Q: EventQueue, I: Inbox>(
     answer(OK, "quarantined", unusable.to_string())
 }
 
-fn body_digest(body: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    Sha256::digest(body)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+/// Keeps an unusable delivery: redacted to what replay needs when it is JSON, as it came when
+/// not; in the body store when too large for an inbox record or not UTF-8.
+async fn keep<Q, I: Inbox + BodyStore>(
+    service: &WebhookService<Q, I>,
+    d: &Delivery<'_>,
+    unusable: &Unusable,
+) -> Result<(), PortError> {
+    let redacted = if unusable.unreadable() {
+        None
+    } else {
+        // Deeper than serde_json's nesting limit: not redactable, kept as it came.
+        serde_json::from_slice::<serde_json::Value>(d.body)
+            .ok()
+            .map(|mut value| {
+                redact(d.topic, &mut value);
+                value.to_string()
+            })
+    };
+    let is_redacted = redacted.is_some();
+    let text = match redacted {
+        Some(text) => Ok(text),
+        None => String::from_utf8(d.body.to_vec()).map_err(|e| e.into_bytes()),
+    };
+    let (body, body_ref) = match text {
+        Ok(text) if escaped_len(&text) <= LARGE_BODY_BYTES => (text, None),
+        Ok(text) => {
+            let bytes = text.into_bytes();
+            let at = service
+                .inbox
+                .put_body(d.shop, &sha256_hex(&bytes), &bytes)
+                .await?;
+            (String::new(), Some(at))
+        }
+        Err(bytes) => {
+            let at = service
+                .inbox
+                .put_body(d.shop, &sha256_hex(&bytes), &bytes)
+                .await?;
+            (String::new(), Some(at))
+        }
+    };
+    // An id too long for a key is kept under its digest (replay uses that one).
+    let webhook_id = if d.webhook_id.len() > MAX_ID_BYTES {
+        format!("sha256-{}", sha256_hex(d.webhook_id.as_bytes()))
+    } else {
+        d.webhook_id.to_string()
+    };
+    let entry = QuarantineEntry {
+        shop: d.shop.clone(),
+        topic: d.topic.to_string(),
+        webhook_id,
+        event_id: d.event_id.map(str::to_string),
+        api_version: d.api_version.map(str::to_string),
+        triggered_at: d.triggered_at,
+        received_at: d.received_at,
+        code: unusable.code().to_string(),
+        reason: unusable.to_string(),
+        body,
+        redacted: is_redacted,
+        body_ref,
+    };
+    service.inbox.quarantine(&entry).await
+}
+
+/// The length of `text` as a JSON string (quotes and escapes included): what it takes in an
+/// inbox record.
+fn escaped_len(text: &str) -> usize {
+    text.chars()
+        .map(|c| match c {
+            '"' | '\\' | '\n' | '\r' | '\t' | '\u{8}' | '\u{c}' => 2,
+            c if (c as u32) < 0x20 => 6,
+            c => c.len_utf8(),
+        })
+        .sum::<usize>()
+        + 2
 }

@@ -78,6 +78,11 @@ pub struct Plan {
     pub outcomes: Vec<(String, Outcome)>,
     /// Events (or their unresolved part) to park, by event key.
     pub parked: Vec<(String, Unresolved)>,
+    /// Facts refused because a quantity would leave its bounds (see
+    /// [`crate::stock::MAX_QUANTITY`]), by event key, with the reason; each is also a note in
+    /// the stock record's log. The webhook quarantines such quantities, so this stays empty
+    /// unless a stored record was changed outside Stockbridge.
+    pub refused: Vec<(String, String)>,
 }
 
 impl Plan {
@@ -143,8 +148,26 @@ pub fn plan_batch(
                     first_seen
                         .entry(key.clone())
                         .or_insert(event.source.received_at);
-                    *moved.entry(key.clone()).or_default() += erp;
+                    let sum = moved.entry(key.clone()).or_default();
+                    match sum.checked_add(erp) {
+                        Some(total) => *sum = total,
+                        None => {
+                            let why = "the movements of this batch would overflow".to_string();
+                            plan.refused.push((event.key.clone(), why.clone()));
+                            push_cause(
+                                causes.entry(key.clone()).or_default(),
+                                cause(Some(format!("refused: {why}"))),
+                            );
+                        }
+                    }
                     push_cause(causes.entry(key).or_default(), cause(Some(note)))
+                }
+                Effect::OutOfRange(key, why) => {
+                    plan.refused.push((event.key.clone(), why.clone()));
+                    push_cause(
+                        causes.entry(key).or_default(),
+                        cause(Some(format!("refused: {why}"))),
+                    );
                 }
                 Effect::ItemUpdated => {
                     if let Fact::Item { shop, item, .. } = fact {
@@ -165,13 +188,31 @@ pub fn plan_batch(
         plan.outcomes.push((event.key.clone(), outcome));
     }
 
-    for (key, causes) in causes {
+    for (key, mut causes) in causes {
+        // Both on_hands are within ±(MAX_QUANTITY + MAX_COMMITTED), so their difference fits;
+        // the debt accumulates across batches until settled, so its sum is checked.
         let owed = match masters.get(&(key.shop.clone(), key.location)) {
             Some(Master::Shopify) => plan.book.level(&key).on_hand() - before.level(&key).on_hand(),
             Some(Master::Erp) => moved.get(&key).copied().unwrap_or(0),
             None => 0,
         };
-        if owed != 0 {
+        let level = plan.book.levels.get(&key);
+        let owed_now = level.map_or(0, |l| l.erp_owed);
+        if owed != 0 && owed_now.checked_add(owed).is_none() {
+            let why = format!("what the ERP is owed ({owed_now}) cannot take {owed} more");
+            let mut owing: Vec<&str> = causes
+                .iter()
+                .filter(|c| !c.note.as_deref().is_some_and(|n| n.starts_with("refused")))
+                .map(|c| c.event_key.as_str())
+                .collect();
+            owing.dedup();
+            for k in owing {
+                plan.refused.push((k.to_string(), why.clone()));
+            }
+            let mut note = causes[0].clone();
+            note.note = Some(format!("refused: {why}"));
+            push_cause(&mut causes, note);
+        } else if owed != 0 {
             let level = plan.book.levels.entry(key.clone()).or_default();
             level.erp_owed += owed;
             if level.erp_owed == 0 {

@@ -62,8 +62,14 @@ impl Part {
 pub enum EventBody {
     /// Changes to stock or to what is known about items.
     Stock { changes: Vec<StockChange> },
-    /// `shop/redact`: delete everything kept for the shop.
-    ShopRedact,
+    /// `shop/redact`: delete everything kept for the shop. The consumer deletes page by page
+    /// within its deadline; when time runs out it sends itself the same event with `resume` set,
+    /// and the next invocation carries on (an event without `resume`, as the webhook writes it
+    /// and as schema 1 always had it, starts or joins a redaction).
+    ShopRedact {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resume: Option<RedactResume>,
+    },
     /// Internal: these stock records still owe the ERP a write (it was down or throttling);
     /// try again. Sent by the consumer to itself with a growing delay.
     ErpRetry {
@@ -71,6 +77,19 @@ pub enum EventBody {
         attempt: u32,
     },
 }
+
+/// Where a continued `shop/redact` carries on: the redaction it continues (the key of the
+/// `shop/redact` event that started it) and the store's position after its last page.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RedactResume {
+    pub run: String,
+    pub cursor: RedactCursor,
+}
+
+/// A store's position in a paged redaction: opaque outside the adapter that wrote it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RedactCursor(pub String);
 
 /// One fact about stock, as Shopify stated it. Facts are absolute snapshots with a [`Version`],
 /// so applying one twice, or an older one after a newer one, changes nothing.
@@ -215,6 +234,39 @@ pub enum EventDecodeError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_shop_redact_of_schema_1_reads_as_a_fresh_redaction_and_a_continuation_round_trips() {
+        let body: EventBody = serde_json::from_str(r#"{"kind":"shop_redact"}"#).unwrap();
+        assert_eq!(body, EventBody::ShopRedact { resume: None });
+        assert_eq!(
+            serde_json::to_string(&body).unwrap(),
+            r#"{"kind":"shop_redact"}"#
+        );
+        let resumed = EventBody::ShopRedact {
+            resume: Some(RedactResume {
+                run: "s:w:0".into(),
+                cursor: RedactCursor("c".into()),
+            }),
+        };
+        let text = serde_json::to_string(&resumed).unwrap();
+        assert_eq!(
+            text,
+            r#"{"kind":"shop_redact","resume":{"run":"s:w:0","cursor":"c"}}"#
+        );
+        assert_eq!(serde_json::from_str::<EventBody>(&text).unwrap(), resumed);
+        // A reader from before `resume` (a unit variant) takes a continuation as a fresh
+        // request, which deletes the same records, only from the start.
+        #[derive(Debug, PartialEq, Deserialize)]
+        #[serde(tag = "kind", rename_all = "snake_case")]
+        enum Before {
+            ShopRedact,
+        }
+        assert_eq!(
+            serde_json::from_str::<Before>(&text).unwrap(),
+            Before::ShopRedact
+        );
+    }
 
     #[test]
     fn replay_keys_count_up_from_the_delivery_key() {

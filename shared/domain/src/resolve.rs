@@ -60,7 +60,7 @@ pub fn resolve(event: &InventoryEvent, map: &SkuMap) -> ResolvedEvent {
     let shop = &event.shop;
     let changes: &[StockChange] = match &event.body {
         EventBody::Stock { changes } => changes,
-        EventBody::ShopRedact | EventBody::ErpRetry { .. } => &[],
+        EventBody::ShopRedact { .. } | EventBody::ErpRetry { .. } => &[],
     };
     let location_ok = |l: LocationId, missing: &mut BTreeSet<String>| {
         let ok = map.locations.contains_key(&l);

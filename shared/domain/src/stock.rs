@@ -23,6 +23,17 @@ use crate::ids::{
     InventoryItemId, LineItemId, LocationId, OrderId, ShopDomain, Timestamp, Version,
 };
 
+/// The largest quantity one fact may carry, either sign (a level's `available`, a line's open
+/// quantity, a movement line). The webhook quarantines anything beyond it
+/// (`quantity_out_of_range`), and [`apply_change`] refuses it too ([`Effect::OutOfRange`]), so
+/// every sum below works far inside `i64` (see [`MAX_COMMITTED`]).
+pub const MAX_QUANTITY: i64 = 1_000_000_000;
+
+/// The largest `committed` a stock record may reach (a million lines of [`MAX_QUANTITY`] each):
+/// with `|available| <= MAX_QUANTITY`, `on_hand` and any difference of two `on_hand`s stay
+/// within `i64` by more than three orders of magnitude.
+pub const MAX_COMMITTED: i64 = 1_000_000 * MAX_QUANTITY;
+
 /// One order line, the unit a commitment is tracked by.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct LineKey {
@@ -84,9 +95,33 @@ pub struct Inflight {
     pub target: Option<rust_decimal::Decimal>,
     pub since: Option<Timestamp>,
     /// Until when one consumer holds the right to send this write; others leave it alone, so
-    /// two consumers never send the same write at once.
+    /// two consumers never send the same write at once. The holder renews it before each call
+    /// to the ERP and bounds each call well inside it.
     #[serde(default)]
     pub lease_until: Option<Timestamp>,
+    /// Which consumer process holds the lease: only it renews the lease, gives it back or
+    /// records a refusal. `None` when nobody holds it (and in records written before holders).
+    #[serde(default)]
+    pub holder: Option<String>,
+    /// How many times the ERP refused this write. A refused write keeps its key, since the ERP
+    /// may have applied part of it (Tryton's "in" shipment before it refused the "out"), and is
+    /// sent again later under that key.
+    #[serde(default)]
+    pub refusals: u32,
+    /// The ERP's last refusal, for the operator.
+    #[serde(default)]
+    pub refused: Option<String>,
+    /// Set when the write was parked after too many refusals: it is not sent again until an
+    /// operator releases it (`stockbridge erp retry`).
+    #[serde(default)]
+    pub parked_at: Option<Timestamp>,
+}
+
+impl Inflight {
+    /// True while another holder than `holder` holds an unexpired lease on it at `now`.
+    pub fn leased_to_another(&self, holder: &str, now: Timestamp) -> bool {
+        self.lease_until.is_some_and(|until| until > now) && self.holder.as_deref() != Some(holder)
+    }
 }
 
 impl Default for StockLevel {
@@ -195,6 +230,10 @@ pub enum Effect {
     ItemUpdated,
     /// Older than, or the same as, what is already known.
     Stale,
+    /// Refused: the fact carries a quantity beyond [`MAX_QUANTITY`], or applying it would take
+    /// a sum beyond its bound ([`MAX_COMMITTED`]). Nothing changed; the reason is logged on the
+    /// stock record.
+    OutOfRange(StockKey, String),
 }
 
 /// The working set the pure logic reads and writes: the records a batch touches.
@@ -225,6 +264,9 @@ pub fn apply_change(book: &mut Book, fact: &Fact) -> Effect {
             available,
             version,
         } => {
+            if available.is_some_and(|q| q.unsigned_abs() > MAX_QUANTITY as u64) {
+                return out_of_range(key, "available");
+            }
             let level = book.level_mut(key);
             if level.level_version.is_some_and(|known| *version <= known) {
                 return Effect::Stale;
@@ -270,17 +312,34 @@ pub fn apply_change(book: &mut Book, fact: &Fact) -> Effect {
             }
             let new_key = key.clone();
             let open = (*open).max(0);
+            if open > MAX_QUANTITY {
+                return out_of_range(key, "an order line's open quantity");
+            }
+            // Both sums are computed before anything changes: one out of bounds refuses the fact.
+            let old_key = previous.as_ref().map(|p| StockKey {
+                shop: key.shop.clone(),
+                item: p.item,
+                location: p.location,
+            });
+            let within = |c: i64| (0..=MAX_COMMITTED).contains(&c).then_some(c);
+            let left = match (&previous, &old_key) {
+                (Some(p), Some(k)) => book.level(k).committed.checked_sub(p.open),
+                _ => Some(0),
+            };
+            let joined = if old_key.as_ref() == Some(&new_key) {
+                left.and_then(|c| c.checked_add(open))
+            } else {
+                book.level(&new_key).committed.checked_add(open)
+            };
+            let (Some(left), Some(joined)) = (left, joined.and_then(within)) else {
+                return out_of_range(key, "committed");
+            };
             let mut touched = Vec::with_capacity(2);
-            if let Some(p) = &previous {
-                let old_key = StockKey {
-                    shop: key.shop.clone(),
-                    item: p.item,
-                    location: p.location,
-                };
-                book.level_mut(&old_key).committed -= p.open;
+            if let Some(old_key) = old_key {
+                book.level_mut(&old_key).committed = left;
                 touched.push(old_key);
             }
-            book.level_mut(&new_key).committed += open;
+            book.level_mut(&new_key).committed = joined;
             if !touched.contains(&new_key) {
                 touched.push(new_key);
             }
@@ -304,12 +363,17 @@ pub fn apply_change(book: &mut Book, fact: &Fact) -> Effect {
             quantity,
             version,
         } => {
+            if quantity.unsigned_abs() > MAX_QUANTITY as u64 {
+                return out_of_range(key, "a movement's quantity");
+            }
             let previous = book.movements.get(movement);
             if previous.is_some_and(|p| *version <= p.version) {
                 return Effect::Stale;
             }
             let effect = erp_movement(*kind, *quantity);
-            let delta = effect - previous.map_or(0, |p| p.erp_effect);
+            let Some(delta) = effect.checked_sub(previous.map_or(0, |p| p.erp_effect)) else {
+                return out_of_range(key, "a movement's change");
+            };
             book.movements.insert(
                 movement.clone(),
                 MovementRecord {
@@ -337,6 +401,15 @@ pub fn apply_change(book: &mut Book, fact: &Fact) -> Effect {
             Effect::ItemUpdated
         }
     }
+}
+
+fn out_of_range(key: &StockKey, what: &str) -> Effect {
+    Effect::OutOfRange(
+        key.clone(),
+        format!(
+            "{what} would leave the bounds (±{MAX_QUANTITY} per fact, {MAX_COMMITTED} committed)"
+        ),
+    )
 }
 
 /// What a Shopify movement line, in its latest state, means for an ERP-kept count: goods shipped

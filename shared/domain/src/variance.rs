@@ -731,6 +731,10 @@ mod tests {
             target: None,
             since: None,
             lease_until: None,
+            holder: None,
+            refusals: 0,
+            refused: None,
+            parked_at: None,
         });
         assert!(matches!(
             assess(&l, Some(&shopify(1, 5, 0)), Some(&k)),

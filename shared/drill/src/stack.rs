@@ -193,6 +193,8 @@ pub fn start_consumers(
         batch_size: batch,
         batching_window: window,
         wait_seconds: 0,
+        // The deployed consumer's function timeout.
+        timeout: Duration::from_secs(60),
     };
     let workers = spawn_consumers(count, setup.queue.client(), &settings, &consumer, stop);
     Ok(Consumers { metrics, workers })
@@ -215,9 +217,12 @@ fn spawn_consumers<E: Erp + 'static>(
                 stop.clone(),
             );
             tokio::spawn(async move {
-                let handler = move |event| {
+                let handler = move |event, deadline| {
                     let consumer = consumer.clone();
-                    async move { stockbridge_lambda::sqs_batch::consume(&consumer, event).await }
+                    async move {
+                        stockbridge_lambda::sqs_batch::consume(&consumer, event, Some(deadline))
+                            .await
+                    }
                 };
                 while !*stop.borrow() {
                     if let Err(e) = poll_once(&sqs, &settings, &handler).await {

@@ -13,8 +13,11 @@
 //! Errors map onto [`ErpError`]: 429 is [`ErpError::Throttled`] (from `Retry-After`, seconds or
 //! HTTP-date, default 1 s); 5xx, connection failures and timeouts are
 //! [`ErpError::Unavailable`]; 401, 403, 422 and every other 4xx (and an unexpected redirect) are
-//! [`ErpError::Rejected`] with the server's message. A read whose 2xx body does not match the
-//! contract is `Unavailable`: reads are safe to retry and an operator sees the detail in the log.
+//! [`ErpError::Rejected`] with the server's message. A refused write keeps its key: the push
+//! sends the same key and body again later and parks it for an operator after repeated
+//! refusals, so the contract requires a refusal to apply nothing and not use up the key. A read
+//! whose 2xx body does not match the contract is `Unavailable`: reads are safe to retry and an
+//! operator sees the detail in the log.
 //!
 //! The token never appears in `Debug` output or logs. Requests time out after 10 s (connect 2 s)
 //! and redirects are not followed, so the bearer token is only ever sent to the configured base.

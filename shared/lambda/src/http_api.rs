@@ -11,14 +11,14 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use stockbridge_core::ports::{EventQueue, Inbox};
+use stockbridge_core::ports::{BodyStore, EventQueue, Inbox};
 use stockbridge_core::webhook::{Answer, Body, RequestHeaders, WebhookService};
 
 /// The routes, sharing one service built at cold start.
 pub fn router<Q, I>(service: Arc<WebhookService<Q, I>>) -> Router
 where
     Q: EventQueue + 'static,
-    I: Inbox + 'static,
+    I: Inbox + BodyStore + 'static,
 {
     Router::new()
         .route("/webhooks/shopify", post(receive::<Q, I>))
@@ -26,7 +26,7 @@ where
         .with_state(service)
 }
 
-async fn receive<Q: EventQueue, I: Inbox>(
+async fn receive<Q: EventQueue, I: Inbox + BodyStore>(
     State(service): State<Arc<WebhookService<Q, I>>>,
     headers: HeaderMap,
     body: HttpBody,

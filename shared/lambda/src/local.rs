@@ -1,7 +1,8 @@
 //! Local stand-ins for what Lambda provides in the cloud, so the local stack runs the very same
 //! handlers: an HTTP server for the webhook router (API Gateway's role) and an SQS poller with
 //! the Lambda event source's semantics (batch size, batching window, partial batch failure,
-//! visibility timeout, and so the queue's redrive to the dead-letter queue).
+//! visibility timeout, and so the queue's redrive to the dead-letter queue), handing the
+//! handler a deadline as Lambda does (the function timeout after the batch arrived).
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -43,6 +44,9 @@ pub struct PollerSettings {
     /// when the queue is empty; moto serialises a queue's calls during a long poll, which starves
     /// producers under load).
     pub wait_seconds: i32,
+    /// How long one invocation may take (Lambda's function timeout): the handler's deadline is
+    /// this long after the batch's first message arrived.
+    pub timeout: Duration,
 }
 
 /// What one poll cycle did.
@@ -52,8 +56,9 @@ pub struct PollCycle {
     pub failed: usize,
 }
 
-/// Receives one batch (up to `batch_size`, within the window), invokes `handler`, and deletes
-/// every message not reported as failed. Failed messages stay invisible for the queue's
+/// Receives one batch (up to `batch_size`, within the window), invokes `handler` with the
+/// batch and its deadline (`timeout` after the first message arrived), and deletes every
+/// message not reported as failed. Failed messages stay invisible for the queue's
 /// visibility timeout, then return; the queue's redrive policy moves them to the dead-letter
 /// queue after `maxReceiveCount` receives, exactly as with Lambda.
 pub async fn poll_once<F, Fut>(
@@ -62,10 +67,11 @@ pub async fn poll_once<F, Fut>(
     handler: &F,
 ) -> Result<PollCycle, String>
 where
-    F: Fn(SqsEvent) -> Fut,
+    F: Fn(SqsEvent, Instant) -> Fut,
     Fut: Future<Output = SqsBatchResponse>,
 {
     let started = Instant::now();
+    let mut first_arrived: Option<Instant> = None;
     let mut records: Vec<SqsMessage> = Vec::new();
     while records.len() < settings.batch_size {
         let left = settings.batching_window.saturating_sub(started.elapsed());
@@ -85,6 +91,9 @@ where
             .await
             .map_err(|e| DisplayErrorContext(e).to_string())?;
         let got = out.messages();
+        if !got.is_empty() && first_arrived.is_none() {
+            first_arrived = Some(Instant::now());
+        }
         for m in got {
             let mut record = SqsMessage::default();
             record.message_id = m.message_id().map(str::to_string);
@@ -126,7 +135,8 @@ where
         .collect();
     let mut event = SqsEvent::default();
     event.records = records;
-    let response = handler(event).await;
+    let deadline = first_arrived.unwrap_or_else(Instant::now) + settings.timeout;
+    let response = handler(event, deadline).await;
     let failed: Vec<&str> = response
         .batch_item_failures
         .iter()
@@ -168,7 +178,7 @@ pub async fn run_poller<F, Fut>(
     handler: F,
     shutdown: watch::Receiver<bool>,
 ) where
-    F: Fn(SqsEvent) -> Fut,
+    F: Fn(SqsEvent, Instant) -> Fut,
     Fut: Future<Output = SqsBatchResponse>,
 {
     tracing::info!(queue = %settings.queue_url, batch = settings.batch_size, "local event source polling");
@@ -220,7 +230,9 @@ pub fn shutdown_signal() -> watch::Receiver<bool> {
 
 impl PollerSettings {
     /// From `EVENTS_QUEUE_URL`, `CONSUMER_BATCH_SIZE` (default 100) and
-    /// `CONSUMER_BATCH_WINDOW_SECONDS` (default 2), as the template configures the event source.
+    /// `CONSUMER_BATCH_WINDOW_SECONDS` (default 2), as the template configures the event source,
+    /// and `CONSUMER_TIMEOUT_SECONDS`, the invocation's time (default: the queue's visibility
+    /// timeout, after which a message not yet deleted is delivered again).
     pub async fn from_env(
         sdk: &aws_config::SdkConfig,
     ) -> Result<Self, stockbridge_core::config::ConfigError> {
@@ -235,26 +247,50 @@ impl PollerSettings {
                 Err(_) => Ok(default),
             }
         };
-        let arn = Client::new(sdk)
+        use aws_sdk_sqs::types::QueueAttributeName;
+        let attributes = Client::new(sdk)
             .get_queue_attributes()
             .queue_url(&queue_url)
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .attribute_names(QueueAttributeName::VisibilityTimeout)
             .send()
             .await
             .ok()
-            .and_then(|o| {
-                o.attributes().and_then(|a| {
-                    a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-                        .cloned()
-                })
-            })
+            .and_then(|o| o.attributes().cloned())
             .unwrap_or_default();
+        let arn = attributes
+            .get(&QueueAttributeName::QueueArn)
+            .cloned()
+            .unwrap_or_default();
+        let timeout = match std::env::var("CONSUMER_TIMEOUT_SECONDS") {
+            Ok(_) => number("CONSUMER_TIMEOUT_SECONDS", 0)?,
+            Err(_) => attributes
+                .get(&QueueAttributeName::VisibilityTimeout)
+                .ok_or(ConfigError::Invalid {
+                    name: "CONSUMER_TIMEOUT_SECONDS",
+                    detail: "not set, and the queue's visibility timeout could not be read; set it"
+                        .into(),
+                })?
+                .parse()
+                .map_err(|_| ConfigError::Invalid {
+                    name: "CONSUMER_TIMEOUT_SECONDS",
+                    detail: "not set, and the queue's visibility timeout is not a number; set it"
+                        .into(),
+                })?,
+        };
+        if timeout == 0 {
+            return Err(ConfigError::Invalid {
+                name: "CONSUMER_TIMEOUT_SECONDS",
+                detail: "an invocation needs at least one second".into(),
+            });
+        }
         Ok(PollerSettings {
             queue_url,
             queue_arn: arn,
             batch_size: number("CONSUMER_BATCH_SIZE", 100)?.max(1) as usize,
             batching_window: Duration::from_secs(number("CONSUMER_BATCH_WINDOW_SECONDS", 2)?),
             wait_seconds: 1,
+            timeout: Duration::from_secs(timeout),
         })
     }
 }

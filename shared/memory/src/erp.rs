@@ -3,7 +3,8 @@
 //! and changes nothing, as the Tryton adapter's shipment references guarantee), records every
 //! call, and can be told to fail its next calls with a given [`ErpError`] (before anything is
 //! applied) or to apply a write and lose the answer (a timeout after the ERP committed).
-//! `levels` answers items it holds at the warehouse; unknown items are absent.
+//! `levels` answers items it holds at the warehouse; unknown items are absent. It can be made
+//! slow (`set_latency`), so that two pushes overlap.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -29,6 +30,7 @@ struct ErpState {
     faults: VecDeque<ErpFault>,
     incoming: BTreeMap<String, Vec<Incoming>>,
     known: Option<BTreeSet<String>>,
+    latency: std::time::Duration,
 }
 
 /// The in-memory ERP. `Clone` is a handle to the same ERP.
@@ -69,6 +71,12 @@ impl MemoryErp {
         self.lock()
             .faults
             .extend((0..n).map(|_| ErpFault::LoseAnswer));
+    }
+
+    /// Every `apply` takes this long (on the tokio clock) before it does anything: a slow ERP,
+    /// so that pushes overlap.
+    pub fn set_latency(&self, latency: std::time::Duration) {
+        self.lock().latency = latency;
     }
 
     /// Only these ERP items exist: a write naming another is `Rejected` and changes nothing.
@@ -132,6 +140,10 @@ impl MemoryErp {
 impl Erp for MemoryErp {
     async fn apply(&self, write: &ErpWrite) -> Result<(), ErpError> {
         tokio::task::yield_now().await;
+        let latency = self.lock().latency;
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
         self.lock().calls.push(write.key.clone());
         let lose_answer = match self.next_fault() {
             Some(ErpFault::Fail(e)) => return Err(e),

@@ -8,6 +8,7 @@
 //!   transaction would, and fault injection per operation ([`StoreOp`], [`Fault`]), including a
 //!   concurrent writer run between a handler's read and its commit
 //!   ([`MemoryStore::before_next_commit`]).
+//!   Paged `shop/redact` (`redact`) reads every record in one fixed order, as a Scan does.
 //! - `RunLock` on the same [`MemoryStore`] ([`lease`]): a job's lease, taken if free or expired.
 //! - [`MemoryQueue`] ([`queue`]): `EventQueue`; records every message with its delay and hands
 //!   the waiting ones out as `(message id, body)` pairs for `StockConsumer::apply_messages`.
@@ -23,6 +24,7 @@ pub mod erp;
 pub mod inbox;
 pub mod lease;
 pub mod queue;
+mod redact;
 pub mod skumap;
 pub mod stock;
 pub mod store;

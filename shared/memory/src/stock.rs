@@ -7,16 +7,20 @@
 //!   record must not exist), every idempotency record on the key not being recorded yet; either
 //!   failing is a `Conflict`.
 //! - `put_levels` is one transaction of conditional level writes (`TooLarge` over 100).
-//! - `redact_shop` deletes every record of the shop and every event key starting `shop:`, and
-//!   counts records as DynamoDB holds them (an item mapping is two: the mapping and its listing).
+//! - `redact_shop` is one page of a redaction (`crate::redact`): every record of the shop and
+//!   every event key starting `shop:` it reads is deleted, counted as DynamoDB holds them (an
+//!   item mapping is two: the mapping and its listing); progress records are kept apart.
+//! - `commit` refuses (`Refused`, DynamoDB's `ValidationException`) an event key over 2,048
+//!   bytes, DynamoDB's limit on a partition key (the idempotency record's key).
 
 use std::collections::{BTreeSet, HashSet};
 
 use stockbridge_core::ports::{
-    CorrectionRecord, Loaded, ParkedEvent, PortError, StockStore, Wanted,
+    CorrectionRecord, Loaded, ParkedEvent, PortError, RedactProgress, RedactStep, StockStore,
+    Wanted,
 };
 use stockbridge_domain::batch::Plan;
-use stockbridge_domain::event::{EventBody, InventoryEvent};
+use stockbridge_domain::event::{EventBody, InventoryEvent, RedactCursor};
 use stockbridge_domain::ids::{ShopDomain, Timestamp};
 use stockbridge_domain::stock::{StockKey, StockLevel};
 
@@ -26,6 +30,8 @@ use crate::store::{
 
 /// DynamoDB's limit of actions in one transaction.
 pub const MAX_TRANSACTION_ACTIONS: usize = 100;
+/// DynamoDB's limit on a partition key's size.
+pub const MAX_KEY_BYTES: usize = 2048;
 
 /// The actions `commit` sends for `plan`, counted as the DynamoDB adapter builds them.
 pub fn transaction_actions(plan: &Plan, events: &[InventoryEvent]) -> usize {
@@ -167,25 +173,6 @@ impl State {
         }
     }
 
-    fn redact(&mut self, shop: &ShopDomain) -> usize {
-        let before = self.count_all();
-        self.levels.retain(|k, _| &k.shop != shop);
-        self.lines.retain(|k, _| &k.shop != shop);
-        self.items.retain(|k, _| &k.0 != shop);
-        self.movements.retain(|k, _| &k.shop != shop);
-        self.log.retain(|k, _| &k.shop != shop);
-        let prefix = format!("{shop}:");
-        self.applied.retain(|k, _| !k.starts_with(&prefix));
-        self.item_maps.retain(|k, _| &k.0 != shop);
-        self.variant_alias.retain(|k, _| &k.0 != shop);
-        self.sku_alias.retain(|k, _| &k.0 != shop);
-        self.locations.retain(|k, _| &k.0 != shop);
-        self.parked.retain(|k, _| &k.0 != shop);
-        self.quarantine.retain(|k, _| &k.0 != shop);
-        self.reports.retain(|k, _| &k.0 != shop);
-        before - self.count_all()
-    }
-
     pub(crate) fn count_all(&self) -> usize {
         self.levels.len()
             + self.lines.len()
@@ -261,6 +248,15 @@ impl StockStore for MemoryStore {
         if actions > MAX_TRANSACTION_ACTIONS {
             return Err(PortError::TooLarge(actions));
         }
+        if let Some((key, _)) = plan.new_keys().find(|(k, _)| k.len() > MAX_KEY_BYTES) {
+            return Err(PortError::Refused {
+                service: "memory store",
+                detail: format!(
+                    "ValidationException: event key of {} bytes exceeds the partition key limit of {MAX_KEY_BYTES} bytes",
+                    key.len()
+                ),
+            });
+        }
         let mut s = self.lock();
         s.check_plan(plan, loaded)?;
         s.write_plan(plan, events, Timestamp::now());
@@ -316,9 +312,31 @@ impl StockStore for MemoryStore {
         Self::finish(StoreOp::LogCorrections, lost, Ok(()))
     }
 
-    async fn redact_shop(&self, shop: &ShopDomain) -> Result<usize, PortError> {
+    async fn redact_shop(
+        &self,
+        shop: &ShopDomain,
+        from: Option<&RedactCursor>,
+        page: usize,
+    ) -> Result<RedactStep, PortError> {
         let lost = self.enter(StoreOp::RedactShop).await?;
-        let removed = self.lock().redact(shop);
-        Self::finish(StoreOp::RedactShop, lost, Ok(removed))
+        let (deleted, next) = self.lock().redact_page(shop, from, page);
+        Self::finish(StoreOp::RedactShop, lost, Ok(RedactStep { deleted, next }))
+    }
+
+    async fn redact_progress(
+        &self,
+        shop: &ShopDomain,
+    ) -> Result<Option<RedactProgress>, PortError> {
+        let lost = self.enter(StoreOp::RedactProgress).await?;
+        let found = self.lock().redactions.get(shop).cloned();
+        Self::finish(StoreOp::RedactProgress, lost, Ok(found))
+    }
+
+    async fn put_redact_progress(&self, progress: &RedactProgress) -> Result<(), PortError> {
+        let lost = self.enter(StoreOp::PutRedactProgress).await?;
+        self.lock()
+            .redactions
+            .insert(progress.shop.clone(), progress.clone());
+        Self::finish(StoreOp::PutRedactProgress, lost, Ok(()))
     }
 }

@@ -14,7 +14,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use stockbridge_core::ports::{CorrectionRecord, ParkedEvent, PortError, QuarantineEntry};
+use stockbridge_core::ports::{
+    CorrectionRecord, ParkedEvent, PortError, QuarantineEntry, RedactProgress,
+};
 use stockbridge_domain::batch::{LedgerEntry, Outcome};
 use stockbridge_domain::ids::{InventoryItemId, LocationId, ShopDomain, Timestamp, VariantId};
 use stockbridge_domain::skumap::{ItemMapping, LocationMapping};
@@ -31,6 +33,8 @@ pub enum StoreOp {
     PutLevels,
     LogCorrections,
     RedactShop,
+    RedactProgress,
+    PutRedactProgress,
     Lookup,
     ItemsAfter,
     PutItems,
@@ -42,6 +46,9 @@ pub enum StoreOp {
     RemoveParked,
     PutReport,
     Reports,
+    PutBody,
+    GetBody,
+    DeleteBody,
 }
 
 /// How an operation fails when a test asks it to.
@@ -56,6 +63,10 @@ pub enum Fault {
     /// The operation takes effect, but its answer is lost (a timeout after DynamoDB wrote):
     /// the caller sees `Unavailable`.
     AnswerLost,
+    /// The store refuses the request itself (DynamoDB's `ValidationException`): `Refused`.
+    Refused,
+    /// The operation takes this long, then takes effect normally (a slow store).
+    Delay(std::time::Duration),
 }
 
 impl Fault {
@@ -69,6 +80,15 @@ impl Fault {
             Fault::Corrupt => PortError::Corrupt {
                 key: format!("{op:?}"),
                 detail: "injected corrupt record".into(),
+            },
+            Fault::Refused => PortError::Refused {
+                service: "memory store",
+                detail: format!("injected refusal on {op:?}"),
+            },
+            // Not an error: `enter` waits it out.
+            Fault::Delay(d) => PortError::Unavailable {
+                service: "memory store",
+                detail: format!("delayed {d:?}"),
             },
         }
     }
@@ -114,6 +134,10 @@ pub(crate) struct State {
     pub parked: BTreeMap<(ShopDomain, String), ParkedEvent>,
     pub quarantine: BTreeMap<(ShopDomain, String), QuarantineEntry>,
     pub reports: BTreeMap<(ShopDomain, String), String>,
+    // Body store (S3): quarantined bodies too large for an inbox record, by key.
+    pub bodies: BTreeMap<String, Vec<u8>>,
+    // Inbox table: each shop's newest redaction progress (not the shop's data: kept).
+    pub redactions: BTreeMap<ShopDomain, RedactProgress>,
     // Job leases: job -> (holder, until).
     pub leases: BTreeMap<String, (String, Timestamp)>,
     // Test controls.
@@ -191,10 +215,17 @@ impl MemoryStore {
     /// then answer `Unavailable` ([`Fault::AnswerLost`]).
     pub(crate) async fn enter(&self, op: StoreOp) -> Result<bool, PortError> {
         tokio::task::yield_now().await;
-        let mut s = self.lock();
-        *s.calls.entry(op).or_default() += 1;
-        match s.faults.get_mut(&op).and_then(VecDeque::pop_front) {
+        let fault = {
+            let mut s = self.lock();
+            *s.calls.entry(op).or_default() += 1;
+            s.faults.get_mut(&op).and_then(VecDeque::pop_front)
+        };
+        match fault {
             None => Ok(false),
+            Some(Fault::Delay(d)) => {
+                tokio::time::sleep(d).await;
+                Ok(false)
+            }
             Some(Fault::AnswerLost) => Ok(true),
             Some(fault) => Err(fault.error(op)),
         }
@@ -227,7 +258,8 @@ impl MemoryStore {
 
     // ---- Test controls ----
 
-    /// The next `n` calls of `op` fail with `fault` (after any faults already queued for it).
+    /// The next `n` calls of `op` fail with `fault` (after any faults already queued for it;
+    /// [`Fault::Delay`] slows them down instead).
     pub fn fail_next(&self, op: StoreOp, n: usize, fault: Fault) {
         let mut s = self.lock();
         s.faults
@@ -313,8 +345,14 @@ impl MemoryStore {
             .collect()
     }
 
-    /// How many records the store holds in all, counted as `redact_shop` counts them.
+    /// How many records the store holds in all, counted as `redact_shop` counts them
+    /// (redaction progress records are not the shops' data and not counted).
     pub fn record_count(&self) -> usize {
         self.lock().count_all()
+    }
+
+    /// How many records the store holds for `shop`, counted as `redact_shop` counts them.
+    pub fn shop_record_count(&self, shop: &ShopDomain) -> usize {
+        self.lock().count_shop(shop)
     }
 }

@@ -291,9 +291,25 @@ async fn a_redaction_removes_the_shop_and_counts_records_as_dynamodb_holds_them(
         )
         .await
         .unwrap();
-    // Mapping + listing + 2 aliases, level + log entry, idempotency record.
-    assert_eq!(store.redact_shop(&shop()).await.unwrap(), 7);
+    // Mapping + listing + 2 aliases, level + log entry, idempotency record; one page at a
+    // time, each resuming after the last record the one before read.
+    let (mut deleted, mut cursor, mut steps) = (0, None, 0);
+    loop {
+        let step = store
+            .redact_shop(&shop(), cursor.as_ref(), 2)
+            .await
+            .unwrap();
+        deleted += step.deleted;
+        steps += 1;
+        match step.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(deleted, 7);
+    assert!(steps >= 3, "2 places a page: {steps} steps");
     assert_eq!(store.record_count(), 1);
+    assert_eq!(store.shop_record_count(&shop()), 0);
     assert_eq!(
         store.reports(&other, 0).await.unwrap(),
         vec!["{}".to_string()]

@@ -3,7 +3,9 @@
 //! Kept out of the core so that no Lambda links the CSV reader.
 //!
 //! - [`skumap_csv`]: the SKU map's CSV import, row by row with the reason for each refusal.
+//! - [`erp_parked`]: ERP writes parked after repeated refusals, listed and released.
 
+pub mod erp_parked;
 pub mod skumap_csv;
 
 use std::collections::BTreeSet;
@@ -11,7 +13,7 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 
 use crate::skumap_csv::{parse_items, parse_locations, Rejection};
-use stockbridge_core::ports::{EventQueue, Inbox, PortError, SkuMapStore};
+use stockbridge_core::ports::{BodyStore, EventQueue, Inbox, PortError, SkuMapStore};
 use stockbridge_domain::event::replay_key;
 use stockbridge_domain::ids::ShopDomain;
 use stockbridge_domain::resolve::{references, resolve};
@@ -115,7 +117,10 @@ where
 }
 
 /// Normalises quarantined deliveries of `shop` again (after a fix or a new release) and enqueues
-/// what now normalises; those are removed from quarantine. `only` limits it to one webhook id.
+/// what now normalises; those are removed from quarantine (and their body, if it was kept in the
+/// body store). `only` limits it to one webhook id. Returns how many were replayed and how many
+/// are still unusable; a body kept apart that is gone or not whole (size or SHA-256 differ)
+/// counts as still unusable and stays listed.
 pub async fn replay_quarantine<S, Q>(
     store: &S,
     queue: &Q,
@@ -123,7 +128,7 @@ pub async fn replay_quarantine<S, Q>(
     only: Option<&str>,
 ) -> Result<(usize, usize), PortError>
 where
-    S: Inbox,
+    S: Inbox + BodyStore,
     Q: EventQueue,
 {
     let (mut replayed, mut still_bad) = (0, 0);
@@ -131,6 +136,21 @@ where
         if only.is_some_and(|id| id != entry.webhook_id) {
             continue;
         }
+        let kept;
+        let body = match &entry.body_ref {
+            None => entry.body.as_bytes(),
+            Some(at) => match store.get_body(at).await {
+                Ok(bytes) if at.check(&bytes).is_ok() => {
+                    kept = bytes;
+                    &kept[..]
+                }
+                Ok(_) | Err(PortError::Corrupt { .. }) => {
+                    still_bad += 1;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            },
+        };
         let delivery = Delivery {
             shop: &entry.shop,
             topic: &entry.topic,
@@ -139,20 +159,23 @@ where
             api_version: entry.api_version.as_deref(),
             triggered_at: entry.triggered_at,
             received_at: entry.received_at,
-            body: entry.body.as_bytes(),
+            body,
         };
         match normalise(&delivery) {
             Ok(Normalised::Events(events)) => {
                 queue.send(&events).await?;
-                store.remove_quarantine(&entry).await?;
-                replayed += 1;
             }
-            Ok(Normalised::Acknowledge(_)) => {
-                store.remove_quarantine(&entry).await?;
-                replayed += 1;
+            Ok(Normalised::Acknowledge(_)) => {}
+            Err(_) => {
+                still_bad += 1;
+                continue;
             }
-            Err(_) => still_bad += 1,
         }
+        store.remove_quarantine(&entry).await?;
+        if let Some(at) = &entry.body_ref {
+            store.delete_body(at).await?;
+        }
+        replayed += 1;
     }
     Ok((replayed, still_bad))
 }

@@ -10,7 +10,9 @@ use stockbridge_domain::ids::{
     InventoryItemId, LineItemId, LocationId, OrderId, ShopDomain, Timestamp, VariantId, Version,
 };
 
-use crate::payload;
+use stockbridge_domain::stock::MAX_QUANTITY;
+
+use crate::payload::{self, Invalid};
 use crate::topic::Topic;
 
 /// At most this many changes go in one queue message. A part then needs at most 1 + 5 x 19
@@ -43,15 +45,75 @@ pub enum Normalised {
 }
 
 /// Why an authentic delivery cannot be used. It is answered 2xx (so Shopify keeps the
-/// subscription) and kept in quarantine with this reason for an operator to replay.
+/// subscription) and kept in quarantine with this reason for an operator to replay. The texts
+/// never quote the body: a JSON error says where (line and column) and what kind, not what.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Unusable {
     #[error("body is not valid JSON for {topic}: {detail}")]
     BadJson { topic: String, detail: String },
-    #[error("topic {0:?} is not one Stockbridge handles")]
+    #[error("topic {} is not one Stockbridge handles", shown(.0))]
     UnhandledTopic(String),
     #[error("payload for {topic} cannot be mapped: {detail}")]
     Unmappable { topic: String, detail: String },
+    #[error("payload for {topic} is refused ({}): {detail}", .problem.code())]
+    Invalid {
+        problem: Problem,
+        topic: String,
+        detail: String,
+    },
+}
+
+/// What is wrong with a body that parses far enough to tell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Problem {
+    /// Not UTF-8, a byte-order mark, or compressed bytes.
+    BadEncoding,
+    /// The body is JSON but not an object.
+    NotAnObject,
+    /// A declared field of the wrong type (text, flag, list or object).
+    BadField,
+    /// An id that is not a non-negative integer, a numeric string or a gid.
+    BadId,
+    /// A quantity that is not an integer within 64 bits (a float, a fraction, text).
+    BadQuantity,
+    /// A quantity beyond [`MAX_QUANTITY`] either way.
+    QuantityOutOfRange,
+    /// A line or movement quantity below 0.
+    NegativeQuantity,
+    /// An id too long to be part of a DynamoDB key ([`MAX_ID_BYTES`], [`MAX_SKU_BYTES`]).
+    KeyTooLong,
+}
+
+impl Problem {
+    pub fn code(self) -> &'static str {
+        match self {
+            Problem::BadEncoding => "bad_encoding",
+            Problem::NotAnObject => "not_an_object",
+            Problem::BadField => "bad_field",
+            Problem::BadId => "bad_id",
+            Problem::BadQuantity => "bad_quantity",
+            Problem::QuantityOutOfRange => "quantity_out_of_range",
+            Problem::NegativeQuantity => "negative_quantity",
+            Problem::KeyTooLong => "key_too_long",
+        }
+    }
+}
+
+/// The longest `X-Shopify-Webhook-Id` taken: it is part of the event key (`shop:id:part`), and a
+/// DynamoDB partition key holds at most 2,048 bytes. Shopify's ids are UUIDs (36 bytes).
+pub const MAX_ID_BYTES: usize = 256;
+/// The longest SKU taken: SKUs are looked up by key (`SKU#<shop>#<SKU>`). Shopify's SKUs have
+/// at most 255 characters, 1,020 bytes of UTF-8.
+pub const MAX_SKU_BYTES: usize = 1024;
+
+/// A header value as an error message shows it: at most 64 characters.
+fn shown(text: &str) -> String {
+    let short: String = text.chars().take(64).collect();
+    if short.len() < text.len() {
+        format!("{short:?}... ({} bytes)", text.len())
+    } else {
+        format!("{short:?}")
+    }
 }
 
 impl Unusable {
@@ -61,7 +123,21 @@ impl Unusable {
             Unusable::BadJson { .. } => "bad_json",
             Unusable::UnhandledTopic(_) => "unhandled_topic",
             Unusable::Unmappable { .. } => "unmappable",
+            Unusable::Invalid { problem, .. } => problem.code(),
         }
+    }
+
+    /// True when the body could not be read as the topic's JSON at all (it is kept as it came,
+    /// since it cannot be redacted field by field).
+    pub fn unreadable(&self) -> bool {
+        matches!(
+            self,
+            Unusable::BadJson { .. }
+                | Unusable::Invalid {
+                    problem: Problem::BadEncoding,
+                    ..
+                }
+        )
     }
 }
 
@@ -70,6 +146,21 @@ pub fn normalise(d: &Delivery<'_>) -> Result<Normalised, Unusable> {
     let Some(topic) = Topic::parse(d.topic) else {
         return Err(Unusable::UnhandledTopic(d.topic.to_string()));
     };
+    let invalid = |problem: Problem, detail: String| Unusable::Invalid {
+        problem,
+        topic: topic.to_string(),
+        detail,
+    };
+    if d.webhook_id.len() > MAX_ID_BYTES {
+        return Err(invalid(
+            Problem::KeyTooLong,
+            format!(
+                "X-Shopify-Webhook-Id has {} bytes, at most {MAX_ID_BYTES} make a key",
+                d.webhook_id.len()
+            ),
+        ));
+    }
+    check_encoding(d.body).map_err(|detail| invalid(Problem::BadEncoding, detail.into()))?;
     let triggered = d.triggered_at.unwrap_or(d.received_at);
     let unmappable = |detail: &str| Unusable::Unmappable {
         topic: topic.to_string(),
@@ -81,6 +172,30 @@ pub fn normalise(d: &Delivery<'_>) -> Result<Normalised, Unusable> {
             .find_map(|t| t.as_deref().and_then(Timestamp::parse))
             .unwrap_or(triggered);
         Version::new(as_of, triggered)
+    };
+    // A quantity Stockbridge can add up: within MAX_QUANTITY; lines and movements not negative.
+    let quantity = |what: &str, q: Option<i64>, signed: bool| -> Result<(), Unusable> {
+        match q {
+            Some(q) if q.unsigned_abs() > MAX_QUANTITY as u64 => Err(invalid(
+                Problem::QuantityOutOfRange,
+                format!("{what} is beyond ±{MAX_QUANTITY}"),
+            )),
+            Some(q) if q < 0 && !signed => Err(invalid(
+                Problem::NegativeQuantity,
+                format!("{what} is negative"),
+            )),
+            _ => Ok(()),
+        }
+    };
+    let line_checks = |line: &payload::LineItem| -> Result<(), Unusable> {
+        quantity("a line's quantity", line.quantity, false)?;
+        quantity("a line's current_quantity", line.current_quantity, false)?;
+        quantity(
+            "a line's fulfillable_quantity",
+            line.fulfillable_quantity,
+            false,
+        )?;
+        check_sku(line.sku.as_deref()).map_err(|detail| invalid(Problem::KeyTooLong, detail))
     };
 
     let changes: Vec<StockChange> = match topic {
@@ -102,7 +217,7 @@ pub fn normalise(d: &Delivery<'_>) -> Result<Normalised, Unusable> {
                 d,
                 topic,
                 Part::WHOLE,
-                EventBody::ShopRedact,
+                EventBody::ShopRedact { resume: None },
             )]));
         }
         Topic::InventoryLevelsUpdate | Topic::InventoryLevelsConnect => {
@@ -111,6 +226,7 @@ pub fn normalise(d: &Delivery<'_>) -> Result<Normalised, Unusable> {
                 .inventory_item_id
                 .ok_or_else(|| unmappable("no inventory_item_id"))?;
             let location = p.location_id.ok_or_else(|| unmappable("no location_id"))?;
+            quantity("available", p.available, true)?;
             vec![StockChange::Available {
                 item: InventoryItemId(item),
                 location: LocationId(location),
@@ -134,6 +250,7 @@ pub fn normalise(d: &Delivery<'_>) -> Result<Normalised, Unusable> {
         Topic::InventoryItemsCreate | Topic::InventoryItemsUpdate | Topic::InventoryItemsDelete => {
             let p: payload::InventoryItem = parse_json(topic, d.body)?;
             let item = p.id.ok_or_else(|| unmappable("no id"))?;
+            check_sku(p.sku.as_deref()).map_err(|detail| invalid(Problem::KeyTooLong, detail))?;
             vec![StockChange::Item {
                 item: InventoryItemId(item),
                 sku: p.sku.filter(|s| !s.trim().is_empty()),
@@ -153,6 +270,7 @@ pub fn normalise(d: &Delivery<'_>) -> Result<Normalised, Unusable> {
             let cancelled = p.cancelled_at.is_some();
             let mut changes = Vec::with_capacity(p.line_items.len());
             for line in &p.line_items {
+                line_checks(line)?;
                 let Some(item) = item_ref(line) else { continue };
                 let Some(line_id) = line.id else {
                     return Err(unmappable("a stocked line item has no id"));
@@ -178,44 +296,63 @@ pub fn normalise(d: &Delivery<'_>) -> Result<Normalised, Unusable> {
                 _ => return Ok(Normalised::Events(vec![])),
             };
             let version = version_of(&[&p.updated_at, &p.created_at]);
-            p.line_items
-                .iter()
-                .filter_map(|line| {
-                    Some(StockChange::Movement {
-                        movement: format!("fulfillment:{id}:{}", line.id?),
-                        kind,
-                        reference: format!("fulfillment {id} of order {}", p.order_id.unwrap_or(0)),
-                        item: item_ref(line)?,
-                        location: p.location_id.map(LocationId),
-                        quantity: line.quantity.unwrap_or(0),
-                        version,
-                    })
-                })
-                .collect()
+            let mut changes = Vec::with_capacity(p.line_items.len());
+            for line in &p.line_items {
+                line_checks(line)?;
+                let Some(item) = item_ref(line) else { continue };
+                let line_id = line
+                    .id
+                    .ok_or_else(|| unmappable("a stocked fulfilment line has no id"))?;
+                let quantity = line
+                    .quantity
+                    .ok_or_else(|| unmappable("a stocked fulfilment line has no quantity"))?;
+                changes.push(StockChange::Movement {
+                    movement: format!("fulfillment:{id}:{line_id}"),
+                    kind,
+                    reference: format!("fulfillment {id} of order {}", shown_id(p.order_id)),
+                    item,
+                    location: p.location_id.map(LocationId),
+                    quantity,
+                    version,
+                });
+            }
+            changes
         }
         Topic::RefundsCreate => {
             let p: payload::Refund = parse_json(topic, d.body)?;
             let id = p.id.ok_or_else(|| unmappable("no refund id"))?;
             let version = version_of(&[&p.processed_at, &p.created_at]);
-            p.refund_line_items
-                .iter()
-                .filter_map(|rli| {
-                    let kind = match rli.restock_type.as_deref() {
-                        Some("return") | Some("legacy_restock") => MovementKind::RestockedReturn,
-                        Some("cancel") => MovementKind::RestockedCancel,
-                        _ => MovementKind::RemovedNoRestock,
-                    };
-                    Some(StockChange::Movement {
-                        movement: format!("refund:{id}:{}", rli.id.or(rli.line_item_id)?),
-                        kind,
-                        reference: format!("refund {id} of order {}", p.order_id.unwrap_or(0)),
-                        item: item_ref(rli.line_item.as_ref()?)?,
-                        location: rli.location_id.map(LocationId),
-                        quantity: rli.quantity.unwrap_or(0),
-                        version,
-                    })
-                })
-                .collect()
+            let mut changes = Vec::with_capacity(p.refund_line_items.len());
+            for rli in &p.refund_line_items {
+                quantity("a refund line's quantity", rli.quantity, false)?;
+                let Some(line) = rli.line_item.as_ref() else {
+                    return Err(unmappable("a refund line names no line item"));
+                };
+                line_checks(line)?;
+                let Some(item) = item_ref(line) else { continue };
+                let kind = match rli.restock_type.as_deref() {
+                    Some("return") | Some("legacy_restock") => MovementKind::RestockedReturn,
+                    Some("cancel") => MovementKind::RestockedCancel,
+                    _ => MovementKind::RemovedNoRestock,
+                };
+                let line_id = rli
+                    .id
+                    .or(rli.line_item_id)
+                    .ok_or_else(|| unmappable("a stocked refund line has no id"))?;
+                let quantity = rli
+                    .quantity
+                    .ok_or_else(|| unmappable("a stocked refund line has no quantity"))?;
+                changes.push(StockChange::Movement {
+                    movement: format!("refund:{id}:{line_id}"),
+                    kind,
+                    reference: format!("refund {id} of order {}", shown_id(p.order_id)),
+                    item,
+                    location: rli.location_id.map(LocationId),
+                    quantity,
+                    version,
+                });
+            }
+            changes
         }
     };
 
@@ -264,10 +401,86 @@ fn event(d: &Delivery<'_>, topic: Topic, part: Part, body: EventBody) -> Invento
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(topic: Topic, body: &[u8]) -> Result<T, Unusable> {
-    serde_json::from_slice(body).map_err(|e| Unusable::BadJson {
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|b| *b != b'{') {
+        return Err(Unusable::Invalid {
+            problem: Problem::NotAnObject,
+            topic: topic.to_string(),
+            detail: "the body is JSON but not an object".into(),
+        });
+    }
+    payload::from_slice(body).map_err(|e| json_error(topic, &e))
+}
+
+/// A JSON error as a reason: what kind and where, never the text it quotes (serde's messages
+/// for a wrong type quote the value: `invalid type: string "jon@example.com"`).
+pub fn json_error(topic: Topic, e: &serde_json::Error) -> Unusable {
+    use serde_json::error::Category;
+    let at = format!("at line {} column {}", e.line(), e.column());
+    let text = e.to_string();
+    let ours = [
+        (Invalid::ID, Problem::BadId),
+        (Invalid::QUANTITY, Problem::BadQuantity),
+        (Invalid::TEXT, Problem::BadField),
+        (Invalid::FLAG, Problem::BadField),
+        (Invalid::LIST, Problem::BadField),
+        (Invalid::OBJECT, Problem::BadField),
+    ];
+    // Ours are raised by the field readers, or named as what serde expected; only the fixed
+    // text is kept.
+    if let Some((message, problem)) = ours.iter().find(|(m, _)| text.contains(m)) {
+        return Unusable::Invalid {
+            problem: *problem,
+            topic: topic.to_string(),
+            detail: format!("{message} {at}"),
+        };
+    }
+    let kind = match e.classify() {
+        // serde_json's own syntax messages are fixed texts ("expected value", "trailing
+        // characters", "recursion limit exceeded", ...); they quote nothing.
+        Category::Syntax | Category::Eof => {
+            text.split(" at line ").next().unwrap_or("").to_string()
+        }
+        // A duplicate names the declared field (ours); any other data error may quote the input.
+        Category::Data if text.starts_with("duplicate field `") => {
+            text.splitn(3, '`').take(2).collect::<Vec<_>>().join("`") + "`"
+        }
+        Category::Data => "a value of the wrong type or out of range".into(),
+        Category::Io => "unreadable".into(),
+    };
+    Unusable::BadJson {
         topic: topic.to_string(),
-        detail: e.to_string(),
-    })
+        detail: format!("{kind} {at}"),
+    }
+}
+
+/// A body that cannot be JSON text as Shopify sends it: UTF-8 without a byte-order mark.
+fn check_encoding(body: &[u8]) -> Result<(), &'static str> {
+    if body.starts_with(b"\xEF\xBB\xBF") {
+        return Err("the body starts with a byte-order mark (Shopify sends none)");
+    }
+    if body.starts_with(b"\x1f\x8b") {
+        return Err("the body is gzip-compressed (Shopify sends none)");
+    }
+    if std::str::from_utf8(body).is_err() {
+        return Err("the body is not UTF-8");
+    }
+    Ok(())
+}
+
+/// A SKU too long to be part of a key.
+fn check_sku(sku: Option<&str>) -> Result<(), String> {
+    match sku {
+        Some(s) if s.len() > MAX_SKU_BYTES => Err(format!(
+            "a SKU has {} bytes, at most {MAX_SKU_BYTES} make a key",
+            s.len()
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn shown_id(id: Option<u64>) -> String {
+    id.map_or_else(|| "(none given)".into(), |id| id.to_string())
 }
 
 /// The item a line names, or `None` for lines that are not stock (custom items, tips, gift cards).
@@ -320,7 +533,7 @@ mod tests {
                 .into_iter()
                 .flat_map(|e| match e.body {
                     EventBody::Stock { changes } => changes,
-                    EventBody::ShopRedact | EventBody::ErpRetry { .. } => vec![],
+                    EventBody::ShopRedact { .. } | EventBody::ErpRetry { .. } => vec![],
                 })
                 .collect(),
             other => panic!("expected events, got {other:?}"),
@@ -484,7 +697,7 @@ mod tests {
         ) else {
             panic!()
         };
-        assert_eq!(e[0].body, EventBody::ShopRedact);
+        assert_eq!(e[0].body, EventBody::ShopRedact { resume: None });
     }
 
     #[test]

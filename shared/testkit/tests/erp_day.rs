@@ -428,6 +428,7 @@ async fn tryton_stopped_mid_run_and_started_again_loses_nothing() {
         },
         breaker_threshold: 2,
         breaker_cooldown: Duration::from_secs(1),
+        ..PushPolicy::default()
     };
     let c = consumer_with_erp(
         &s,

@@ -320,7 +320,7 @@ async fn a_partial_batch_failure_returns_only_the_failed_messages() {
         .map(|r| r.message_id.clone().unwrap())
         .collect();
     assert_eq!(poison.len(), 1);
-    let response = stockbridge_lambda::sqs_batch::consume(&s.consumer, event).await;
+    let response = stockbridge_lambda::sqs_batch::consume(&s.consumer, event, None).await;
     let failed: Vec<String> = response
         .batch_item_failures
         .iter()

@@ -31,8 +31,6 @@ pub(super) use attr::{corrupt, n, s, Item};
 /// How long an idempotency record outlives its event: longer than Shopify's 4 h of retries, an
 /// SQS message's 14 days and an operator's replay of a parked event.
 const IDEMPOTENCY_DAYS: i64 = 35;
-/// A quarantined body that is not JSON cannot be redacted field by field; it expires after this.
-const RAW_QUARANTINE_DAYS: i64 = 30;
 /// Reconciliation reports are kept this long.
 const REPORT_DAYS: i64 = 90;
 
@@ -75,8 +73,10 @@ pub(super) fn read_revision(item: &Item) -> Result<(String, u64), PortError> {
     Ok((read_pk(item)?, req_n(item, "rev")?))
 }
 
-/// A record of the stock table's `STATE` rows, by its `kind`.
+/// A record of the stock table's `STATE` rows, by its `kind`. Read one at a time and moved
+/// into the book at once, so the size of a level (with its in-flight write) costs nothing.
 #[derive(Debug, PartialEq)]
+#[allow(clippy::large_enum_variant)]
 pub(super) enum StockRecord {
     Level(StockKey, StockLevel),
     Line(LineKey, OrderLine),
@@ -124,7 +124,9 @@ pub(super) fn read_level(item: &Item) -> Result<(StockKey, StockLevel), PortErro
 }
 
 /// The in-flight ERP write of a level; absent when nothing is on its way. The write is sent again
-/// exactly as stored, so its change and target must be decimals the ERP line can carry.
+/// exactly as stored, so its change and target must be decimals the ERP line can carry. Fields
+/// added later (lease, holder, refusals, parked) are absent from older records and read as
+/// unheld, never refused, not parked.
 fn read_inflight(item: &Item) -> Result<Option<Inflight>, PortError> {
     if !item.contains_key("erp_inflight") {
         return Ok(None);
@@ -420,20 +422,23 @@ pub(super) fn read_location(i: &Item, shop: &ShopDomain) -> Result<LocationMappi
     })
 }
 
-/// A quarantined delivery; a raw (unredacted) body expires after [`RAW_QUARANTINE_DAYS`].
-pub(super) fn write_quarantine(entry: &QuarantineEntry) -> Item {
+/// A quarantined delivery, redacted or raw, expires `retention_days` after it was received
+/// (`QUARANTINE_RETENTION_DAYS`, the quarantine bucket's expiry too). A body kept in the body
+/// store is named by `body_key` (the entry holds its size and SHA-256).
+pub(super) fn write_quarantine(entry: &QuarantineEntry, retention_days: i64) -> Item {
     let pk = keys::quarantine_pk(&entry.shop);
     let sk = keys::quarantine_sk(entry.received_at, &entry.webhook_id);
     let mut item = record(&pk, &sk, kind::QUARANTINE, &entry.shop);
     item.insert("code".into(), s(&entry.code));
     item.insert("topic".into(), s(&entry.topic));
     item.insert("entry".into(), json(entry));
-    if !entry.redacted {
-        item.insert(
-            "expires_at".into(),
-            days_from(entry.received_at, RAW_QUARANTINE_DAYS),
-        );
+    if let Some(at) = &entry.body_ref {
+        item.insert("body_key".into(), s(&format!("{}/{}", at.bucket, at.key)));
     }
+    item.insert(
+        "expires_at".into(),
+        days_from(entry.received_at, retention_days),
+    );
     item
 }
 
@@ -615,6 +620,25 @@ mod tests {
     }
 
     #[test]
+    fn an_inflight_write_from_before_holders_and_refusals_reads_as_unheld_and_never_refused() {
+        let item = level_record(Some(&inflight_json("2", None)));
+        let Ok(StockRecord::Level(_, level)) = read_stock_record(&item) else {
+            panic!("an in-flight write of the earlier shape is readable");
+        };
+        let inflight = level.erp_inflight.expect("in flight");
+        assert_eq!(
+            (
+                inflight.lease_until,
+                inflight.holder,
+                inflight.refusals,
+                inflight.refused,
+                inflight.parked_at
+            ),
+            (None, None, 0, None, None)
+        );
+    }
+
+    #[test]
     fn a_level_from_before_erp_debt_reads_as_nothing_owed() {
         let item = level_record(None);
         let Ok(StockRecord::Level(key, level)) = read_stock_record(&item) else {
@@ -673,7 +697,11 @@ mod tests {
                 change: Decimal::new(-25, 2),
                 target: Some(Decimal::from(12)),
                 since: Some(Timestamp(8)),
-                lease_until: None,
+                lease_until: Some(Timestamp(11)),
+                holder: Some("consumer-1".into()),
+                refusals: 2,
+                refused: Some("unknown item".into()),
+                parked_at: Some(Timestamp(12)),
             }),
             erp_seq: 7,
             ..StockLevel::default()
@@ -750,6 +778,43 @@ mod tests {
             panic!("location expected");
         };
         assert_eq!(write_location(&l), location_record());
+    }
+
+    #[test]
+    fn every_quarantined_entry_expires_with_the_retention_and_names_its_kept_body() {
+        let at = Timestamp::parse("2026-11-27T10:00:00Z").unwrap();
+        let mut entry = QuarantineEntry {
+            shop: shop(),
+            topic: "orders/create".into(),
+            webhook_id: "w".into(),
+            event_id: None,
+            api_version: None,
+            triggered_at: None,
+            received_at: at,
+            code: "negative_quantity".into(),
+            reason: "r".into(),
+            body: r#"{"id":1}"#.into(),
+            redacted: true,
+            body_ref: None,
+        };
+        let item = write_quarantine(&entry, 30);
+        assert_eq!(
+            item.get("expires_at"),
+            Some(&n(at.as_secs() + 30 * 86_400)),
+            "a redacted entry expires too"
+        );
+        assert_eq!(read_quarantine(&item).ok(), Some(entry.clone()));
+        entry.body = String::new();
+        entry.body_ref = Some(stockbridge_core::ports::BodyRef {
+            bucket: "b".into(),
+            key: "a.myshopify.com/abc".into(),
+            size: 3,
+            sha256: "abc".into(),
+        });
+        let item = write_quarantine(&entry, 7);
+        assert_eq!(item.get("expires_at"), Some(&n(at.as_secs() + 7 * 86_400)));
+        assert_eq!(item.get("body_key"), Some(&s("b/a.myshopify.com/abc")));
+        assert_eq!(read_quarantine(&item).ok(), Some(entry));
     }
 
     #[test]

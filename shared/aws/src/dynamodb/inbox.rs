@@ -1,9 +1,12 @@
 //! [`Inbox`] over the inbox table: quarantined deliveries, parked events (written by the stock
-//! commit, listed and removed here) and reconciliation reports.
+//! commit, listed and removed here) and reconciliation reports. Quarantined entries expire after
+//! the quarantine's retention (`QuarantineSettings::retention_days`, a TTL on the record); a
+//! body too large for the record is kept by the store's [`BodyStore`] (S3), which
+//! [`DynamoStore`] hands on to, so the webhook's inbox is one value.
 
 use aws_sdk_dynamodb::error::SdkError;
 
-use stockbridge_core::ports::{Inbox, ParkedEvent, PortError, QuarantineEntry};
+use stockbridge_core::ports::{BodyRef, BodyStore, Inbox, ParkedEvent, PortError, QuarantineEntry};
 use stockbridge_domain::ids::{ShopDomain, Timestamp};
 
 use super::codec::{self, s, Item};
@@ -26,9 +29,41 @@ impl DynamoStore {
     }
 }
 
+impl DynamoStore {
+    fn bodies(&self) -> Result<&crate::s3::S3Bodies, PortError> {
+        self.quarantine
+            .bodies
+            .as_ref()
+            .ok_or_else(|| PortError::Unavailable {
+                service: "S3",
+                detail: "no quarantine bucket configured: set QUARANTINE_BUCKET".into(),
+            })
+    }
+}
+
+impl BodyStore for DynamoStore {
+    async fn put_body(
+        &self,
+        shop: &ShopDomain,
+        sha256: &str,
+        body: &[u8],
+    ) -> Result<BodyRef, PortError> {
+        self.bodies()?.put_body(shop, sha256, body).await
+    }
+
+    async fn get_body(&self, at: &BodyRef) -> Result<Vec<u8>, PortError> {
+        self.bodies()?.get_body(at).await
+    }
+
+    async fn delete_body(&self, at: &BodyRef) -> Result<(), PortError> {
+        self.bodies()?.delete_body(at).await
+    }
+}
+
 impl Inbox for DynamoStore {
     async fn quarantine(&self, entry: &QuarantineEntry) -> Result<(), PortError> {
-        self.put_inbox(codec::write_quarantine(entry)).await
+        let item = codec::write_quarantine(entry, self.quarantine.retention_days);
+        self.put_inbox(item).await
     }
 
     async fn list_quarantine(&self, shop: &ShopDomain) -> Result<Vec<QuarantineEntry>, PortError> {

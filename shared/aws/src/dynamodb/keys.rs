@@ -9,7 +9,7 @@
 //!   under `MAP`; the listing `ITEMS#<shop>` sorted by the zero-padded item id;
 //!   `LOCATIONS#<shop>` sorted by location id.
 //! - Inbox table: `PARKED#<shop>` / event key, `REPORT#<shop>` / run id,
-//!   `QUARANTINE#<shop>` / `<received>#<webhook id>`.
+//!   `QUARANTINE#<shop>` / `<received>#<webhook id>`, `REDACT#<shop>` / `PROGRESS`.
 
 use std::collections::HashMap;
 
@@ -139,6 +139,14 @@ pub(super) fn parked_pk(shop: &ShopDomain) -> String {
 pub(super) fn report_pk(shop: &ShopDomain) -> String {
     format!("REPORT#{shop}")
 }
+
+/// Partition of a shop's redaction progress (sort key [`PROGRESS`]).
+pub(super) fn redact_pk(shop: &ShopDomain) -> String {
+    format!("REDACT#{shop}")
+}
+
+/// Sort key of a redaction progress record.
+pub(super) const PROGRESS: &str = "PROGRESS";
 
 /// Partition of a shop's quarantined deliveries.
 pub(super) fn quarantine_pk(shop: &ShopDomain) -> String {

@@ -14,10 +14,15 @@
 //! - `stock`, `skumap`, `inbox`: the [`StockStore`](stockbridge_core::ports::StockStore),
 //!   [`SkuMapStore`](stockbridge_core::ports::SkuMapStore) and
 //!   [`Inbox`](stockbridge_core::ports::Inbox) implementations.
+//! - `redact`: `shop/redact` page by page (a `Scan` page per step from `ExclusiveStartKey`,
+//!   `BatchWriteItem` deletes) and its progress record.
+//!
+//! SDK failures: DynamoDB refusing the request itself (`ValidationException`, e.g. a key over
+//! 2 KB) is [`PortError::Refused`], never retried; anything else is [`PortError::Unavailable`].
 
 use std::time::Duration;
 
-use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, DeleteRequest, KeysAndAttributes, PutRequest, TransactWriteItem, WriteRequest,
@@ -31,6 +36,7 @@ mod codec;
 mod inbox;
 mod keys;
 mod lock;
+mod redact;
 mod skumap;
 mod stock;
 
@@ -83,11 +89,24 @@ impl Tables {
 pub struct DynamoStore {
     client: Client,
     tables: Tables,
+    /// Where quarantined bodies too large for an inbox record go, and the entries' retention.
+    quarantine: crate::s3::QuarantineSettings,
 }
 
 impl DynamoStore {
     pub fn new(client: Client, tables: Tables) -> Self {
-        DynamoStore { client, tables }
+        DynamoStore {
+            client,
+            tables,
+            quarantine: Default::default(),
+        }
+    }
+
+    /// The same store, keeping large quarantined bodies and expiring quarantine entries as
+    /// `quarantine` says (the webhook, and the CLI's replay).
+    pub fn with_quarantine(mut self, quarantine: crate::s3::QuarantineSettings) -> Self {
+        self.quarantine = quarantine;
+        self
     }
 
     pub fn client(&self) -> &Client {
@@ -257,9 +276,14 @@ impl DynamoStore {
                         .all(|c| *c == "ConditionalCheckFailed" || *c == "TransactionConflict")
                     {
                         Err(PortError::Conflict(format!("{failed:?}")))
+                    } else if codes.contains(&"ValidationError") {
+                        Err(refused_by(format!("transaction cancelled: {codes:?}")))
                     } else {
                         Err(unavailable(format!("transaction cancelled: {codes:?}")))
                     }
+                }
+                other if other.code().is_some_and(|c| REFUSALS.contains(&c)) => {
+                    Err(refused_by(DisplayErrorContext(other)))
                 }
                 other => Err(unavailable(DisplayErrorContext(other))),
             },
@@ -300,11 +324,30 @@ fn unavailable(e: impl std::fmt::Display) -> PortError {
     }
 }
 
-/// An SDK call's failure, with its full context (service code, request id, cause).
+/// Error codes with which DynamoDB refuses a request itself: sent again, it fails the same way.
+const REFUSALS: [&str; 2] = ["ValidationException", "SerializationException"];
+
+/// An SDK call's failure, with its full context (service code, request id, cause):
+/// [`PortError::Refused`] when DynamoDB refused the request itself ([`REFUSALS`]: a key over
+/// its size limit, an item over 400 KB), else [`PortError::Unavailable`] (throttling, a
+/// failure, no answer, and also a missing table or permission, which a deployment fixes).
 fn sdk_unavailable<E, R>(e: SdkError<E, R>) -> PortError
 where
-    E: std::error::Error + 'static,
+    E: std::error::Error + ProvideErrorMetadata + 'static,
     R: std::fmt::Debug,
 {
-    unavailable(DisplayErrorContext(e))
+    let refused = matches!(&e, SdkError::ServiceError(s) if s.err().code().is_some_and(|c| REFUSALS.contains(&c)));
+    if refused {
+        refused_by(DisplayErrorContext(e))
+    } else {
+        unavailable(DisplayErrorContext(e))
+    }
+}
+
+/// DynamoDB refused the request itself.
+fn refused_by(e: impl std::fmt::Display) -> PortError {
+    PortError::Refused {
+        service: "DynamoDB",
+        detail: e.to_string(),
+    }
 }

@@ -8,16 +8,17 @@ use std::collections::HashSet;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 
 use stockbridge_core::ports::{
-    CorrectionRecord, Loaded, ParkedEvent, PortError, StockStore, Wanted,
+    CorrectionRecord, Loaded, ParkedEvent, PortError, RedactProgress, RedactStep, StockStore,
+    Wanted,
 };
 use stockbridge_domain::batch::Plan;
-use stockbridge_domain::event::{EventBody, InventoryEvent};
+use stockbridge_domain::event::{EventBody, InventoryEvent, RedactCursor};
 use stockbridge_domain::ids::{ShopDomain, Timestamp};
 use stockbridge_domain::stock::{StockKey, StockLevel};
 
 use super::codec::{self, kind, n, s, Item, StockRecord};
-use super::keys::{self, LOG_PREFIX, PK, SK, STATE};
-use super::{delete_request, put_request, unavailable, DynamoStore};
+use super::keys::{self, LOG_PREFIX, STATE};
+use super::{put_request, unavailable, DynamoStore};
 
 /// Most actions one `TransactWriteItems` takes.
 const TRANSACTION_ACTIONS: usize = 100;
@@ -224,41 +225,23 @@ impl StockStore for DynamoStore {
         self.batch_write(&self.tables.stock, writes).await
     }
 
-    async fn redact_shop(&self, shop: &ShopDomain) -> Result<usize, PortError> {
-        let mut removed = 0;
-        for table in [&self.tables.stock, &self.tables.skumap, &self.tables.inbox] {
-            let items = self
-                .scan(table, "shop = :s", &[(":s", s(shop.as_str()))])
-                .await?;
-            let deletes = items
-                .iter()
-                .map(|i| {
-                    let key: Item = i
-                        .iter()
-                        .filter(|(k, _)| *k == PK || *k == SK)
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect();
-                    delete_request(key)
-                })
-                .collect::<Result<Vec<_>, PortError>>()?;
-            removed += deletes.len();
-            self.batch_write(table, deletes).await?;
-        }
-        let prefix = keys::idempotency_prefix(shop);
-        let found = self
-            .scan(
-                &self.tables.idempotency,
-                "begins_with(pk, :p)",
-                &[(":p", s(&prefix))],
-            )
-            .await?;
-        let deletes = found
-            .iter()
-            .filter_map(|i| i.get(PK).cloned())
-            .map(|pk| delete_request(Item::from([(PK.to_string(), pk)])))
-            .collect::<Result<Vec<_>, PortError>>()?;
-        removed += deletes.len();
-        self.batch_write(&self.tables.idempotency, deletes).await?;
-        Ok(removed)
+    async fn redact_shop(
+        &self,
+        shop: &ShopDomain,
+        from: Option<&RedactCursor>,
+        page: usize,
+    ) -> Result<RedactStep, PortError> {
+        self.redact_step(shop, from, page).await
+    }
+
+    async fn redact_progress(
+        &self,
+        shop: &ShopDomain,
+    ) -> Result<Option<RedactProgress>, PortError> {
+        self.read_redact_progress(shop).await
+    }
+
+    async fn put_redact_progress(&self, progress: &RedactProgress) -> Result<(), PortError> {
+        self.write_redact_progress(progress).await
     }
 }

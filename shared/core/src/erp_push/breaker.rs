@@ -4,15 +4,55 @@
 //! made (the write fails at once and waits for the next delivery). After the cool-down one call
 //! goes through (half-open): a success closes the circuit, a failure opens it again.
 //!
+//! Each call is bounded by `attempt_timeout` (a call that takes longer is given up, counted as
+//! a failure and retried); a leased write ([`ErpPush::apply_leased`]) renews its lease before
+//! each call and sends nothing once the lease is not this consumer's or the push's time is up.
+//!
 //! [`RetryPolicy`]: crate::retry::RetryPolicy
 
 use std::time::{Duration, Instant};
 
+use super::lease::Bookkeeping;
 use super::ErpPush;
-use crate::ports::{Erp, ErpError};
+use crate::ports::{Erp, ErpError, StockStore};
 use crate::retry::{Retryable, Verdict};
 use crate::telemetry::Unit;
 use stockbridge_domain::erp_write::ErpWrite;
+use stockbridge_domain::stock::{Inflight, StockKey};
+
+/// What sending a leased write came to.
+#[derive(Debug)]
+pub(super) enum Sent {
+    Acknowledged,
+    /// The ERP refused it (a retry now would not help).
+    Refused(String),
+    /// The lease is not this consumer's any more (or could not be renewed): it sent nothing more.
+    LeaseLost(String),
+    /// The ERP failed (or the circuit is open) and the retries are spent.
+    Failed(ErpError),
+    /// No time left in the push for another call.
+    OutOfTime,
+}
+
+/// Why one leased attempt did not succeed.
+#[derive(Debug, thiserror::Error)]
+enum Attempt {
+    #[error(transparent)]
+    Call(BreakerCall),
+    #[error("{0}")]
+    Lease(String),
+    #[error("no time left in this push for another ERP call")]
+    OutOfTime,
+}
+
+impl Retryable for Attempt {
+    fn verdict(&self) -> Verdict {
+        match self {
+            Attempt::Call(c) => c.verdict(),
+            Attempt::Lease(_) | Attempt::OutOfTime => Verdict::Stop,
+        }
+    }
+}
 
 /// The circuit breaker's state: consecutive transient failures, and while open, until when.
 #[derive(Debug, Default)]
@@ -41,6 +81,64 @@ impl Retryable for BreakerCall {
 }
 
 impl<E: Erp> ErpPush<E> {
+    /// Sends a write this consumer holds: before each call its lease is renewed (a write whose
+    /// lease went to another consumer is not sent), and each call ends before `end` and within
+    /// `attempt_timeout`, so the holder never sends past its lease.
+    pub(super) async fn apply_leased<S: StockStore>(
+        &self,
+        store: &S,
+        write_key: &str,
+        members: &[(StockKey, Inflight)],
+        write: &ErpWrite,
+        end: tokio::time::Instant,
+    ) -> Sent {
+        let mut retries = 0u32;
+        let attempt = || async {
+            let left = end.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                return Err(Attempt::OutOfTime);
+            }
+            match self.renew(store, write_key, members).await {
+                Ok(()) => {}
+                Err(Bookkeeping::Lost(why)) => return Err(Attempt::Lease(why)),
+                Err(Bookkeeping::Store(e)) => {
+                    return Err(Attempt::Lease(format!(
+                        "the lease could not be renewed: {e}"
+                    )))
+                }
+            }
+            let limit = self.policy.attempt_timeout.min(left);
+            self.apply_through_breaker(write, limit)
+                .await
+                .map_err(Attempt::Call)
+        };
+        let result = self
+            .policy
+            .retry
+            .run(attempt, |e, wait| {
+                retries += 1;
+                let (attempt, wait_ms) = (retries, wait.as_millis() as u64);
+                tracing::warn!(attempt, key = %write.key, wait_ms, "ERP call failed: {e}");
+            })
+            .await;
+        match result {
+            Ok(()) => Sent::Acknowledged,
+            Err(Attempt::Call(BreakerCall::Open { for_ms })) => {
+                Sent::Failed(ErpError::Unavailable(format!(
+                    "circuit open for another {for_ms} ms after repeated ERP failures"
+                )))
+            }
+            Err(Attempt::Call(BreakerCall::Erp(ErpError::Rejected(why)))) => Sent::Refused(why),
+            Err(Attempt::Call(BreakerCall::Erp(e))) => {
+                let attempts = retries + 1;
+                tracing::warn!(attempts, key = %write.key, "ERP call failed: {e}; giving up");
+                Sent::Failed(e)
+            }
+            Err(Attempt::Lease(why)) => Sent::LeaseLost(why),
+            Err(Attempt::OutOfTime) => Sent::OutOfTime,
+        }
+    }
+
     /// One write under [`PushPolicy::retry`](super::PushPolicy::retry) (backoff with jitter, `Retry-After` up to its
     /// `max_wait`), through the circuit breaker: while the circuit is open no call is made and
     /// the write fails at once as [`ErpError::Unavailable`].
@@ -50,7 +148,7 @@ impl<E: Erp> ErpPush<E> {
             .policy
             .retry
             .run(
-                || self.apply_through_breaker(write),
+                || self.apply_through_breaker(write, self.policy.attempt_timeout),
                 |e, wait| {
                     retries += 1;
                     let (attempt, wait_ms) = (retries, wait.as_millis() as u64);
@@ -73,9 +171,14 @@ impl<E: Erp> ErpPush<E> {
         }
     }
 
-    /// One call, unless the circuit is open; its time and its result feed the metrics and the
-    /// breaker (a refusal is the write's fault, not the ERP's: it neither opens nor closes it).
-    async fn apply_through_breaker(&self, write: &ErpWrite) -> Result<(), BreakerCall> {
+    /// One call, unless the circuit is open, given up after `limit`; its time and its result
+    /// feed the metrics and the breaker (a refusal is the write's fault, not the ERP's: it
+    /// neither opens nor closes it).
+    async fn apply_through_breaker(
+        &self,
+        write: &ErpWrite,
+        limit: Duration,
+    ) -> Result<(), BreakerCall> {
         if let Some(wait) = self.open_for() {
             self.metrics.count("ErpCircuitOpen", None);
             return Err(BreakerCall::Open {
@@ -83,7 +186,15 @@ impl<E: Erp> ErpPush<E> {
             });
         }
         let started = Instant::now();
-        let result = self.erp.apply(write).await;
+        let result = match tokio::time::timeout(limit, self.erp.apply(write)).await {
+            Ok(result) => result,
+            Err(_) => Err(ErpError::Unavailable(format!(
+                "the ERP did not answer write {} within {} ms; given up (the write keeps its \
+                 key, so a retry finds whatever it applied)",
+                write.key,
+                limit.as_millis()
+            ))),
+        };
         self.metrics.put(
             "ErpCallMs",
             started.elapsed().as_secs_f64() * 1000.0,
@@ -196,6 +307,7 @@ mod tests {
             },
             breaker_threshold: threshold,
             breaker_cooldown: cooldown,
+            ..PushPolicy::default()
         };
         ErpPush::new(erp, policy, Metrics::silent("test"))
     }

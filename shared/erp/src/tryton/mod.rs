@@ -20,7 +20,9 @@
 //! shipment in another state is an earlier attempt that died mid-way and its workflow is
 //! continued, so a retry never creates a second document. Tryton does not make `reference`
 //! unique: two concurrent `apply` calls with one key could both create; callers serialise pushes
-//! per key (the consumer's in-flight write does).
+//! per key (the consumer's in-flight write is leased to one consumer, renewed before each call,
+//! and each call ends well inside the lease). A refusal after the "in" is done (e.g. of the
+//! "out") leaves the key in flight: the retry finds the done "in" and only sends the "out".
 //!
 //! **Quantities.** `stock.move.quantity` is a Float in 8.2 whose digits come from the move's
 //! unit. Quantities are sent as Tryton Decimals (exact; normalised, since Tryton checks the

@@ -11,7 +11,9 @@
 //!
 //! Faults are queued and each one is used by the next request, in order; with the queue empty a
 //! request is forwarded unchanged (method, path and query, headers, body) and the target's answer
-//! is returned. Forwarding runs in its own task, so a request delayed past the client's timeout
+//! is returned. A fault may instead be aimed at the requests a [`Matcher`] picks (method, part of
+//! the path, part of the body), `times` of them ([`FaultProxy::push_matching`]); those are tried
+//! first, and a request they do not pick takes the next queued fault as before. Forwarding runs in its own task, so a request delayed past the client's timeout
 //! still reaches the target, like a real server that finishes work its client gave up on.
 #![allow(dead_code)] // each test file uses a different part
 
@@ -38,9 +40,43 @@ pub enum Fault {
     Drop,
 }
 
+/// Which requests an aimed fault applies to; a field left `None` matches every request.
+#[derive(Clone, Debug, Default)]
+pub struct Matcher {
+    /// `GET`, `POST`, ...
+    pub method: Option<&'static str>,
+    /// A part of the path (e.g. `stock.shipment.internal`).
+    pub path_contains: Option<String>,
+    /// A part of the request body (e.g. a shipment reference).
+    pub body_contains: Option<String>,
+}
+
+impl Matcher {
+    fn picks(&self, method: &str, path: &str, body: &[u8]) -> bool {
+        self.method.is_none_or(|m| m.eq_ignore_ascii_case(method))
+            && self
+                .path_contains
+                .as_deref()
+                .is_none_or(|p| path.contains(p))
+            && self
+                .body_contains
+                .as_deref()
+                .is_none_or(|b| String::from_utf8_lossy(body).contains(b))
+    }
+}
+
+/// A fault aimed at the requests a matcher picks, this many more times.
+struct Aimed {
+    matcher: Matcher,
+    fault: Fault,
+    left: usize,
+}
+
 struct Shared {
     target: String,
     faults: Mutex<VecDeque<Fault>>,
+    aimed: Mutex<Vec<Aimed>>,
+    aimed_served: AtomicUsize,
     forwarded: AtomicUsize,
     faults_served: AtomicUsize,
     client: reqwest::Client,
@@ -60,6 +96,8 @@ impl FaultProxy {
         let shared = Arc::new(Shared {
             target: target_base.trim_end_matches('/').to_string(),
             faults: Mutex::new(VecDeque::new()),
+            aimed: Mutex::new(Vec::new()),
+            aimed_served: AtomicUsize::new(0),
             forwarded: AtomicUsize::new(0),
             faults_served: AtomicUsize::new(0),
             client: reqwest::Client::builder()
@@ -88,6 +126,20 @@ impl FaultProxy {
         self.shared.faults.lock().expect("faults").push_back(fault);
     }
 
+    /// Aims `fault` at the next `times` requests `matcher` picks (before any queued fault).
+    pub fn push_matching(&self, matcher: Matcher, fault: Fault, times: usize) {
+        self.shared.aimed.lock().expect("aimed").push(Aimed {
+            matcher,
+            fault,
+            left: times,
+        });
+    }
+
+    /// Aimed faults used so far (also counted in [`FaultProxy::faults_served`]).
+    pub fn aimed_served(&self) -> usize {
+        self.shared.aimed_served.load(Ordering::SeqCst)
+    }
+
     /// Requests forwarded to the target so far (a delayed one counts once it is sent).
     pub fn requests(&self) -> usize {
         self.shared.forwarded.load(Ordering::SeqCst)
@@ -106,7 +158,26 @@ impl Drop for FaultProxy {
 }
 
 async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
-    let fault = shared.faults.lock().expect("faults").pop_front();
+    let (parts, body) = request.into_parts();
+    let body = match axum::body::to_bytes(body, 16 * 1024 * 1024).await {
+        Ok(b) => b,
+        Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+    };
+    let aimed = {
+        let mut aimed = shared.aimed.lock().expect("aimed");
+        let path = parts.uri.path();
+        aimed
+            .iter_mut()
+            .find(|a| a.left > 0 && a.matcher.picks(parts.method.as_str(), path, &body))
+            .map(|a| {
+                a.left -= 1;
+                a.fault.clone()
+            })
+    };
+    if aimed.is_some() {
+        shared.aimed_served.fetch_add(1, Ordering::SeqCst);
+    }
+    let fault = aimed.or_else(|| shared.faults.lock().expect("faults").pop_front());
     if fault.is_some() {
         shared.faults_served.fetch_add(1, Ordering::SeqCst);
     }
@@ -129,11 +200,6 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
             return response;
         }
         Some(Fault::Drop) => std::future::pending::<Duration>().await,
-    };
-    let (parts, body) = request.into_parts();
-    let body = match axum::body::to_bytes(body, 16 * 1024 * 1024).await {
-        Ok(b) => b,
-        Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
     };
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let url = format!("{}{path}", shared.target);

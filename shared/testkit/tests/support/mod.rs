@@ -141,6 +141,8 @@ pub async fn stack_with(tweak: impl FnOnce(&mut HashMap<String, String>)) -> Sta
         batch_size: 100,
         batching_window: Duration::from_millis(300),
         wait_seconds: 1,
+        // The deployed consumer's function timeout.
+        timeout: Duration::from_secs(60),
     };
     Stack {
         dlq_url: env["EVENTS_DLQ_URL"].clone(),
@@ -238,9 +240,9 @@ impl Stack {
         Q: stockbridge_core::ports::EventQueue + 'static,
     {
         let consumer = consumer.clone();
-        let handler = move |event| {
+        let handler = move |event, deadline| {
             let consumer = consumer.clone();
-            async move { stockbridge_lambda::sqs_batch::consume(&consumer, event).await }
+            async move { stockbridge_lambda::sqs_batch::consume(&consumer, event, Some(deadline)).await }
         };
         let mut idle = 0;
         for _ in 0..600 {
@@ -318,9 +320,9 @@ impl Stack {
         Q: stockbridge_core::ports::EventQueue + 'static,
     {
         let consumer = consumer.clone();
-        let handler = move |event| {
+        let handler = move |event, deadline| {
             let consumer = consumer.clone();
-            async move { stockbridge_lambda::sqs_batch::consume(&consumer, event).await }
+            async move { stockbridge_lambda::sqs_batch::consume(&consumer, event, Some(deadline)).await }
         };
         poll_once(&self.sqs, &self.poller, &handler).await.unwrap();
     }
