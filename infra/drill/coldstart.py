@@ -59,6 +59,7 @@ FUNCTIONS = {
         "STOCKBRIDGE_SHOP_SECRETS": "demo.myshopify.com=x",
         "EVENTS_QUEUE_URL": "http://127.0.0.1:1/q",
         "INBOX_TABLE": "t",
+        "QUARANTINE_BUCKET": "quarantine",
     },
     "stock-consumer": {
         "AWS_LAMBDA_FUNCTION_NAME": "stockbridge-stock-consumer",
