@@ -144,6 +144,9 @@ pub struct ErpPush<E> {
     /// This process's name on the leases it holds.
     holder: String,
     breaker: Mutex<Breaker>,
+    /// One push at a time per process: leases carry the process's name, so two pushes of one
+    /// process (pollers sharing a consumer) must not both take a write for their own.
+    turn: tokio::sync::Mutex<()>,
 }
 
 /// What one push did.
@@ -198,6 +201,7 @@ impl<E: Erp> ErpPush<E> {
             metrics,
             holder: format!("consumer-{:032x}", nonce()),
             breaker: Mutex::new(Breaker::default()),
+            turn: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -232,6 +236,12 @@ impl<E: Erp> ErpPush<E> {
             end = end.min(tokio::time::Instant::from_std(deadline));
         }
         let mut met = Met::default();
+        let Ok(_turn) = tokio::time::timeout_at(end, self.turn.lock()).await else {
+            // Another push of this process held the turn until the deadline: what is owed stays
+            // owed, and the retry the caller schedules takes it.
+            self.account(store, keys, &met, &mut report).await;
+            return report;
+        };
         if let Err(e) = self
             .push_inner(store, keys, end, &mut met, &mut report)
             .await

@@ -201,6 +201,35 @@ async fn two_consumers_pushing_the_same_stock_at_once_call_the_erp_once() {
     assert_settled(&store);
 }
 
+/// Two batches of one consumer at once (pollers sharing a process, as the local stack and the
+/// drills run them): the process's leases carry one name, so its pushes take turns and no
+/// write is sent twice at once (Tryton's find-then-create would make two documents of it).
+#[tokio::test]
+async fn two_batches_of_one_consumer_pushing_at_once_send_each_key_once() {
+    let (store, erp, queue) = (mapped_store().await, MemoryErp::new(), MemoryQueue::new());
+    erp.set_latency(std::time::Duration::from_millis(30));
+    let c = with_erp(&store, &erp, Some(&queue));
+    let count = messages(&[event("count", vec![level(TEE.0, STORE, 10, 1)])]);
+    let sale = messages(&[event(
+        "sale",
+        vec![commitment(1, 11, TEE.1, Some(STORE), 2, 2)],
+    )]);
+    let recount = messages(&[event("recount", vec![level(TEE.0, STORE, 7, 3)])]);
+    let (ra, rb, rc) = tokio::join!(
+        c.apply_messages(&count),
+        c.apply_messages(&sale),
+        c.apply_messages(&recount)
+    );
+    assert!(ra.failed.is_empty() && rb.failed.is_empty() && rc.failed.is_empty());
+    drain(&queue, &c).await;
+    let calls = erp.calls();
+    let distinct: BTreeSet<&String> = calls.iter().collect();
+    assert_eq!(calls.len(), distinct.len(), "a key sent twice: {calls:?}");
+    // On hand 7 + 2 committed = 9.
+    assert_eq!(floor_tees(&erp), Some(Decimal::from(9)));
+    assert_settled(&store);
+}
+
 /// The messy day through the webhook and the consumer, the ERP opening with the warehouse's
 /// stock; `faults` is told to the ERP before the day starts.
 async fn messy_day(faults: impl FnOnce(&MemoryErp)) {
