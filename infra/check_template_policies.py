@@ -43,13 +43,14 @@ import argparse
 import json
 import re
 import sys
+
 from pathlib import Path
 from typing import Any
 
-try:
-    import yaml
-except ImportError:  # pragma: no cover - environment problem
-    sys.exit("check_template_policies.py: PyYAML is missing; run it with infra/local/.venv/bin/python")
+# The one template loader (short-form tags to long form) is the local stack's; it needs the
+# venv's PyYAML and boto3, and exits with that advice when they are missing.
+sys.path.insert(0, str(Path(__file__).resolve().parent / "local"))
+from provision import ProvisionError, load_template  # noqa: E402
 
 STACK = "stockbridge-check"
 REGION = "eu-west-1"
@@ -75,34 +76,12 @@ NO_VALUE = object()
 # --------------------------------------------------------------------------- loading
 
 
-class CfnLoader(yaml.SafeLoader):
-    """SafeLoader that turns CloudFormation short-form tags into their long form."""
-
-
-def _cfn_tag(loader: CfnLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    if suffix in ("Ref", "Condition"):
-        return {suffix: value}
-    if suffix == "GetAtt" and isinstance(value, str):
-        resource, _, attribute = value.partition(".")
-        return {"Fn::GetAtt": [resource, attribute]}
-    return {f"Fn::{suffix}": value}
-
-
-CfnLoader.add_multi_constructor("!", _cfn_tag)
-
-
 def load(path: Path) -> dict[str, Any]:
-    with path.open(encoding="utf-8") as fh:
-        doc = yaml.load(fh, Loader=CfnLoader)  # noqa: S506 - SafeLoader subclass
-    if not isinstance(doc, dict) or not isinstance(doc.get("Resources"), dict):
-        sys.exit(f"{path}: no Resources mapping")
-    return doc
+    """The template with its short-form tags in long form, read as the local stack reads it."""
+    try:
+        return load_template(path)
+    except ProvisionError as exc:
+        sys.exit(str(exc))
 
 
 # --------------------------------------------------------------------------- intrinsics
