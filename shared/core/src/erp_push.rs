@@ -319,6 +319,7 @@ impl<E: Erp> ErpPush<E> {
                 continue;
             }
             if tokio::time::Instant::now() >= end {
+                report.last_error = Some("the push's time ran out with writes unsent".into());
                 self.give_back(store, mine, &writes[n..]).await;
                 return Ok(Round::Stopped);
             }
@@ -374,6 +375,7 @@ impl<E: Erp> ErpPush<E> {
                     return Ok(Round::Stopped);
                 }
                 Sent::OutOfTime => {
+                    report.last_error = Some("the ERP did not answer in the push's time".into());
                     self.give_back(store, mine, &writes[n + 1..]).await;
                     let _ = self.release(store, write_key, members).await;
                     return Ok(Round::Stopped);

@@ -1,5 +1,6 @@
 //! The retries the consumer schedules itself for what a push left owed ([`PushReport::retries`]):
-//! an ERP failure backs off (2 s doubling to 15 minutes, the attempt counted up), stock that only
+//! an ERP failure backs off (2 s doubling to 15 minutes, the attempt counted up), stock owed
+//! after the push's last round without any failure is tried again in 2 s, stock that only
 //! met another consumer's write in flight is tried once more after about the rest of that lease
 //! at the same attempt; parked stock waits for its operator. The `erp_retry` messages carry at
 //! most [`RETRY_KEYS_PER_MESSAGE`] stock keys each.
@@ -22,7 +23,8 @@ pub struct Retry {
     pub keys: BTreeSet<StockKey>,
     pub attempt: u32,
     pub delay: Duration,
-    /// `erp` (the ERP failed or refused, or the push could not finish: backs off) or
+    /// `erp` (the ERP failed, refused or ran out of time: backs off), `unfinished` (nothing
+    /// failed, stock became owed after the last round: soon, at the same attempt) or
     /// `contended` (only another consumer's write in flight: once, at the same attempt).
     pub reason: &'static str,
 }
@@ -34,8 +36,22 @@ impl PushReport {
     /// doubling to 15 minutes. Parked stock waits for its operator.
     pub fn retries(&self, attempt: u32) -> Vec<Retry> {
         let mut retries = Vec::new();
-        let failed: BTreeSet<StockKey> =
-            self.pending.difference(&self.contended).cloned().collect();
+        let rest: BTreeSet<StockKey> = self.pending.difference(&self.contended).cloned().collect();
+        let (failed, unfinished) = if self.last_error.is_some() {
+            (rest, BTreeSet::new())
+        } else {
+            (BTreeSet::new(), rest)
+        };
+        if !unfinished.is_empty() {
+            // Nothing failed: stock became owed after the push's last round (or while another
+            // push of this process had the turn). Soon, at the same attempt.
+            retries.push(Retry {
+                keys: unfinished,
+                attempt,
+                delay: RETRY_FIRST_DELAY,
+                reason: "unfinished",
+            });
+        }
         if !failed.is_empty() {
             let delay = RETRY_FIRST_DELAY
                 .saturating_mul(1u32 << attempt.min(9))
@@ -118,6 +134,7 @@ mod tests {
             pending: BTreeSet::from([key(1), key(2)]),
             contended: BTreeSet::from([key(2)]),
             contended_for: Duration::from_secs(40),
+            last_error: Some("ERP down".into()),
             ..PushReport::default()
         };
         let retries = report.retries(3);
@@ -159,9 +176,25 @@ mod tests {
         assert_eq!(PushReport::default().retries(9), Vec::new());
         let late = PushReport {
             pending: BTreeSet::from([key(1)]),
+            last_error: Some("timeout".into()),
             ..PushReport::default()
         };
         assert_eq!(late.retries(12)[0].delay, Duration::from_secs(900));
+        // Owed after the last round, nothing failed: soon, not escalated.
+        let unfinished = PushReport {
+            pending: BTreeSet::from([key(1)]),
+            ..PushReport::default()
+        };
+        let retries = unfinished.retries(5);
+        assert_eq!(
+            (
+                retries.len(),
+                retries[0].attempt,
+                retries[0].delay,
+                retries[0].reason
+            ),
+            (1, 5, Duration::from_secs(2), "unfinished")
+        );
     }
 
     #[test]
