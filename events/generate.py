@@ -754,9 +754,9 @@ def expected_stock(story):
     """Applies the consumer's rule to the story, independent of delivery order.
 
     available = the inventory_levels value with the latest updated_at, per (item, location);
-    committed = sum over order lines of the fulfillable_quantity in the order's latest payload
-    (latest updated_at across orders/*), 0 when that payload is cancelled; attributed to the
-    shop's default location because orders name no location; on_hand = available + committed.
+    committed = what order lines count where Shopify assigned them: these orders name no location
+    and the story has no fulfillment_orders webhook, so their lines count nowhere (until a
+    fulfillment order read says where); on_hand = available + committed.
     Items not in the SKU map are parked, so absent.
     """
     levels = {}
@@ -777,7 +777,10 @@ def expected_stock(story):
             if item is None:
                 continue
             q = 0 if o["cancelled_at"] else line["fulfillable_quantity"]
-            key = (item, DEFAULT_LOCATION)
+            location = o.get("location_id")
+            if location is None:
+                continue  # an online order's line: counts where its routing is read, not here
+            key = (item, location)
             committed[key] = committed.get(key, 0) + q
     out = {}
     for key in sorted(set(levels) | set(committed)):
@@ -793,7 +796,7 @@ def expected_stock(story):
 HAND_CHECKED = {SHOP: {
     f"{I1}@{WH}": {"available": 98, "committed": 0, "on_hand": 98},
     f"{I2}@{WH}": {"available": 40, "committed": 0, "on_hand": 40},
-    f"{I3}@{WH}": {"available": 9, "committed": 1, "on_hand": 10},
+    f"{I3}@{WH}": {"available": 9, "committed": 0, "on_hand": 9},
     f"{I4}@{FLOOR}": {"available": 25, "committed": 0, "on_hand": 25},
 }}
 
@@ -950,7 +953,9 @@ All ids above 2^53 (orders, line items, refunds, customers) are written as exact
 {rows}
 
 Locations: 72000000001 "Main warehouse" (default), 72000000002 "Shop floor". Orders name no
-location (`location_id: null`), so their commitments count at the default location. Order A
+location (`location_id: null`) and the story has no `fulfillment_orders/*` webhook, so their
+lines count at no location: the consumer learns where Shopify routed a line only from the
+fulfillment order (see ARCHITECTURE.md, "The stock model"). Order A
 lines carry `variant_id`; order B's line has `variant_id: null` and only the SKU, as Shopify's
 2026-01 sample does. Order B's cancel payload still shows `fulfillable_quantity: 2` on its
 line: a cancelled order commits nothing whatever its lines say.
@@ -960,7 +965,8 @@ line: a cancelled order commits nothing whatever its lines say.
 Rule (what the consumer must converge to): `available` = the `inventory_levels/*` value with
 the latest `updated_at` per item and location; `committed` = sum over order lines of
 `fulfillable_quantity` in the order's latest `orders/*` payload (0 if that payload is
-cancelled), at the default location; `on_hand = available + committed`. The unmapped item
+cancelled), at the location the order names (none here, so nowhere); `on_hand = available +
+committed`. The unmapped item
 {UNMAPPED_ITEM} (step 19) is parked, so absent. Fulfilment and refund events are movements
 only: they do not change these numbers (the level changes they cause arrive as
 `inventory_levels/update`). The script computes this from the generated payloads and checks it
@@ -970,9 +976,11 @@ against the hand-worked table:
 |---|---|---|---|---|---|
 {stock_rows}
 
-Worked through: SB-TEE-BLK-M 100 -> order A takes 3 (avail 97, committed 3) -> 2 fulfilled
-(committed 1, on_hand 98) -> the third refunded with restock (avail 98, committed 0).
-SB-MUG-12PK 10 -> order A takes 1 (9 / 1 / 10), still unfulfilled. SB-TEE-WHT-L 40 -> order B
+Worked through: SB-TEE-BLK-M 100 -> order A takes 3 (avail 97; the line counts nowhere, so
+on_hand 97 is unexplained) -> 2 fulfilled (explained by the shipment) -> the third refunded
+with restock (avail 98, on_hand 98).
+SB-MUG-12PK 10 -> order A takes 1 (9 / 0 / 9 here: unfulfilled and its routing never read, so
+the warehouse's `on_hand` stays unexplained and the ERP is told nothing of it). SB-TEE-WHT-L 40 -> order B
 takes 2 (38 / 2) -> cancelled and restocked (40 / 0).
 
 ## `webhook/bad/`: deliveries that must not change stock

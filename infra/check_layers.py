@@ -38,7 +38,8 @@ ALLOWED = {
     "stockbridge-shopify-admin": {"stockbridge-domain", "stockbridge-core", "stockbridge-http"},
     "stockbridge-lambda": {"stockbridge-core"},
     "webhook": {"stockbridge-core", "stockbridge-aws", "stockbridge-lambda"},
-    "stock-consumer": {"stockbridge-core", "stockbridge-aws", "stockbridge-erp", "stockbridge-lambda"},
+    "stock-consumer": {"stockbridge-core", "stockbridge-aws", "stockbridge-erp",
+                       "stockbridge-shopify-admin", "stockbridge-lambda"},
     "reconcile": {"stockbridge-domain", "stockbridge-core", "stockbridge-aws", "stockbridge-erp",
                   "stockbridge-shopify-admin", "stockbridge-lambda"},
     # Tools: anything but each other's internals.
@@ -51,7 +52,7 @@ DOMAIN_EXTERNAL = {"serde", "serde_json", "thiserror", "time", "rust_decimal", "
 CORE_FORBIDDEN = re.compile(r"^(aws-|aws_|reqwest|hyper|axum|lambda_|tempfile|clap|csv)")
 FUNCTION_FORBIDDEN = {
     "webhook": re.compile(r"^(clap|csv|tempfile|reqwest|stockbridge-erp|stockbridge-shopify-admin|stockbridge-ops)$"),
-    "stock-consumer": re.compile(r"^(clap|csv|tempfile|stockbridge-shopify-admin|stockbridge-ops)$"),
+    "stock-consumer": re.compile(r"^(clap|csv|tempfile|stockbridge-ops)$"),
     "reconcile": re.compile(r"^(clap|csv|stockbridge-ops)$"),
 }
 MAX_LINES = 600

@@ -1,5 +1,6 @@
 """Shopify's value formats: gids (``gid://shopify/<Kind>/<n>``) and their parsing, opaque
-pagination cursors, and the timestamp shape of GraphQL fields and webhook bodies.
+pagination cursors, the timestamp shape of GraphQL fields and webhook bodies, and the
+``X-Shopify-Triggered-At`` header's nanosecond shape.
 """
 
 from __future__ import annotations
@@ -7,6 +8,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import time
 from datetime import datetime, timezone
 from typing import Any
 
@@ -16,6 +18,14 @@ from graphql import GraphQLError
 def now_iso() -> str:
     """Shopify's REST-style timestamp, second precision, with an offset."""
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+def triggered_at() -> str:
+    """`X-Shopify-Triggered-At` shape: nanoseconds, `Z`."""
+    ns = time.time_ns()
+    secs, frac = divmod(ns, 1_000_000_000)
+    base = datetime.fromtimestamp(secs, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{base}.{frac:09d}Z"
 
 
 GID_RE = re.compile(r"^gid://shopify/(?P<kind>[A-Za-z]+)/(?P<id>\d+)(\?.*)?$")

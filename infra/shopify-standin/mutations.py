@@ -131,12 +131,13 @@ class Mutations(Resolvers):
         changed = []
         for item, location, level, current, target in plan:
             delta = target - current
-            # Setting `available` (or on_hand, a count) moves available and on_hand together.
+            # Setting `available` (or on_hand, a count) moves available and on_hand together;
+            # committed and the unavailable states stay as they are.
             _, did_change = s.set_level(item, location, available=level["available"] + delta)
             changes.append({"name": "available", "delta": delta, "item": item, "location": location,
                             "after": level["available"]})
             changes.append({"name": "on_hand", "delta": delta, "item": item, "location": location,
-                            "after": level["available"] + level["committed"]})
+                            "after": s.quantity(level, "on_hand")})
             if did_change:
                 changed.append((item, location))
         s.stats["mutations_applied"] += 1

@@ -1,20 +1,26 @@
 """The query side of the GraphQL API: node shapes (InventoryItem, Location, InventoryLevel and its
-quantities), the query root, cursor-paginated connections (every node while a bulk operation
-runs), the small ``query:`` search syntax, and the field resolver that executes against plain
-dicts. Mutations build on this in mutations.py.
+quantities, Order, LineItem, FulfillmentOrder and its line items), the query root with
+``node``/``nodes`` over gids, cursor-paginated connections (every node while a bulk operation
+runs), the small ``query:`` search syntax (with Shopify's ``extensions.search`` warnings for
+fields it does not know), and the field resolver that executes against plain dicts. Mutations
+build on this in mutations.py.
 """
 
 from __future__ import annotations
 
 import re
 import threading
+from datetime import datetime, timezone
 
 from graphql import GraphQLError
 
-from formats import decode_cursor, encode_cursor, gid, parse_id
-from store import Store
+from formats import GID_RE, decode_cursor, encode_cursor, gid, parse_id
+from store import CLOSED_STATUSES, Store
 
 MAX_PAGE = 250
+MAX_NODE_IDS = 250
+LEVEL_GID_RE = re.compile(r"^gid://shopify/InventoryLevel/(\d+)\?inventory_item_id=(\d+)$")
+FO_STATUSES = ("cancelled", "closed", "incomplete", "in_progress", "on_hold", "open", "scheduled")
 
 # Set while a bulk operation runs its query: connections return every node, as in Shopify.
 BULK = threading.local()
@@ -58,6 +64,7 @@ class Resolvers:
     def item_node(self, n: int) -> dict:
         it = self.s.items[n]
         return {
+            "__typename": "InventoryItem",
             "id": gid("InventoryItem", n),
             "sku": it.get("sku"),
             "tracked": it.get("tracked", True),
@@ -74,6 +81,7 @@ class Resolvers:
     def location_node(self, n: int) -> dict:
         loc = self.s.locations[n]
         return {
+            "__typename": "Location",
             "id": gid("Location", n),
             "name": loc["name"],
             "isActive": loc.get("active", True),
@@ -106,6 +114,7 @@ class Resolvers:
             return out
 
         return {
+            "__typename": "InventoryLevel",
             "id": f"gid://shopify/InventoryLevel/{location}?inventory_item_id={item}",
             "item": lambda info: self.item_node(item) if item in self.s.items else None,
             "location": lambda info: self.location_node(location),
@@ -113,6 +122,97 @@ class Resolvers:
             "createdAt": level["created_at"],
             "updatedAt": level["updated_at"],
         }
+
+    def order_node(self, n: int) -> dict:
+        o = self.s.orders[n]
+
+        def fulfillment_orders(info, first=None, after=None, displayable=None, query=None):
+            rows = sorted(f for f, fo in self.s.fulfillment_orders.items() if fo["order_id"] == n)
+            if query:
+                rows = [f for f in rows if fo_matches(self.s.fulfillment_orders[f], query,
+                                                      info, "fulfillmentOrders")]
+            return connection(rows, first, after, lambda f: f, self.fulfillment_order_node)
+
+        return {
+            "__typename": "Order",
+            "id": gid("Order", n),
+            "name": o["name"],
+            "createdAt": o["created_at"],
+            "updatedAt": o["updated_at"],
+            "cancelledAt": o["cancelled_at"],
+            "fulfillmentOrders": fulfillment_orders,
+        }
+
+    def line_item_node(self, order: int, line: int) -> dict:
+        li = next(x for x in self.s.orders[order]["line_items"] if x["id"] == line)
+        return {
+            "__typename": "LineItem",
+            "id": gid("LineItem", line),
+            "name": li["title"],
+            "sku": li["sku"],
+            "quantity": li["quantity"],
+            "currentQuantity": li["current_quantity"],
+            "unfulfilledQuantity": li["fulfillable_quantity"],
+        }
+
+    def fulfillment_order_node(self, n: int) -> dict:
+        fo = self.s.fulfillment_orders[n]
+        location = fo["location_id"]
+
+        def line_node(fl):
+            return {
+                "__typename": "FulfillmentOrderLineItem",
+                "id": gid("FulfillmentOrderLineItem", fl["id"]),
+                "totalQuantity": fl["total_quantity"],
+                "remainingQuantity": fl["remaining_quantity"],
+                "inventoryItemId": (gid("InventoryItem", fl["inventory_item_id"])
+                                    if fl["inventory_item_id"] is not None else None),
+                "lineItem": lambda info: self.line_item_node(fo["order_id"], fl["line_item_id"]),
+            }
+
+        return {
+            "__typename": "FulfillmentOrder",
+            "id": gid("FulfillmentOrder", n),
+            "status": fo["status"],
+            "createdAt": fo["created_at"],
+            "updatedAt": fo["updated_at"],
+            "orderId": gid("Order", fo["order_id"]),
+            "orderName": self.s.orders[fo["order_id"]]["name"],
+            "order": lambda info: self.order_node(fo["order_id"]),
+            "assignedLocation": {
+                "name": self.s.locations.get(location, {}).get("name", f"Location {location}"),
+                "location": lambda info: self.location_node(location) if location in self.s.locations else None,
+            },
+            "lineItems": lambda info, first=None, after=None: connection(
+                sorted(fo["line_items"], key=lambda fl: fl["id"]), first, after,
+                lambda fl: fl["id"], line_node),
+        }
+
+    def node_by_gid(self, value) -> dict | None:
+        """Any object by its gid; `None` for a well-formed gid of nothing here; an error for a
+        string that is not a gid (as Shopify: "Invalid global id")."""
+        s = self.s
+        m = GID_RE.match(value) if isinstance(value, str) else None
+        if not m:
+            raise GraphQLError(f"Invalid global id '{value}'",
+                               extensions={"code": "argumentLiteralsIncompatible", "typeName": "CoercionError"})
+        kind, n = m.group("kind"), int(m.group("id"))
+        if kind == "InventoryLevel":
+            lm = LEVEL_GID_RE.match(value)
+            return self.level_node_opt(int(lm.group(2)), int(lm.group(1))) if lm else None
+        if kind == "InventoryItem":
+            return self.item_node(n) if n in s.items else None
+        if kind == "Location":
+            return self.location_node(n) if n in s.locations else None
+        if kind == "FulfillmentOrder":
+            return self.fulfillment_order_node(n) if n in s.fulfillment_orders else None
+        if kind == "Order":
+            return self.order_node(n) if n in s.orders else None
+        if kind == "LineItem":
+            owner = next((o for o, order in s.orders.items()
+                          if any(li["id"] == n for li in order["line_items"])), None)
+            return self.line_item_node(owner, n) if owner is not None else None
+        return None
 
     # query root
     def root(self) -> dict:
@@ -141,7 +241,33 @@ class Resolvers:
                 return None
             return self.level_node_opt(int(m.group(2)), int(m.group(1)))
 
+        def nodes(info, ids):
+            if len(ids) > MAX_NODE_IDS:
+                raise GraphQLError(f"The input array size of {len(ids)} is greater than the maximum "
+                                   f"allowed of {MAX_NODE_IDS}.", extensions={"code": "MAX_INPUT_SIZE_EXCEEDED"})
+            return [self.node_by_gid(i) for i in ids]
+
+        def typed(kind):
+            def resolve(info, id):
+                n = parse_id(id, kind)
+                return self.node_by_gid(gid(kind, n)) if n is not None else None
+            return resolve
+
+        def fulfillment_orders(info, first=None, after=None, query=None, includeClosed=False):  # noqa: N803
+            rows = sorted(s.fulfillment_orders)
+            if not includeClosed:
+                rows = [f for f in rows if s.fulfillment_orders[f]["status"] not in CLOSED_STATUSES]
+            if query:
+                rows = [f for f in rows if fo_matches(s.fulfillment_orders[f], query, info,
+                                                      "fulfillmentOrders")]
+            return connection(rows, first, after, lambda f: f, self.fulfillment_order_node)
+
         return {
+            "node": lambda info, id: self.node_by_gid(id),
+            "nodes": nodes,
+            "order": typed("Order"),
+            "fulfillmentOrder": typed("FulfillmentOrder"),
+            "fulfillmentOrders": fulfillment_orders,
             "shop": {"id": "gid://shopify/Shop/1", "name": s.args.shop.split(".")[0],
                      "myshopifyDomain": s.args.shop},
             "location": location,
@@ -166,6 +292,49 @@ def item_matches(item: dict, n: int, query: str) -> bool:
         elif term.lower() not in (item.get("sku") or "").lower():
             return False
     return True
+
+
+def fo_matches(fo: dict, query: str, info, path: str) -> bool:
+    """Shopify's `fulfillmentOrders` search, in part: `assigned_location_id:<n>`, `id:<n>`,
+    `status:<open|closed|...>`, `updated_at:<op><time>` (ops >, >=, <, <=, or none for equal),
+    ANDed. Other terms are ignored with a warning in `extensions.search`, as Shopify does."""
+    warnings = []
+    ok = True
+    for term in query.split():
+        if term.upper() == "AND":
+            continue
+        field, _, value = term.partition(":")
+        value = value.strip("'\"")
+        if field == "assigned_location_id":
+            ok &= parse_id(value, "Location") == fo["location_id"]
+        elif field == "id":
+            ok &= parse_id(value, "FulfillmentOrder") == fo["id"]
+        elif field == "status" and value.lower() in FO_STATUSES:
+            ok &= fo["status"] == value.upper()
+        elif field == "updated_at" and (when := parse_time(value.lstrip("<>="))) is not None:
+            op = value[:len(value) - len(value.lstrip("<>="))] or "="
+            at = parse_time(fo["updated_at"])
+            ok &= {">": at > when, ">=": at >= when, "<": at < when, "<=": at <= when,
+                   "=": at == when}.get(op, False)
+        else:
+            warnings.append({"field": field if value else None,
+                             "message": "Invalid search field for this query." if value
+                             else "Free text search is not supported for this query."})
+    if warnings:
+        context = getattr(info, "context", None)
+        if isinstance(context, dict):
+            entry = {"path": [path], "query": query, "warnings": warnings}
+            if entry not in context["search"]:
+                context["search"].append(entry)
+    return ok
+
+
+def parse_time(value: str):
+    try:
+        at = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return at if at.tzinfo is not None else at.replace(tzinfo=timezone.utc)
 
 
 def field_resolver(source, info, **args):

@@ -1,8 +1,8 @@
 """The HTTP side: routing, JSON in and out, the GraphQL endpoint's pipeline (token check, parse,
 validate against the schema, pick the operation, coerce variables, charge requested cost to the
 bucket or throttle, execute, refund the difference to the actual cost, the ``extensions.cost``
-answer), and the operator endpoints under ``/_standin/`` (seed, state, manual set, stats, bulk
-JSONL files, bucket reset).
+and ``extensions.search`` answer), the stats, bulk JSONL files and bucket reset; the other
+operator endpoints under ``/_standin/`` are in endpoints.py.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from graphql import GraphQLError, execute, parse, validate
 from graphql.execution.values import get_variable_values
 from graphql.language import OperationDefinitionNode, OperationType
 
+import endpoints
 from cost import query_cost
-from formats import gid, now_iso, parse_id
 from mutations import Mutations
 from resolvers import field_resolver
 from schema import GRAPHQL_PATH, SCHEMA
@@ -56,17 +56,9 @@ class Handler(BaseHTTPRequestHandler):
         s = self.store
         with s.lock:
             s.stats["requests"] += 1
-            if self.path == "/_standin/state":
-                levels = [s.level_json(i, l) for (i, l) in sorted(s.levels)]
-                return self.send_json(200, {
-                    "items": [{"id": gid("InventoryItem", n), "sku": it.get("sku"),
-                               "tracked": it.get("tracked", True)} for n, it in sorted(s.items.items())],
-                    "locations": [{"id": gid("Location", n), "name": loc["name"]}
-                                  for n, loc in sorted(s.locations.items())],
-                    "levels": levels,
-                    "metafields": [{k: v for k, v in m.items() if k != "digest"} | {"ownerId": o}
-                                   for (o, _, _), m in sorted(s.metafields.items())],
-                })
+            answer = self.guarded(lambda: endpoints.handle_get(s, self.path.split("?", 1)[0]))
+            if answer is not None:
+                return self.send_json(*answer)
             m = re.match(r"^/_standin/bulk/(\d+)\.jsonl$", self.path)
             if m and int(m.group(1)) in s.bulk_files:
                 data = s.bulk_files[int(m.group(1))]
@@ -99,14 +91,21 @@ class Handler(BaseHTTPRequestHandler):
             s.stats["requests"] += 1
             if path == GRAPHQL_PATH:
                 return self.graphql(body)
-            if path == "/_standin/seed":
-                return self.seed(body or {})
-            if path == "/_standin/set":
-                return self.manual_set(body or {})
+            answer = self.guarded(lambda: endpoints.handle_post(s, path, body))
+            if answer is not None:
+                return self.send_json(*answer)
             if path == "/_standin/reset-bucket":
                 s.available, s.bucket_at = s.maximum, time.monotonic()
                 return self.send_json(200, {"bucket": s.throttle_status()})
         self.send_json(404, {"errors": "Not Found"})
+
+    def guarded(self, handle):
+        """An operator endpoint's answer; a bug in the stand-in answers 500 with what failed."""
+        try:
+            return handle()
+        except Exception as e:  # noqa: BLE001 - reported to the caller, not swallowed
+            log.exception("operator endpoint %s failed", self.path)
+            return 500, {"error": f"the stand-in failed: {type(e).__name__}: {e}"}
 
     # --- GraphQL --------------------------------------------------------------------------------
 
@@ -166,8 +165,9 @@ class Handler(BaseHTTPRequestHandler):
         s.observe()
         resolvers = Mutations(s)
         root = resolvers.mutation_root() if operation.operation == OperationType.MUTATION else resolvers.root()
+        context: dict = {"search": []}
         result = execute(SCHEMA, doc, root_value=root, variable_values=variables,
-                         operation_name=name, field_resolver=field_resolver)
+                         operation_name=name, field_resolver=field_resolver, context_value=context)
         actual = query_cost(doc, operation, coerced, data=result.data or {})
         if operation.operation == OperationType.MUTATION:
             actual = requested
@@ -176,51 +176,6 @@ class Handler(BaseHTTPRequestHandler):
         payload: dict = {"data": result.data}
         if result.errors:
             payload["errors"] = [e.formatted for e in result.errors]
+        if context["search"]:
+            payload["extensions"] = {"search": context["search"]}
         reply(payload, requested, actual)
-
-    # --- operator endpoints ---------------------------------------------------------------------
-
-    def seed(self, body: dict) -> None:
-        s = self.store
-        if body.get("reset"):
-            s.items.clear(), s.locations.clear(), s.levels.clear(), s.metafields.clear()
-            s.idempotency.clear()
-        stamp = now_iso()
-        for it in body.get("items", []):
-            n = parse_id(it.get("id"), "InventoryItem")
-            if n is None:
-                return self.send_json(400, {"error": f"bad item id {it.get('id')!r}"})
-            s.items[n] = {"sku": it.get("sku"), "tracked": it.get("tracked", True), "created_at": stamp}
-        for loc in body.get("locations", []):
-            n = parse_id(loc.get("id"), "Location")
-            if n is None:
-                return self.send_json(400, {"error": f"bad location id {loc.get('id')!r}"})
-            s.locations[n] = {"name": loc.get("name") or f"Location {n}", "active": loc.get("active", True)}
-        changed = []
-        for lv in body.get("levels", []):
-            item = parse_id(lv.get("item"), "InventoryItem")
-            location = parse_id(lv.get("location"), "Location")
-            if item not in s.items or location not in s.locations:
-                return self.send_json(400, {"error": f"level names an unknown item or location: {lv!r}"})
-            _, did = s.set_level(item, location, int(lv.get("available", 0)), int(lv.get("committed", 0)))
-            if did:
-                changed.append((item, location))
-        if body.get("notify"):
-            s.notify(changed)
-        self.send_json(200, {"items": len(s.items), "locations": len(s.locations),
-                             "levels": len(s.levels), "notified": len(changed) if body.get("notify") else 0})
-
-    def manual_set(self, body: dict) -> None:
-        """A merchant's change in the Shopify admin: sets `available` (and optionally
-        `committed`); sends the webhook unless `silent`."""
-        s = self.store
-        item = parse_id(body.get("item"), "InventoryItem")
-        location = parse_id(body.get("location"), "Location")
-        if item not in s.items or location not in s.locations:
-            return self.send_json(404, {"error": "unknown item or location"})
-        available = body.get("available")
-        _, did = s.set_level(item, location, None if available is None else int(available),
-                             None if body.get("committed") is None else int(body["committed"]))
-        if did and not body.get("silent"):
-            s.notify([(item, location)])
-        self.send_json(200, {"level": s.level_json(item, location), "notified": did and not body.get("silent")})

@@ -3,7 +3,9 @@
 
 Not Shopify: a test double that answers in Shopify's documented shapes, validates every query
 against an SDL subset of the Admin schema (graphql-core), charges calculated query cost to a
-leaky bucket like Shopify does, and sends signed ``inventory_levels/update`` webhooks.
+leaky bucket like Shopify does, models a multi-location shop's orders, fulfillment orders and all
+eight quantity names, and sends Shopify's signed webhooks (inventory levels, orders, fulfillment
+orders, fulfillments, refunds) when they change.
 See README.md next to this file for exactly what is and is not implemented.
 
     python standin.py --port 8788 --token shpat_test --shop stockbridge-demo.myshopify.com \
@@ -13,8 +15,9 @@ See README.md next to this file for exactly what is and is not implemented.
 This file is the entry point (command line, start-up); the stand-in itself is the modules next
 to it, imported as top-level modules from this directory: schema.graphql + schema.py (the API
 surface), formats.py (gids, cursors, timestamps), store.py (state, bucket), resolvers.py,
-mutations.py and bulk.py (GraphQL), cost.py (query cost), server.py (HTTP), webhooks.py
-(delivery).
+mutations.py and bulk.py (GraphQL), cost.py (query cost), server.py (HTTP), endpoints.py (the
+operator endpoints), orders.py (orders and fulfillment orders), payloads.py (REST webhook
+bodies), webhooks.py (delivery, hold, flush, drop).
 """
 
 from __future__ import annotations
@@ -50,6 +53,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--webhook-secret", default="stockbridge-local-secret")
     p.add_argument("--webhook-attempts", type=int, default=3,
                    help="delivery attempts per webhook (Shopify: 1 + 8 retries over 4 h)")
+    p.add_argument("--hold-webhooks", action="store_true",
+                   help="hold every webhook until POST /_standin/webhooks/flush (or /drop)")
     p.add_argument("--bucket", type=float, default=1000, help="bucket size, points")
     p.add_argument("--restore", type=float, default=100, help="restore rate, points per second")
     p.add_argument("--log-level", default="INFO")

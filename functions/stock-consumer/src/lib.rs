@@ -6,25 +6,45 @@
 //! `stockbridge_erp::AnyErp::load`), `ERP_BREAKER_COOLDOWN_SECONDS` and `ERP_MAX_REFUSALS`
 //! (see `PushPolicy::from_env`), and how the consumer spends its deadline and pages a redaction (`CONSUMER_DEADLINE_MARGIN_SECONDS`,
 //! `CONSUMER_ERP_RESERVE_SECONDS`, `REDACT_PAGE_SIZE`, `REDACT_MAX_STEPS`; see
-//! `ConsumerSettings::from_env`).
+//! `ConsumerSettings::from_env`), and the Admin API the consumer reads what webhooks leave open
+//! from (`SHOPIFY_ADMIN_URL`, the token in SSM under `SHOPIFY_TOKEN_SSM_PARAM` or, locally,
+//! `SHOPIFY_ACCESS_TOKEN`; without `SHOPIFY_ADMIN_URL` nothing is read and what is unexplained
+//! tells the ERP nothing until reconciliation reads it).
 
 use stockbridge_aws::dynamodb::{DynamoStore, Tables};
 use stockbridge_aws::sqs::SqsQueue;
 use stockbridge_aws::ssm::SsmSecrets;
-use stockbridge_core::config::{required_env, ConfigError};
+use stockbridge_core::config::{required_env, ConfigError, SecretSource};
 use stockbridge_core::consumer::{ConsumerSettings, StockConsumer};
 use stockbridge_core::erp_push::{ErpPush, PushPolicy};
 use stockbridge_core::telemetry::Metrics;
 use stockbridge_erp::AnyErp;
+use stockbridge_shopify_admin::ShopifyGraphql;
 
-/// The consumer as deployed: DynamoDB, the configured ERP, SQS for its own retries.
-pub type Consumer = StockConsumer<DynamoStore, AnyErp, SqsQueue>;
+/// The consumer as deployed: DynamoDB, the configured ERP, SQS for its own retries, Shopify's
+/// Admin API for its reads.
+pub type Consumer = StockConsumer<DynamoStore, AnyErp, SqsQueue, ShopifyGraphql>;
 
 /// Builds the consumer once per process (cold start).
 pub async fn consumer(sdk: &aws_config::SdkConfig) -> Result<Consumer, ConfigError> {
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), Tables::from_env()?);
     let metrics = Metrics::new("stock-consumer");
-    let erp = AnyErp::load(&SsmSecrets::new(sdk)).await?;
+    let secrets = SsmSecrets::new(sdk);
+    let erp = AnyErp::load(&secrets).await?;
+    let shopify = match std::env::var("SHOPIFY_ADMIN_URL") {
+        Ok(url) if !url.trim().is_empty() => {
+            let token = secrets
+                .secret("SHOPIFY_ACCESS_TOKEN", "SHOPIFY_TOKEN_SSM_PARAM")
+                .await?;
+            Some(ShopifyGraphql::new(&url, &token)?)
+        }
+        _ => {
+            tracing::warn!(
+                "SHOPIFY_ADMIN_URL is not set: nothing is read from the Admin API, and stock                  webhooks leave unexplained tells the ERP nothing until reconciliation reads it"
+            );
+            None
+        }
+    };
     tracing::info!(erp = ?std::env::var("ERP_KIND").ok(), "stock consumer configured");
     let push = match erp {
         AnyErp::None => None,
@@ -39,6 +59,7 @@ pub async fn consumer(sdk: &aws_config::SdkConfig) -> Result<Consumer, ConfigErr
         metrics,
         erp: push,
         retries: Some(retries),
+        shopify,
         settings: ConsumerSettings::from_env()?,
     })
 }

@@ -21,7 +21,9 @@ use std::time::{Duration, Instant};
 use crate::deadline::Clock;
 
 use crate::erp_push::{retry_events, ErpPush};
-use crate::ports::{Erp, EventQueue, NoErp, NoQueue, PortError, SkuMapStore, StockStore};
+use crate::ports::{
+    Erp, EventQueue, NoErp, NoQueue, NoShopify, PortError, ShopifyReads, SkuMapStore, StockStore,
+};
 use crate::redact::{redact, Redaction};
 use crate::retry::{RetryPolicy, Retryable, Verdict};
 use crate::telemetry::{Metrics, Unit};
@@ -30,9 +32,11 @@ use stockbridge_domain::event::{EventBody, InventoryEvent};
 use stockbridge_domain::stock::StockKey;
 
 mod apply;
+mod refresh;
 mod settings;
 
 use apply::chunks;
+pub use refresh::Needs;
 pub use settings::ConsumerSettings;
 
 /// A batch that lost a race is planned again from fresh reads: six plans in all, 20 ms doubling
@@ -68,7 +72,7 @@ impl Retryable for ChunkError {
     }
 }
 
-pub struct StockConsumer<S, E = NoErp, Q = NoQueue> {
+pub struct StockConsumer<S, E = NoErp, Q = NoQueue, R = NoShopify> {
     pub store: S,
     pub metrics: Metrics,
     /// The ERP side; `None` keeps stock in DynamoDB only.
@@ -77,6 +81,10 @@ pub struct StockConsumer<S, E = NoErp, Q = NoQueue> {
     /// events queue). Without it, messages whose stock is still owed, or whose redaction is not
     /// finished, are reported failed and come back after the visibility timeout.
     pub retries: Option<Q>,
+    /// The Admin API reads that explain what webhooks leave open (fulfillment orders, quantity
+    /// names). `None`: what is unexplained stays so, and tells the ERP nothing, until
+    /// reconciliation reads it.
+    pub shopify: Option<R>,
     pub settings: ConsumerSettings,
 }
 
@@ -95,6 +103,8 @@ pub struct BatchReport {
     /// The failed messages that were not (or not completely) tried because the deadline came
     /// near; they are in `failed` too.
     pub deferred: Vec<String>,
+    /// What the batch left to read from the Admin API (before the reads).
+    pub needs: Needs,
 }
 
 impl<S: StockStore + SkuMapStore> StockConsumer<S, NoErp, NoQueue> {
@@ -104,24 +114,38 @@ impl<S: StockStore + SkuMapStore> StockConsumer<S, NoErp, NoQueue> {
             metrics,
             erp: None,
             retries: None,
+            shopify: None,
             settings: ConsumerSettings::default(),
         }
     }
 }
 
-impl<S, E, Q> StockConsumer<S, E, Q> {
+impl<S, E, Q, R> StockConsumer<S, E, Q, R> {
     /// The same consumer with other settings.
     pub fn with_settings(self, settings: ConsumerSettings) -> Self {
         StockConsumer { settings, ..self }
     }
 
     /// The same consumer scheduling its retries and continuations on `queue`.
-    pub fn with_queue<Q2>(self, queue: Q2) -> StockConsumer<S, E, Q2> {
+    pub fn with_queue<Q2>(self, queue: Q2) -> StockConsumer<S, E, Q2, R> {
         StockConsumer {
             store: self.store,
             metrics: self.metrics,
             erp: self.erp,
             retries: Some(queue),
+            shopify: self.shopify,
+            settings: self.settings,
+        }
+    }
+
+    /// The same consumer reading what webhooks leave open from `reads` (the Admin API).
+    pub fn with_shopify<R2>(self, reads: Option<R2>) -> StockConsumer<S, E, Q, R2> {
+        StockConsumer {
+            store: self.store,
+            metrics: self.metrics,
+            erp: self.erp,
+            retries: self.retries,
+            shopify: reads,
             settings: self.settings,
         }
     }
@@ -134,10 +158,15 @@ impl<S: StockStore + SkuMapStore, E: Erp, Q: EventQueue> StockConsumer<S, E, Q> 
             metrics,
             erp: Some(erp),
             retries,
+            shopify: None,
             settings: ConsumerSettings::default(),
         }
     }
+}
 
+impl<S: StockStore + SkuMapStore, E: Erp, Q: EventQueue, R: ShopifyReads>
+    StockConsumer<S, E, Q, R>
+{
     /// Applies `(message id, body)` pairs with no deadline; returns what happened and the ids
     /// that failed.
     pub async fn apply_messages(&self, messages: &[(String, String)]) -> BatchReport {
@@ -160,8 +189,27 @@ impl<S: StockStore + SkuMapStore, E: Erp, Q: EventQueue> StockConsumer<S, E, Q> 
         let mut stock: Vec<(String, InventoryEvent)> = Vec::new();
         let mut redactions: Vec<(String, InventoryEvent)> = Vec::new();
         let mut retry_attempt = 0;
+        let mut asked = Needs::default();
+        let mut refresh_attempt = 0;
         for (id, body) in messages {
             match InventoryEvent::from_json(body) {
+                Ok(InventoryEvent {
+                    shop,
+                    body:
+                        EventBody::Refresh {
+                            fulfillment_orders,
+                            levels,
+                            attempt,
+                        },
+                    ..
+                }) => {
+                    refresh_attempt = refresh_attempt.max(attempt);
+                    asked.add_fulfillment_orders(&shop, fulfillment_orders);
+                    asked.levels.extend(levels.iter().cloned());
+                    report
+                        .touched
+                        .push((id.clone(), levels.into_iter().collect()));
+                }
                 Ok(InventoryEvent {
                     body: EventBody::ErpRetry { keys, attempt },
                     ..
@@ -189,6 +237,10 @@ impl<S: StockStore + SkuMapStore, E: Erp, Q: EventQueue> StockConsumer<S, E, Q> 
         for chunk in chunks(&stock) {
             self.apply_chunk(chunk, &clock, &mut report).await;
         }
+        report.needs.merge(asked);
+        let needs = report.needs.clone();
+        self.refresh(needs, refresh_attempt, &clock, &mut report)
+            .await;
         let applied_ms = started.elapsed().as_millis() as u64;
         if let Some(erp) = &self.erp {
             if clock.time_for(self.settings.erp_reserve) {
@@ -428,7 +480,8 @@ impl<S: StockStore + SkuMapStore, E: Erp, Q: EventQueue> StockConsumer<S, E, Q> 
             })
             .await;
         match applied {
-            Ok((outcomes, touched)) => {
+            Ok((outcomes, touched, needs)) => {
+                report.needs.merge(needs);
                 self.record(events, &outcomes);
                 report.outcomes.extend(outcomes);
                 report

@@ -53,6 +53,16 @@ impl Clock {
             }),
         }
     }
+
+    /// Runs any call, abandoned (`None`) if it is still running at the same cut-off.
+    pub async fn within_opt<T>(&self, call: impl Future<Output = T>) -> Option<T> {
+        let Some(at) = self.cut_off() else {
+            return Some(call.await);
+        };
+        tokio::time::timeout_at(tokio::time::Instant::from_std(at), call)
+            .await
+            .ok()
+    }
 }
 
 #[cfg(test)]

@@ -8,6 +8,8 @@ use std::future::Future;
 
 use serde::{Deserialize, Serialize};
 
+mod reads;
+
 use stockbridge_domain::batch::Plan;
 use stockbridge_domain::event::{InventoryEvent, RedactCursor};
 use stockbridge_domain::ids::{InventoryItemId, ShopDomain, Timestamp, VariantId};
@@ -385,6 +387,8 @@ pub trait ShopifyAdmin: Send + Sync {
         idempotency_key: &str,
     ) -> impl Future<Output = Result<(), ShopifyError>> + Send;
 }
+
+pub use reads::{FulfillmentOrderRead, LevelRead, NoShopify, ShopifyReads};
 
 /// No ERP: a deployment that keeps stock in DynamoDB only. Uninhabited: an `Option<ErpPush<NoErp>>`
 /// is always `None`.

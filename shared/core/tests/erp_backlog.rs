@@ -17,10 +17,10 @@ use stockbridge_core::telemetry::Metrics;
 use stockbridge_domain::event::{EventBody, InventoryEvent};
 use stockbridge_domain::ids::{InventoryItemId, Timestamp, VariantId};
 use stockbridge_domain::skumap::{ItemMapping, UomFactor};
-use stockbridge_memory::{MemoryErp, MemoryQueue, MemoryStore};
+use stockbridge_memory::{EchoShopify, MemoryErp, MemoryQueue, MemoryStore};
 use support::*;
 
-type ErpConsumer = StockConsumer<MemoryStore, MemoryErp, MemoryQueue>;
+type ErpConsumer = StockConsumer<MemoryStore, MemoryErp, MemoryQueue, EchoShopify<MemoryStore>>;
 
 fn consumer_with(
     store: &MemoryStore,
@@ -35,6 +35,7 @@ fn consumer_with(
         push,
         Some(queue.clone()),
     )
+    .with_shopify(Some(EchoShopify::new(store.clone(), shop())))
 }
 
 fn push_metric(c: &ErpConsumer, name: &str) -> f64 {

@@ -14,10 +14,10 @@ use stockbridge_core::erp_push::ErpPush;
 use stockbridge_core::ports::ErpError;
 use stockbridge_core::telemetry::Metrics;
 use stockbridge_domain::event::EventBody;
-use stockbridge_memory::{MemoryErp, MemoryQueue, MemoryStore};
+use stockbridge_memory::{EchoShopify, MemoryErp, MemoryQueue, MemoryStore};
 use support::*;
 
-type ErpConsumer = StockConsumer<MemoryStore, MemoryErp, MemoryQueue>;
+type ErpConsumer = StockConsumer<MemoryStore, MemoryErp, MemoryQueue, EchoShopify<MemoryStore>>;
 
 /// A consumer pushing to `erp`, scheduling its ERP retries on `retries` (if any).
 fn with_erp(store: &MemoryStore, erp: &MemoryErp, retries: Option<&MemoryQueue>) -> ErpConsumer {
@@ -28,6 +28,7 @@ fn with_erp(store: &MemoryStore, erp: &MemoryErp, retries: Option<&MemoryQueue>)
         push,
         retries.cloned(),
     )
+    .with_shopify(Some(EchoShopify::new(store.clone(), shop())))
 }
 
 /// Ten tees counted onto the Shopify-master shop floor: the ERP is owed +10 there.

@@ -120,6 +120,10 @@ async fn the_erp_push_is_deferred_to_an_erp_retry_when_the_deadline_is_near() {
         push,
         Some(queue.clone()),
     )
+    .with_shopify(Some(stockbridge_memory::EchoShopify::new(
+        store.clone(),
+        shop(),
+    )))
     .with_settings(ConsumerSettings {
         deadline_margin: Duration::from_millis(100),
         erp_reserve: Duration::from_secs(10),
@@ -204,6 +208,7 @@ fn redactor(
             metrics: c.metrics,
             erp: None,
             retries: None,
+            shopify: None,
             settings: c.settings,
         },
     }

@@ -34,8 +34,8 @@ fn change((kind, item, location, quantity, line): Step, n: u32) -> StockChange {
             connect: kind == 1,
         },
         2 | 3 => {
-            // A line always names the same variant; its location may change (re-routed), and
-            // an order that names none is committed at the default location.
+            // A line always names the same variant; the location it names may change, and
+            // an order that names none (online, its routing not read) is committed nowhere.
             let (_, variant) = ITEMS[line as usize % ITEMS.len()];
             let named = (kind == 2).then_some(location_id);
             commitment(line / 2 + 1, line, variant, named, quantity % 4, n)
@@ -84,7 +84,7 @@ fn history(steps: &[Step]) -> Vec<InventoryEvent> {
 /// connected, ERP debt, level version), per order line its attribution and open quantity.
 type Outcome = (
     BTreeMap<String, (i64, i64, bool, bool, i64, Option<String>)>,
-    BTreeMap<u64, (u64, u64, i64)>,
+    BTreeMap<u64, (u64, BTreeMap<LocationId, i64>, i64)>,
     usize,
 );
 
@@ -116,16 +116,21 @@ fn outcome(store: &MemoryStore, lines: impl Iterator<Item = u64>) -> Outcome {
         .map(|(k, l)| {
             let id = format!("{}@{}", k.item, k.location);
             let v = l.level_version.map(|v| v.to_key());
+            // At the Shopify-master shop floor the debt is what was explained so far, which
+            // depends on the order facts arrived in; that it is always exactly that does not.
+            // At the warehouse it is the movements, in any order.
+            let debt = if k.location.0 == STORE {
+                assert_eq!(
+                    l.erp_owed, l.settled,
+                    "owed beyond what was explained: {l:?}"
+                );
+                0
+            } else {
+                l.erp_owed
+            };
             (
                 id,
-                (
-                    l.available,
-                    l.committed,
-                    l.tracked,
-                    l.connected,
-                    l.erp_owed,
-                    v,
-                ),
+                (l.available, l.committed, l.tracked, l.connected, debt, v),
             )
         })
         .collect();
@@ -137,7 +142,7 @@ fn outcome(store: &MemoryStore, lines: impl Iterator<Item = u64>) -> Outcome {
             };
             store
                 .line(&key)
-                .map(|l| (line, (l.item.0, l.location.0, l.open)))
+                .map(|l| (line, (l.item.0, l.counted.clone(), l.open)))
         })
         .collect();
     (levels, lines, store.applied_keys().len())
@@ -269,6 +274,6 @@ fn the_property_compares_real_figures() {
     // Line 1 names the mug's variant: 3 committed at the warehouse; the tee there is 9 - 5 = 4.
     assert_eq!(got.0[&format!("{}@{WH}", TEE.0)].0, 4);
     assert_eq!(got.0[&format!("{}@{WH}", MUG.0)].1, 3);
-    assert_eq!(got.1[&1], (MUG.0, WH, 3));
+    assert_eq!(got.1[&1], (MUG.0, BTreeMap::from([(LocationId(WH), 3)]), 3));
     assert_eq!(got.2, 3);
 }

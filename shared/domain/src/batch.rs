@@ -10,10 +10,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
+use crate::apply::apply_change;
 use crate::event::{Source, StockChange};
 use crate::ids::{InventoryItemId, LocationId, ShopDomain, Timestamp};
 use crate::skumap::Master;
-use crate::stock::{apply_change, Book, Effect, Fact, LineKey, MovementKey, Quantities, StockKey};
+use crate::stock::{Book, Effect, Fact, LineKey, MovementKey, Quantities, StockKey};
 
 /// An event whose changes were looked up in the SKU map.
 #[derive(Clone, Debug, PartialEq)]
@@ -114,6 +115,7 @@ pub fn plan_batch(
     let mut seen: HashSet<&str> = HashSet::new();
     let mut causes: BTreeMap<StockKey, Vec<Cause>> = BTreeMap::new();
     let mut moved: BTreeMap<StockKey, i64> = BTreeMap::new();
+    let mut confirmed: BTreeMap<StockKey, i64> = BTreeMap::new();
     let mut first_seen: BTreeMap<StockKey, Timestamp> = BTreeMap::new();
 
     for event in events {
@@ -131,8 +133,18 @@ pub fn plan_batch(
         for fact in &event.facts {
             match apply_change(&mut plan.book, fact) {
                 Effect::Changed(keys) => {
-                    if let Fact::Commitment { line, .. } = fact {
-                        plan.changed_lines.insert(line.clone());
+                    match fact {
+                        Fact::Commitment { line, .. } => {
+                            plan.changed_lines.insert(line.clone());
+                        }
+                        Fact::FulfillmentOrder { shop, lines, .. } => {
+                            plan.changed_lines
+                                .extend(lines.iter().map(|(line, _, _)| LineKey {
+                                    shop: shop.clone(),
+                                    line: *line,
+                                }));
+                        }
+                        _ => {}
                     }
                     for key in keys {
                         first_seen
@@ -141,26 +153,41 @@ pub fn plan_batch(
                         push_cause(causes.entry(key).or_default(), cause(None));
                     }
                 }
-                Effect::Noted(key, note, erp) => {
-                    if let Fact::Movement { movement, .. } = fact {
-                        plan.changed_movements.insert(movement.clone());
-                    }
+                Effect::Read(key, on_hand) => {
                     first_seen
                         .entry(key.clone())
                         .or_insert(event.source.received_at);
-                    let sum = moved.entry(key.clone()).or_default();
-                    match sum.checked_add(erp) {
-                        Some(total) => *sum = total,
-                        None => {
-                            let why = "the movements of this batch would overflow".to_string();
-                            plan.refused.push((event.key.clone(), why.clone()));
-                            push_cause(
-                                causes.entry(key.clone()).or_default(),
-                                cause(Some(format!("refused: {why}"))),
-                            );
-                        }
+                    if let Some(on_hand) = on_hand {
+                        confirmed.insert(key.clone(), on_hand);
                     }
-                    push_cause(causes.entry(key).or_default(), cause(Some(note)))
+                    push_cause(causes.entry(key).or_default(), cause(None));
+                }
+                Effect::Noted(notes) => {
+                    if let Fact::Movement { movement, .. } = fact {
+                        plan.changed_movements.insert(movement.clone());
+                    }
+                    for (key, note, erp) in notes {
+                        first_seen
+                            .entry(key.clone())
+                            .or_insert(event.source.received_at);
+                        let sum = moved.entry(key.clone()).or_default();
+                        let level = plan.book.levels.entry(key.clone()).or_default();
+                        match (sum.checked_add(erp), level.moved.checked_add(erp)) {
+                            (Some(total), Some(since)) => {
+                                *sum = total;
+                                level.moved = since;
+                            }
+                            _ => {
+                                let why = "the movements of this batch would overflow".to_string();
+                                plan.refused.push((event.key.clone(), why.clone()));
+                                push_cause(
+                                    causes.entry(key.clone()).or_default(),
+                                    cause(Some(format!("refused: {why}"))),
+                                );
+                            }
+                        }
+                        push_cause(causes.entry(key).or_default(), cause(Some(note)))
+                    }
                 }
                 Effect::OutOfRange(key, why) => {
                     plan.refused.push((event.key.clone(), why.clone()));
@@ -189,10 +216,20 @@ pub fn plan_batch(
     }
 
     for (key, mut causes) in causes {
-        // Both on_hands are within ±(MAX_QUANTITY + MAX_COMMITTED), so their difference fits;
-        // the debt accumulates across batches until settled, so its sum is checked.
+        // What became explained: at a Shopify-master location that is what the ERP is owed.
+        let level = plan.book.levels.entry(key.clone()).or_default();
+        // A debt that waited for its explanation dates from the change that waited.
+        let waited = level.unsettled_since;
+        let explained = settle(
+            level,
+            confirmed.get(&key).copied(),
+            first_seen.get(&key).copied(),
+        );
+        // The on_hands are within ±(MAX_QUANTITY + MAX_COMMITTED) and a few states, so their
+        // differences fit; the debt accumulates across batches until settled, so its sum is
+        // checked.
         let owed = match masters.get(&(key.shop.clone(), key.location)) {
-            Some(Master::Shopify) => plan.book.level(&key).on_hand() - before.level(&key).on_hand(),
+            Some(Master::Shopify) => explained,
             Some(Master::Erp) => moved.get(&key).copied().unwrap_or(0),
             None => 0,
         };
@@ -218,7 +255,10 @@ pub fn plan_batch(
             if level.erp_owed == 0 {
                 level.erp_owed_since = None;
             } else if level.erp_owed_since.is_none() {
-                level.erp_owed_since = first_seen.get(&key).copied();
+                level.erp_owed_since = match (waited, first_seen.get(&key).copied()) {
+                    (Some(w), Some(f)) => Some(w.min(f)),
+                    (w, f) => w.or(f),
+                };
             }
         }
         let old = before.levels.get(&key);
@@ -227,8 +267,11 @@ pub fn plan_batch(
         if changed {
             plan.changed_levels.insert(key.clone());
         }
+        // The log tells how the figures moved: a change of bookkeeping alone (a read that
+        // confirmed what was known, a debt settled) is on the record, not in the log.
         let has_note = causes.iter().any(|c| c.note.is_some());
-        if changed || has_note {
+        let figures_moved = old.map(|l| l.quantities()) != new.map(|l| l.quantities());
+        if figures_moved || has_note {
             plan.ledger.push(LedgerEntry {
                 before: old.map(|l| l.quantities()).unwrap_or_default(),
                 after: new.map(|l| l.quantities()).unwrap_or_default(),
@@ -240,6 +283,31 @@ pub fn plan_batch(
     plan
 }
 
+/// Moves `settled` to what is now explained and returns by how much: first a read's confirmed
+/// figure, then, if the movements since account for the rest, the whole `on_hand`. What stays
+/// unexplained is marked (`unsettled_since`) for a read; see [`crate::stock`]'s "Settled".
+pub fn settle(
+    level: &mut crate::stock::StockLevel,
+    confirmed: Option<i64>,
+    at: Option<Timestamp>,
+) -> i64 {
+    let mut explained = 0;
+    if let Some(on_hand) = confirmed {
+        explained += on_hand - level.settled;
+        level.settled = on_hand;
+        level.moved = 0;
+    }
+    if level.is_settled() {
+        explained += level.on_hand() - level.settled;
+        level.settled = level.on_hand();
+        level.moved = 0;
+        level.unsettled_since = None;
+    } else if level.unsettled_since.is_none() {
+        level.unsettled_since = Some(at.unwrap_or_else(Timestamp::now));
+    }
+    explained
+}
+
 fn push_cause(causes: &mut Vec<Cause>, cause: Cause) {
     if !causes.contains(&cause) {
         causes.push(cause);
@@ -249,7 +317,7 @@ fn push_cause(causes: &mut Vec<Cause>, cause: Cause) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::{LineItemId, OrderId, Version};
+    use crate::ids::{FulfillmentOrderId, LineItemId, OrderId, Version};
     use proptest::prelude::*;
 
     fn shop() -> ShopDomain {
@@ -275,41 +343,70 @@ mod tests {
         }
     }
 
-    /// A random "true" history: each step is a fact about one of a few items, locations and order
-    /// lines, with a strictly increasing clock (Shopify's `updated_at` order).
+    /// A random "true" history on two locations: each step is a fact about one of a few items,
+    /// order lines and fulfillment orders, with a strictly increasing clock (Shopify's
+    /// `updated_at` order): levels, order snapshots (odd lines name a location, as POS orders
+    /// do; even lines are online), fulfillment orders routing and moving lines between the two
+    /// locations, movements and reads of every quantity name.
     fn history() -> impl Strategy<Value = Vec<ResolvedEvent>> {
-        let step = (0u8..5, 1u64..4, 1u64..3, 0i64..50, 1u64..5);
+        let step = (0u8..8, 1u64..4, 1u64..3, 0i64..50, 1u64..5);
         prop::collection::vec(step, 1..40).prop_map(|steps| {
             steps
                 .into_iter()
                 .enumerate()
                 .map(|(n, (kind, item, location, qty, line))| {
                     let version = Version::new(Timestamp(n as i64 * 1_000), Timestamp(n as i64));
+                    // A line always names the same item.
+                    let line_item = InventoryItemId(line % 3 + 1);
                     let fact = match kind {
-                        0 | 1 => Fact::Available {
+                        0 => Fact::Available {
                             key: skey(item, location),
                             available: if qty == 0 { None } else { Some(qty - 10) },
                             version,
                         },
-                        2 => Fact::Commitment {
+                        1 => Fact::Commitment {
                             line: LineKey {
                                 shop: shop(),
                                 line: LineItemId(line),
                             },
                             order: OrderId(line / 2),
-                            // A line always names the same item and location.
-                            key: skey(line % 3 + 1, line % 2 + 1),
+                            item: line_item,
+                            named: (line % 2 == 1).then_some(LocationId(line % 2 + 1)),
                             open: qty % 7,
                             version,
                         },
-                        3 => Fact::Disconnected {
+                        2 => Fact::Disconnected {
                             key: skey(item, location),
+                            version,
+                        },
+                        3 | 4 => Fact::FulfillmentOrder {
+                            shop: shop(),
+                            // Two fulfillment orders per line: routed to one location, moved
+                            // to the other (the first closes).
+                            fulfillment_order: FulfillmentOrderId(line * 10 + location),
+                            order: OrderId(line / 2),
+                            location: LocationId(location),
+                            open: qty % 5 != 0,
+                            lines: vec![(LineItemId(line), line_item, qty % 7)],
+                            version,
+                        },
+                        5 => Fact::Quantities {
+                            key: skey(item, location),
+                            quantities: (qty != 0).then(|| crate::event::ShopifyQuantities {
+                                available: qty - 10,
+                                committed: qty % 3,
+                                on_hand: qty - 10 + qty % 3 + qty % 4,
+                                damaged: qty % 4,
+                                incoming: qty % 2,
+                                ..Default::default()
+                            }),
                             version,
                         },
                         _ => Fact::Movement {
                             movement: crate::stock::MovementKey {
                                 shop: shop(),
-                                id: format!("fulfillment:{item}:{location}:{line}"),
+                                // The same movement may name another location later.
+                                id: format!("fulfillment:{item}:{line}"),
                             },
                             version,
                             key: skey(item, location),
@@ -354,58 +451,67 @@ mod tests {
     }
 
     proptest! {
-            /// Any interleaving with duplicates and reordering, in any batch sizes, ends in the same
-            /// stock as applying the history once, in order, one event at a time.
-            #[test]
-            fn duplicates_and_reordering_end_in_the_same_stock(
-                events in history(),
-                shuffle_seed in any::<u64>(),
-                dups in prop::collection::vec(any::<prop::sample::Index>(), 0..20),
-                chunk in 1usize..12,
-            ) {
-                let expected = apply_in_chunks(&events, 1);
-                let mut messy = events.clone();
-                for d in &dups {
-                    messy.push(d.get(&events).clone());
-                }
-                // Fisher-Yates with a small deterministic generator.
-                let mut state = shuffle_seed | 1;
-                for i in (1..messy.len()).rev() {
-                    state ^= state << 13; state ^= state >> 7; state ^= state << 17;
-                    messy.swap(i, (state % (i as u64 + 1)) as usize);
-                }
-                let got = apply_in_chunks(&messy, chunk);
-                // Everything but the receipt time of the oldest owed event, which follows arrival.
-    let strip = |b: &Book| -> Vec<(StockKey, crate::stock::StockLevel)> {
+        /// Any interleaving with duplicates and reordering, in any batch sizes, ends in the same
+        /// stock as applying the history once, in order, one event at a time.
+        #[test]
+        fn duplicates_and_reordering_end_in_the_same_stock(
+            events in history(),
+            shuffle_seed in any::<u64>(),
+            dups in prop::collection::vec(any::<prop::sample::Index>(), 0..20),
+            chunk in 1usize..12,
+        ) {
+            let expected = apply_in_chunks(&events, 1);
+            let mut messy = events.clone();
+            for d in &dups {
+                messy.push(d.get(&events).clone());
+            }
+            // Fisher-Yates with a small deterministic generator.
+            let mut state = shuffle_seed | 1;
+            for i in (1..messy.len()).rev() {
+                state ^= state << 13; state ^= state >> 7; state ^= state << 17;
+                messy.swap(i, (state % (i as u64 + 1)) as usize);
+            }
+            let got = apply_in_chunks(&messy, chunk);
+            // The figures: every quantity name, and the versions they come from. (What was
+            // explained when, and so owed when, follows arrival; what it adds up to does not.)
+            let figures = |b: &Book| -> Vec<(StockKey, crate::stock::Quantities, crate::stock::States, bool, bool)> {
+                b.levels
+                    .iter()
+                    .map(|(k, l)| (k.clone(), l.quantities(), l.states, l.connected, l.tracked))
                     // An absent record and an all-zero one are the same stock.
-                    b.levels
-                        .iter()
-                        .map(|(k, l)| {
-                            let mut l = l.clone();
-                            l.erp_owed_since = None;
-                            (k.clone(), l)
-                        })
-                        .filter(|(_, l)| *l != crate::stock::StockLevel::default())
-                        .collect()
-                };
-                prop_assert_eq!(strip(&got), strip(&expected));
-                // What a Shopify-kept location owes the ERP is its whole on-hand change.
-                for (key, level) in &got.levels {
-                    if key.location == LocationId(2) {
-                        prop_assert_eq!(level.erp_owed, level.on_hand());
-                    }
+                    .filter(|(_, q, st, c, t)| {
+                        *q != crate::stock::Quantities::default()
+                            || *st != crate::stock::States::default()
+                            || !*c
+                            || !*t
+                    })
+                    .collect()
+            };
+            prop_assert_eq!(figures(&got), figures(&expected));
+            prop_assert_eq!(&got.lines, &expected.lines);
+            prop_assert_eq!(&got.movements, &expected.movements);
+            for (key, level) in &got.levels {
+                // What a Shopify-kept location owes the ERP is exactly what was explained;
+                // an ERP-kept one, the movements that name it now (a movement that moved
+                // location gave its old one back).
+                if key.location == LocationId(2) {
+                    prop_assert_eq!(level.erp_owed, level.settled);
+                } else {
+                    let moved: i64 = got.movements.values()
+                        .filter(|m| m.key == *key)
+                        .map(|m| m.erp_effect)
+                        .sum();
+                    prop_assert_eq!(level.erp_owed, moved);
                 }
-                prop_assert_eq!(&got.lines, &expected.lines);
-                prop_assert_eq!(&got.movements, &expected.movements);
-                // Committed always equals the sum of open lines at the location.
-                for (key, level) in &got.levels {
-                    let open: i64 = got.lines.values()
-                        .filter(|l| l.item == key.item && l.location == key.location)
-                        .map(|l| l.open).sum();
-                    prop_assert_eq!(level.committed, open);
-                }
+                // Committed always equals what the lines count at the location.
+                let counted: i64 = got.lines.values()
+                    .filter(|l| l.item == key.item)
+                    .filter_map(|l| l.counted.get(&key.location))
+                    .sum();
+                prop_assert_eq!(level.committed, counted);
             }
         }
+    }
 
     #[test]
     fn a_burst_on_one_sku_is_one_write_with_every_cause() {

@@ -9,7 +9,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{
-    InventoryItemId, LineItemId, LocationId, OrderId, ShopDomain, Timestamp, VariantId, Version,
+    FulfillmentOrderId, InventoryItemId, LineItemId, LocationId, OrderId, ShopDomain, Timestamp,
+    VariantId, Version,
 };
 
 /// The schema version this build writes. Readers accept this version only and fail loudly (the
@@ -76,6 +77,16 @@ pub enum EventBody {
         keys: Vec<crate::ids::StockKey>,
         attempt: u32,
     },
+    /// Internal: read these from the Admin API and apply what Shopify says (a batch left them
+    /// to read and the read failed or could not be afforded). Sent by the consumer to itself
+    /// with a growing delay; stock left unexplained meanwhile tells the ERP nothing.
+    Refresh {
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        fulfillment_orders: Vec<FulfillmentOrderId>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        levels: Vec<crate::ids::StockKey>,
+        attempt: u32,
+    },
 }
 
 /// Where a continued `shop/redact` carries on: the redaction it continues (the key of the
@@ -139,6 +150,33 @@ pub enum StockChange {
         quantity: i64,
         version: Version,
     },
+    /// `fulfillment_orders/*`: these fulfillment orders changed (routed, moved, held, released,
+    /// cancelled, split, merged). The payloads name them but not their lines, so nothing moves
+    /// yet: the consumer reads them ([`StockChange::FulfillmentOrder`]).
+    FulfillmentOrdersChanged {
+        fulfillment_orders: Vec<FulfillmentOrderId>,
+        version: Version,
+    },
+    /// Read from the Admin API: one fulfillment order as it is now (its assigned location,
+    /// whether it is still to be fulfilled, and the quantity of each order line it still has
+    /// to fulfil). Versioned by the time of the read.
+    FulfillmentOrder {
+        fulfillment_order: FulfillmentOrderId,
+        order: OrderId,
+        location: LocationId,
+        /// False once closed or cancelled: its lines commit nothing any more.
+        open: bool,
+        lines: Vec<FulfillmentOrderLine>,
+        version: Version,
+    },
+    /// Read from the Admin API: every quantity name of one item at one location (`None`: no
+    /// level there, the item is not stocked at the location). Versioned by the time of the read.
+    Quantities {
+        item: InventoryItemId,
+        location: LocationId,
+        quantities: Option<ShopifyQuantities>,
+        version: Version,
+    },
     /// `inventory_items/create|update|delete`: what Shopify says about the item itself.
     Item {
         item: InventoryItemId,
@@ -149,6 +187,60 @@ pub enum StockChange {
         deleted: bool,
         version: Version,
     },
+}
+
+/// One order line on a fulfillment order: how many units it still has to fulfil there.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FulfillmentOrderLine {
+    pub line: LineItemId,
+    pub item: InventoryItemId,
+    pub remaining: i64,
+}
+
+/// Shopify's quantity names at one item and location, as the Admin API reads them
+/// (`InventoryLevel.quantities`). `on_hand = available + committed + reserved + damaged +
+/// safety_stock + quality_control`; `incoming` is not on hand.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShopifyQuantities {
+    pub available: i64,
+    pub committed: i64,
+    pub on_hand: i64,
+    pub reserved: i64,
+    pub damaged: i64,
+    pub safety_stock: i64,
+    pub quality_control: i64,
+    pub incoming: i64,
+}
+
+impl ShopifyQuantities {
+    /// The names as Shopify spells them, in the order of the fields.
+    pub const NAMES: [&'static str; 8] = [
+        "available",
+        "committed",
+        "on_hand",
+        "reserved",
+        "damaged",
+        "safety_stock",
+        "quality_control",
+        "incoming",
+    ];
+
+    /// Sets the quantity called `name`; false for a name this does not know.
+    pub fn set(&mut self, name: &str, quantity: i64) -> bool {
+        let slot = match name {
+            "available" => &mut self.available,
+            "committed" => &mut self.committed,
+            "on_hand" => &mut self.on_hand,
+            "reserved" => &mut self.reserved,
+            "damaged" => &mut self.damaged,
+            "safety_stock" => &mut self.safety_stock,
+            "quality_control" => &mut self.quality_control,
+            "incoming" => &mut self.incoming,
+            _ => return false,
+        };
+        *slot = quantity;
+        true
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -178,6 +270,9 @@ impl StockChange {
             | StockChange::Disconnected { version, .. }
             | StockChange::Commitment { version, .. }
             | StockChange::Movement { version, .. }
+            | StockChange::FulfillmentOrdersChanged { version, .. }
+            | StockChange::FulfillmentOrder { version, .. }
+            | StockChange::Quantities { version, .. }
             | StockChange::Item { version, .. } => *version,
         }
     }

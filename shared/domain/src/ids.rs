@@ -42,6 +42,10 @@ id_type!(
     /// Shopify order line item id.
     LineItemId
 );
+id_type!(
+    /// Shopify `FulfillmentOrder` id: the part of an order Shopify assigned to one location.
+    FulfillmentOrderId
+);
 
 /// A shop, by its permanent `*.myshopify.com` domain, lower-cased.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

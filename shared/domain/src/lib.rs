@@ -3,8 +3,9 @@
 //! Everything here is deterministic and is tested directly (unit and property tests):
 //! - [`ids`]: the identifiers and timestamps the rest of the crate speaks in.
 //! - [`event`]: the lean, versioned internal event that travels on the queue.
-//! - [`stock`]: stock per shop, item and location, and [`stock::apply_change`], the one place
-//!   where quantities move.
+//! - [`stock`]: stock per shop, item and location (the records and the facts about them).
+//! - [`apply`]: [`apply::apply_change`], the one place where quantities move.
+//! - [`commitment`]: where an order line counts as `committed` (the locations Shopify assigned).
 //! - [`batch`]: turns a batch of events into one coalesced plan of writes (exactly once,
 //!   order-safe).
 //! - [`resolve`]: looks an event's items and locations up in the SKU map; what is missing is parked.
@@ -14,7 +15,9 @@
 //!   reconciliation finds), and the
 //!   corrections toward each location's master (streaming, flat memory).
 
+pub mod apply;
 pub mod batch;
+pub mod commitment;
 pub mod erp_write;
 pub mod event;
 pub mod ids;

@@ -21,7 +21,12 @@ pub fn references(event: &InventoryEvent) -> (Vec<InventoryItemId>, Vec<VariantI
             match change {
                 StockChange::Available { item, .. }
                 | StockChange::Disconnected { item, .. }
+                | StockChange::Quantities { item, .. }
                 | StockChange::Item { item, .. } => items.push(*item),
+                StockChange::FulfillmentOrder { lines, .. } => {
+                    items.extend(lines.iter().map(|l| l.item));
+                }
+                StockChange::FulfillmentOrdersChanged { .. } => {}
                 StockChange::Commitment { item, .. } | StockChange::Movement { item, .. } => {
                     variants.extend(item.variant);
                     skus.extend(item.sku.clone());
@@ -60,7 +65,9 @@ pub fn resolve(event: &InventoryEvent, map: &SkuMap) -> ResolvedEvent {
     let shop = &event.shop;
     let changes: &[StockChange] = match &event.body {
         EventBody::Stock { changes } => changes,
-        EventBody::ShopRedact { .. } | EventBody::ErpRetry { .. } => &[],
+        EventBody::ShopRedact { .. } | EventBody::ErpRetry { .. } | EventBody::Refresh { .. } => {
+            &[]
+        }
     };
     let location_ok = |l: LocationId, missing: &mut BTreeSet<String>| {
         let ok = map.locations.contains_key(&l);
@@ -119,14 +126,17 @@ pub fn resolve(event: &InventoryEvent, map: &SkuMap) -> ResolvedEvent {
                 if id.is_none() {
                     missing.insert(describe(item));
                 }
-                let loc = pick_location(map, *location, &mut missing);
-                id.zip(loc).map(|(id, loc)| Fact::Commitment {
+                // The location the order names (POS) must be mapped; an online order names
+                // none, and its lines count where Shopify routes them (`crate::commitment`).
+                let named_ok = location.is_none_or(|l| location_ok(l, &mut missing));
+                id.filter(|_| named_ok).map(|id| Fact::Commitment {
                     line: LineKey {
                         shop: shop.clone(),
                         line: *line,
                     },
                     order: *order,
-                    key: key(id, loc),
+                    item: id,
+                    named: *location,
                     open: *open,
                     version: *version,
                 })
@@ -155,6 +165,50 @@ pub fn resolve(event: &InventoryEvent, map: &SkuMap) -> ResolvedEvent {
                     kind: *kind,
                     reference: reference.clone(),
                     quantity: *quantity,
+                })
+            }
+            // A trigger for a read (the consumer's); nothing to apply.
+            StockChange::FulfillmentOrdersChanged { .. } => continue,
+            StockChange::FulfillmentOrder {
+                fulfillment_order,
+                order,
+                location,
+                open,
+                lines,
+                version,
+            } => {
+                // Lines of items nobody mapped are not stock Stockbridge keeps: left out. A
+                // fulfillment order at an unmapped location still counts (as committed there,
+                // where no mapped figure is), so a line moved away is taken from the mapped one.
+                let mapped: Vec<(crate::ids::LineItemId, InventoryItemId, i64)> = lines
+                    .iter()
+                    .filter(|l| map.items.contains_key(&l.item))
+                    .map(|l| (l.line, l.item, l.remaining))
+                    .collect();
+                Some(Fact::FulfillmentOrder {
+                    shop: shop.clone(),
+                    fulfillment_order: *fulfillment_order,
+                    order: *order,
+                    location: *location,
+                    open: *open,
+                    lines: mapped,
+                    version: *version,
+                })
+            }
+            StockChange::Quantities {
+                item,
+                location,
+                quantities,
+                version,
+            } => {
+                let item_ok = map.items.contains_key(item);
+                if !item_ok {
+                    missing.insert(format!("item {item}"));
+                }
+                (location_ok(*location, &mut missing) && item_ok).then(|| Fact::Quantities {
+                    key: key(*item, *location),
+                    quantities: *quantities,
+                    version: *version,
                 })
             }
             StockChange::Item {

@@ -1,26 +1,38 @@
 //! Stock per shop, item and location, and the one function that moves it: [`apply_change`].
 //!
-//! The model follows Shopify's own quantities (`on_hand = available + committed`, the
-//! unavailable states aside):
-//! - `available` is whatever the newest `inventory_levels/*` payload said, by [`Version`];
-//! - `committed` is the sum of the open quantity of every order line attributed to the location,
-//!   each line being the newest snapshot of that line from any `orders/*` payload;
-//! - `on_hand` is derived from the two, so an order seen as `orders/create` *and* as a level change
-//!   is counted once, never twice.
+//! The model follows Shopify's own quantities (`on_hand = available + committed + reserved +
+//! damaged + safety_stock + quality_control`; `incoming` apart):
+//! - `available` is whatever the newest `inventory_levels/*` payload or Admin API read said, by
+//!   [`Version`];
+//! - `committed` is the sum of what the order lines count at the location, where Shopify
+//!   assigned them ([`crate::commitment`]);
+//! - the unavailable states and `incoming` are what the newest Admin API read said (webhooks
+//!   never carry them);
+//! - `on_hand` is derived, so an order seen as `orders/create` *and* as a level change is
+//!   counted once, never twice.
 //!
 //! Every fact is an absolute snapshot with a version, so a duplicate or an out-of-order delivery
 //! changes nothing: the same final state whatever the interleaving (property-tested in `batch`).
 //! Nothing is ever summed across locations.
+//!
+//! **Settled** `on_hand`: a change of `on_hand` is explained when the movements noted at the
+//! location (fulfilled, restocked) account for it, or when a read of the level confirms it. A
+//! record keeps the last explained figure (`settled`) and the movements since (`moved`); while
+//! `on_hand - settled != moved` the record is unsettled: something moved `available` that no
+//! fact explains yet (an order whose routing is not read, a count, units moved to `damaged`), and
+//! the ERP is told nothing from it until a read or the missing fact explains it.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::event::MovementKind;
+pub use crate::commitment::OrderLine;
+use crate::event::{MovementKind, ShopifyQuantities};
 /// The key of a stock record (defined with the other identifiers).
 pub use crate::ids::StockKey;
 use crate::ids::{
-    InventoryItemId, LineItemId, LocationId, OrderId, ShopDomain, Timestamp, Version,
+    FulfillmentOrderId, InventoryItemId, LineItemId, LocationId, OrderId, ShopDomain, Timestamp,
+    Version,
 };
 
 /// The largest quantity one fact may carry, either sign (a level's `available`, a line's open
@@ -79,6 +91,37 @@ pub struct StockLevel {
     pub erp_inflight: Option<Inflight>,
     /// Number of writes acknowledged by the ERP (part of the next write's key).
     pub erp_seq: u64,
+    /// Shopify's unavailable states and `incoming` here, as last read (webhooks never say).
+    pub states: States,
+    /// Version of the read `states` come from.
+    pub states_version: Option<Version>,
+    /// The last explained `on_hand` (see the module's "Settled"): what the ERP rule at a
+    /// Shopify-master location has counted.
+    pub settled: i64,
+    /// Movements noted here since `settled` (shipped minus, restocked plus).
+    pub moved: i64,
+    /// Since when `on_hand` is unexplained, while it is (a read is due).
+    pub unsettled_since: Option<Timestamp>,
+    /// Newest version of any fact that changed this record (a read newer than it sees it all).
+    pub fact_version: Option<Version>,
+}
+
+/// Shopify's states beside `available` and `committed`, kept as last read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct States {
+    pub reserved: i64,
+    pub damaged: i64,
+    pub safety_stock: i64,
+    pub quality_control: i64,
+    /// Not on hand: on its way (transfers, purchase orders in Shopify).
+    pub incoming: i64,
+}
+
+impl States {
+    /// Units on hand that cannot be sold: `reserved + damaged + safety_stock + quality_control`.
+    pub fn unavailable(&self) -> i64 {
+        self.reserved + self.damaged + self.safety_stock + self.quality_control
+    }
 }
 
 /// The part of a stock record's debt to the ERP that is on its way, under a fixed key.
@@ -136,14 +179,20 @@ impl Default for StockLevel {
             erp_owed_since: None,
             erp_inflight: None,
             erp_seq: 0,
+            states: States::default(),
+            states_version: None,
+            settled: 0,
+            moved: 0,
+            unsettled_since: None,
+            fact_version: None,
         }
     }
 }
 
 impl StockLevel {
-    /// Physically present: `available + committed`.
+    /// Physically present: `available + committed + unavailable`.
     pub fn on_hand(&self) -> i64 {
-        self.available + self.committed
+        self.available + self.committed + self.states.unavailable()
     }
 
     pub fn quantities(&self) -> Quantities {
@@ -151,26 +200,45 @@ impl StockLevel {
             available: self.available,
             committed: self.committed,
             on_hand: self.on_hand(),
+            unavailable: self.states.unavailable(),
+        }
+    }
+
+    /// True when `on_hand` is explained by the facts (see the module's "Settled").
+    pub fn is_settled(&self) -> bool {
+        self.on_hand() - self.settled == self.moved
+    }
+
+    /// Every quantity name, as Shopify would read them here.
+    pub fn shopify_quantities(&self) -> ShopifyQuantities {
+        ShopifyQuantities {
+            available: self.available,
+            committed: self.committed,
+            on_hand: self.on_hand(),
+            reserved: self.states.reserved,
+            damaged: self.states.damaged,
+            safety_stock: self.states.safety_stock,
+            quality_control: self.states.quality_control,
+            incoming: self.states.incoming,
+        }
+    }
+
+    pub(crate) fn saw(&mut self, version: Version) {
+        if self.fact_version.is_none_or(|known| version > known) {
+            self.fact_version = Some(version);
         }
     }
 }
 
-/// The three figures a person asks about, as logged before and after each change.
+/// The figures a person asks about, as logged before and after each change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Quantities {
     pub available: i64,
     pub committed: i64,
     pub on_hand: i64,
-}
-
-/// The newest snapshot of one order line.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OrderLine {
-    pub order: OrderId,
-    pub item: InventoryItemId,
-    pub location: LocationId,
-    pub open: i64,
-    pub version: Version,
+    /// `reserved + damaged + safety_stock + quality_control`.
+    #[serde(default)]
+    pub unavailable: i64,
 }
 
 /// What Shopify last said about an inventory item itself.
@@ -194,13 +262,30 @@ pub enum Fact {
         key: StockKey,
         version: Version,
     },
+    /// An `orders/*` snapshot of one line: its open quantity, and the location the order names
+    /// (POS) if it names one. Where it counts follows [`crate::commitment`].
     Commitment {
         line: LineKey,
         order: OrderId,
-        /// The item, and the location the commitment is attributed to: the one the order names,
-        /// else the shop's default fulfilment location (the same for every payload of a line).
-        key: StockKey,
+        item: InventoryItemId,
+        named: Option<LocationId>,
         open: i64,
+        version: Version,
+    },
+    /// A fulfillment order as read: its location, whether it is open, its lines' remaining units.
+    FulfillmentOrder {
+        shop: ShopDomain,
+        fulfillment_order: FulfillmentOrderId,
+        order: OrderId,
+        location: LocationId,
+        open: bool,
+        lines: Vec<(LineItemId, InventoryItemId, i64)>,
+        version: Version,
+    },
+    /// Every quantity name at one level as read (`None`: no level there).
+    Quantities {
+        key: StockKey,
+        quantities: Option<ShopifyQuantities>,
         version: Version,
     },
     Movement {
@@ -225,9 +310,14 @@ pub enum Effect {
     Changed(Vec<StockKey>),
     /// A movement note for the log; quantities unchanged. The number is what the movement means
     /// for an ERP that keeps the count itself (shipped: minus, taken back into stock: plus).
-    Noted(StockKey, String, i64),
+    /// A movement whose newer snapshot names another location notes both: the old location
+    /// gives back what it had noted, the new one takes the movement.
+    Noted(Vec<(StockKey, String, i64)>),
     /// The item record changed.
     ItemUpdated,
+    /// A read of the level was applied; `Some(on_hand)` when it confirms that figure (it agrees
+    /// with what the facts say, or it is newer than every fact known here).
+    Read(StockKey, Option<i64>),
     /// Older than, or the same as, what is already known.
     Stale,
     /// Refused: the fact carries a quantity beyond [`MAX_QUANTITY`], or applying it would take
@@ -250,305 +340,7 @@ impl Book {
         self.levels.get(key).cloned().unwrap_or_default()
     }
 
-    fn level_mut(&mut self, key: &StockKey) -> &mut StockLevel {
+    pub(crate) fn level_mut(&mut self, key: &StockKey) -> &mut StockLevel {
         self.levels.entry(key.clone()).or_default()
-    }
-}
-
-/// Applies one fact to the book. Idempotent and order-independent per resource: a fact whose
-/// version is not newer than what is known is [`Effect::Stale`].
-pub fn apply_change(book: &mut Book, fact: &Fact) -> Effect {
-    match fact {
-        Fact::Available {
-            key,
-            available,
-            version,
-        } => {
-            if available.is_some_and(|q| q.unsigned_abs() > MAX_QUANTITY as u64) {
-                return out_of_range(key, "available");
-            }
-            let level = book.level_mut(key);
-            if level.level_version.is_some_and(|known| *version <= known) {
-                return Effect::Stale;
-            }
-            level.level_version = Some(*version);
-            level.connected = true;
-            match available {
-                Some(quantity) => {
-                    level.available = *quantity;
-                    level.tracked = true;
-                }
-                // Untracked: no quantity is known. Keeping the last number would make the result
-                // depend on delivery order (an older number arriving after the null is stale).
-                None => {
-                    level.available = 0;
-                    level.tracked = false;
-                }
-            }
-            Effect::Changed(vec![key.clone()])
-        }
-        Fact::Disconnected { key, version } => {
-            let level = book.level_mut(key);
-            if level.level_version.is_some_and(|known| *version <= known) {
-                return Effect::Stale;
-            }
-            // Shopify deletes the level: nothing is available there any more.
-            level.level_version = Some(*version);
-            level.connected = false;
-            level.available = 0;
-            level.tracked = true;
-            Effect::Changed(vec![key.clone()])
-        }
-        Fact::Commitment {
-            line,
-            order,
-            key,
-            open,
-            version,
-        } => {
-            let previous = book.lines.get(line).cloned();
-            if previous.as_ref().is_some_and(|p| *version <= p.version) {
-                return Effect::Stale;
-            }
-            let new_key = key.clone();
-            let open = (*open).max(0);
-            if open > MAX_QUANTITY {
-                return out_of_range(key, "an order line's open quantity");
-            }
-            // Both sums are computed before anything changes: one out of bounds refuses the fact.
-            let old_key = previous.as_ref().map(|p| StockKey {
-                shop: key.shop.clone(),
-                item: p.item,
-                location: p.location,
-            });
-            let within = |c: i64| (0..=MAX_COMMITTED).contains(&c).then_some(c);
-            let left = match (&previous, &old_key) {
-                (Some(p), Some(k)) => book.level(k).committed.checked_sub(p.open),
-                _ => Some(0),
-            };
-            let joined = if old_key.as_ref() == Some(&new_key) {
-                left.and_then(|c| c.checked_add(open))
-            } else {
-                book.level(&new_key).committed.checked_add(open)
-            };
-            let (Some(left), Some(joined)) = (left, joined.and_then(within)) else {
-                return out_of_range(key, "committed");
-            };
-            let mut touched = Vec::with_capacity(2);
-            if let Some(old_key) = old_key {
-                book.level_mut(&old_key).committed = left;
-                touched.push(old_key);
-            }
-            book.level_mut(&new_key).committed = joined;
-            if !touched.contains(&new_key) {
-                touched.push(new_key);
-            }
-            book.lines.insert(
-                line.clone(),
-                OrderLine {
-                    order: *order,
-                    item: key.item,
-                    location: key.location,
-                    open,
-                    version: *version,
-                },
-            );
-            Effect::Changed(touched)
-        }
-        Fact::Movement {
-            movement,
-            key,
-            kind,
-            reference,
-            quantity,
-            version,
-        } => {
-            if quantity.unsigned_abs() > MAX_QUANTITY as u64 {
-                return out_of_range(key, "a movement's quantity");
-            }
-            let previous = book.movements.get(movement);
-            if previous.is_some_and(|p| *version <= p.version) {
-                return Effect::Stale;
-            }
-            let effect = erp_movement(*kind, *quantity);
-            let Some(delta) = effect.checked_sub(previous.map_or(0, |p| p.erp_effect)) else {
-                return out_of_range(key, "a movement's change");
-            };
-            book.movements.insert(
-                movement.clone(),
-                MovementRecord {
-                    key: key.clone(),
-                    erp_effect: effect,
-                    version: *version,
-                },
-            );
-            Effect::Noted(
-                key.clone(),
-                format!("{} {quantity} ({reference})", movement_label(*kind)),
-                delta,
-            )
-        }
-        Fact::Item { shop, item, record } => {
-            let slot = (shop.clone(), *item);
-            if book
-                .items
-                .get(&slot)
-                .is_some_and(|known| record.version <= known.version)
-            {
-                return Effect::Stale;
-            }
-            book.items.insert(slot, record.clone());
-            Effect::ItemUpdated
-        }
-    }
-}
-
-fn out_of_range(key: &StockKey, what: &str) -> Effect {
-    Effect::OutOfRange(
-        key.clone(),
-        format!(
-            "{what} would leave the bounds (±{MAX_QUANTITY} per fact, {MAX_COMMITTED} committed)"
-        ),
-    )
-}
-
-/// What a Shopify movement line, in its latest state, means for an ERP-kept count: goods shipped
-/// left (minus), goods restocked from a return came back (plus); a cancelled fulfilment moved
-/// nothing after all; unfulfilled units cancelled or removed never left the ERP's shelves.
-pub fn erp_movement(kind: MovementKind, quantity: i64) -> i64 {
-    match kind {
-        MovementKind::Fulfilled => -quantity,
-        MovementKind::RestockedReturn => quantity,
-        MovementKind::FulfillmentCancelled
-        | MovementKind::RestockedCancel
-        | MovementKind::RemovedNoRestock => 0,
-    }
-}
-
-fn movement_label(kind: MovementKind) -> &'static str {
-    match kind {
-        MovementKind::Fulfilled => "fulfilled",
-        MovementKind::FulfillmentCancelled => "fulfilment cancelled",
-        MovementKind::RestockedReturn => "returned and restocked",
-        MovementKind::RestockedCancel => "cancelled and restocked",
-        MovementKind::RemovedNoRestock => "removed without restock",
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::ids::Timestamp;
-
-    fn key(location: u64) -> StockKey {
-        StockKey {
-            shop: ShopDomain::new("s.myshopify.com"),
-            item: InventoryItemId(1 << 60),
-            location: LocationId(location),
-        }
-    }
-
-    fn v(t: i64) -> Version {
-        Version::new(Timestamp(t), Timestamp(0))
-    }
-
-    fn commit(line: u64, location: u64, open: i64, t: i64) -> Fact {
-        Fact::Commitment {
-            line: LineKey {
-                shop: ShopDomain::new("s.myshopify.com"),
-                line: LineItemId(line),
-            },
-            order: OrderId(9),
-            key: key(location),
-            open,
-            version: v(t),
-        }
-    }
-
-    #[test]
-    fn newer_level_wins_and_older_is_stale() {
-        let mut book = Book::default();
-        let set = |a, t| Fact::Available {
-            key: key(1),
-            available: Some(a),
-            version: v(t),
-        };
-        assert!(matches!(
-            apply_change(&mut book, &set(10, 2)),
-            Effect::Changed(_)
-        ));
-        assert_eq!(apply_change(&mut book, &set(99, 1)), Effect::Stale);
-        assert_eq!(apply_change(&mut book, &set(99, 2)), Effect::Stale);
-        assert_eq!(book.level(&key(1)).available, 10);
-    }
-
-    #[test]
-    fn null_available_marks_untracked_with_no_quantity() {
-        let mut book = Book::default();
-        apply_change(
-            &mut book,
-            &Fact::Available {
-                key: key(1),
-                available: Some(4),
-                version: v(1),
-            },
-        );
-        apply_change(
-            &mut book,
-            &Fact::Available {
-                key: key(1),
-                available: None,
-                version: v(2),
-            },
-        );
-        let level = book.level(&key(1));
-        assert_eq!((level.available, level.tracked), (0, false));
-    }
-
-    #[test]
-    fn order_counts_once_in_on_hand() {
-        // Stock 10; an order of 2 arrives as a level change (10 -> 8) and as orders/create.
-        let mut book = Book::default();
-        let level = |a, t| Fact::Available {
-            key: key(1),
-            available: Some(a),
-            version: v(t),
-        };
-        apply_change(&mut book, &level(10, 1));
-        apply_change(&mut book, &level(8, 2));
-        apply_change(&mut book, &commit(7, 1, 2, 2));
-        let q = book.level(&key(1)).quantities();
-        assert_eq!((q.available, q.committed, q.on_hand), (8, 2, 10));
-        // Fulfilled: commitment 0, available unchanged, on hand 8.
-        apply_change(&mut book, &commit(7, 1, 0, 3));
-        assert_eq!(book.level(&key(1)).on_hand(), 8);
-    }
-
-    #[test]
-    fn a_line_attributed_elsewhere_moves_its_commitment() {
-        let mut book = Book::default();
-        apply_change(&mut book, &commit(7, 1, 3, 1));
-        apply_change(&mut book, &commit(7, 2, 1, 2));
-        assert_eq!(book.level(&key(1)).committed, 0);
-        assert_eq!(book.level(&key(2)).committed, 1);
-    }
-
-    #[test]
-    fn disconnect_then_older_update_is_stale() {
-        let mut book = Book::default();
-        apply_change(
-            &mut book,
-            &Fact::Disconnected {
-                key: key(1),
-                version: v(5),
-            },
-        );
-        let stale = Fact::Available {
-            key: key(1),
-            available: Some(3),
-            version: v(4),
-        };
-        assert_eq!(apply_change(&mut book, &stale), Effect::Stale);
-        assert!(!book.level(&key(1)).connected);
     }
 }

@@ -5,6 +5,7 @@
 
 use std::collections::HashSet;
 
+use stockbridge_domain::apply::apply_change;
 use stockbridge_domain::batch::{plan_batch, Masters, ResolvedEvent};
 use stockbridge_domain::event::{MovementKind, Source};
 use stockbridge_domain::ids::{
@@ -12,7 +13,7 @@ use stockbridge_domain::ids::{
 };
 use stockbridge_domain::skumap::Master;
 use stockbridge_domain::stock::{
-    apply_change, Book, Effect, Fact, LineKey, MovementKey, StockLevel, MAX_COMMITTED, MAX_QUANTITY,
+    Book, Effect, Fact, LineKey, MovementKey, StockLevel, MAX_COMMITTED, MAX_QUANTITY,
 };
 
 fn shop() -> ShopDomain {
@@ -69,7 +70,8 @@ fn commitment(line: u64, open: i64, t: i64) -> Fact {
             line: LineItemId(line),
         },
         order: OrderId(1),
-        key: key(1),
+        item: key(1).item,
+        named: Some(key(1).location),
         open,
         version: v(t),
     }

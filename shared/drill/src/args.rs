@@ -136,3 +136,56 @@ impl Sent {
         }
     }
 }
+
+#[derive(clap::Parser, Clone)]
+pub struct FlashArgs {
+    /// Online orders in the sale (1-2 units on 1-2 of the hot SKUs each).
+    #[arg(long, default_value_t = 300)]
+    pub orders: usize,
+    /// Orders placed per second.
+    #[arg(long, default_value_t = 5.0)]
+    pub rate: f64,
+    /// Hot SKUs, each stocked at WH and STORE.
+    #[arg(long, default_value_t = 3)]
+    pub skus: usize,
+    /// Fulfil one fulfillment order of every n-th order (0: no fulfilments).
+    #[arg(long, default_value_t = 5)]
+    pub fulfil_every: usize,
+    /// Concurrent consumers (Lambda's MaximumConcurrency), each with its own Admin API client.
+    #[arg(long, default_value_t = 4)]
+    pub consumers: usize,
+    /// The stand-in's leaky bucket (points) and restore rate (points/s): Shopify Standard's
+    /// restore rate is 100 points/s.
+    #[arg(long, default_value_t = 1000)]
+    pub bucket: u32,
+    #[arg(long, default_value_t = 100)]
+    pub restore: u32,
+    /// Give up waiting for the stock to settle after this long.
+    #[arg(long, default_value_t = 600)]
+    pub max_seconds: u64,
+    /// Write the report (Markdown) here too.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+impl FlashArgs {
+    /// Flags the drill cannot run with, before anything is provisioned.
+    pub fn check(&self) -> Result<(), String> {
+        if self.orders == 0 {
+            return Err("--orders must be at least 1".into());
+        }
+        if !(1..=50).contains(&self.skus) {
+            return Err("--skus must be between 1 and 50 (a flash sale's few hot items)".into());
+        }
+        if !(self.rate.is_finite() && self.rate > 0.0) {
+            return Err("--rate must be a positive number of orders per second".into());
+        }
+        if self.consumers == 0 {
+            return Err("--consumers must be at least 1".into());
+        }
+        if self.bucket == 0 || self.restore == 0 {
+            return Err("--bucket and --restore must be positive".into());
+        }
+        Ok(())
+    }
+}

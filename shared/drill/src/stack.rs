@@ -24,6 +24,9 @@ use stockbridge_testkit::provision;
 pub const SHOP: &str = "drill.myshopify.com";
 /// The drill's one location (Shopify location id; `STORE` in the ERP).
 pub const STORE: u64 = 72000000002;
+/// The warehouse a multi-location drill adds (Shopify location id; `WH` in the ERP; the
+/// stand-in's primary location, being the lower id).
+pub const WH: u64 = 72000000001;
 /// The inventory item id of SKU index 0; SKU `i` is `ITEM_BASE + i`.
 pub const ITEM_BASE: u64 = 47_000_000_000_000_000;
 
@@ -186,7 +189,13 @@ pub fn start_consumers(
         metrics.clone(),
         ErpPush::new(tryton(setup)?, PushPolicy::default(), metrics.clone()),
         Some(setup.queue.clone()),
-    ));
+    )
+    // The drill's shop exists only as its webhooks (no Shopify behind them): reads of it
+    // confirm what DynamoDB holds, as a shop with no unavailable states would answer.
+    .with_shopify(Some(stockbridge_memory::EchoShopify::new(
+        store.clone(),
+        stockbridge_domain::ids::ShopDomain::new(SHOP),
+    ))));
     let settings = PollerSettings {
         queue_url: setup.queue_url().to_string(),
         queue_arn: String::new(),
@@ -200,12 +209,53 @@ pub fn start_consumers(
     Ok(Consumers { metrics, workers })
 }
 
+/// One real consumer per `reads` (as each concurrent Lambda instance has its own Admin API
+/// client), on `store` pushing to the drill's Tryton, each behind one poller of `batch`
+/// messages within `window` on the drill's queue, until `stop`.
+pub fn start_consumers_reading<R: stockbridge_core::ports::ShopifyReads + 'static>(
+    setup: &Setup,
+    store: &DynamoStore,
+    (batch, window): (usize, Duration),
+    reads: Vec<R>,
+    stop: &tokio::sync::watch::Receiver<bool>,
+) -> Result<Consumers, Box<dyn std::error::Error>> {
+    let metrics = Metrics::silent("stock-consumer");
+    let settings = PollerSettings {
+        queue_url: setup.queue_url().to_string(),
+        queue_arn: String::new(),
+        batch_size: batch,
+        batching_window: window,
+        wait_seconds: 0,
+        timeout: Duration::from_secs(60),
+    };
+    let mut workers = Vec::with_capacity(reads.len());
+    for read in reads {
+        let consumer = Arc::new(
+            StockConsumer::with_erp(
+                store.clone(),
+                metrics.clone(),
+                ErpPush::new(tryton(setup)?, PushPolicy::default(), metrics.clone()),
+                Some(setup.queue.clone()),
+            )
+            .with_shopify(Some(read)),
+        );
+        workers.extend(spawn_consumers(
+            1,
+            setup.queue.client(),
+            &settings,
+            &consumer,
+            stop,
+        ));
+    }
+    Ok(Consumers { metrics, workers })
+}
+
 /// Runs `count` consumers, each a poller with the event source's semantics, until `stop`.
-fn spawn_consumers<E: Erp + 'static>(
+fn spawn_consumers<E: Erp + 'static, R: stockbridge_core::ports::ShopifyReads + 'static>(
     count: usize,
     sqs: &aws_sdk_sqs::Client,
     settings: &PollerSettings,
-    consumer: &Arc<StockConsumer<DynamoStore, E, SqsQueue>>,
+    consumer: &Arc<StockConsumer<DynamoStore, E, SqsQueue, R>>,
     stop: &tokio::sync::watch::Receiver<bool>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     (0..count)

@@ -143,7 +143,7 @@ async fn counted_store(store: &DynamoStore) -> (DynamoStore, CountCalls) {
 
 /// The webhook function, same router as in Lambda, on a loopback port until `stop`; returns
 /// its URL and its metrics.
-async fn serve_webhook(
+pub(crate) async fn serve_webhook(
     queue: &SqsQueue,
     store: &DynamoStore,
     secret: &str,

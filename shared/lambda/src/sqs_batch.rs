@@ -7,11 +7,11 @@ use std::time::{Duration, Instant, SystemTime};
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use stockbridge_core::consumer::StockConsumer;
-use stockbridge_core::ports::{Erp, EventQueue, SkuMapStore, StockStore};
+use stockbridge_core::ports::{Erp, EventQueue, ShopifyReads, SkuMapStore, StockStore};
 
 /// Applies one SQS batch before `deadline` and reports its failed messages.
-pub async fn consume<S, E, Q>(
-    consumer: &StockConsumer<S, E, Q>,
+pub async fn consume<S, E, Q, R>(
+    consumer: &StockConsumer<S, E, Q, R>,
     event: SqsEvent,
     deadline: Option<Instant>,
 ) -> SqsBatchResponse
@@ -19,6 +19,7 @@ where
     S: StockStore + SkuMapStore,
     E: Erp,
     Q: EventQueue,
+    R: ShopifyReads,
 {
     let messages: Vec<(String, String)> = event
         .records

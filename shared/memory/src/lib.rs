@@ -13,6 +13,9 @@
 //! - [`MemoryQueue`] ([`queue`]): `EventQueue`; records every message with its delay and hands
 //!   the waiting ones out as `(message id, body)` pairs for `StockConsumer::apply_messages`.
 //! - [`MemoryAlerts`] ([`alerts`]): `AlertSink`; records what was published.
+//! - [`MemoryShopify`] ([`shopify`]): `ShopifyReads` over a shop the test describes (quantity
+//!   names per level, fulfillment orders); counts calls and can fail the next ones.
+//!   [`EchoShopify`]: one that agrees with whatever a store holds (for push tests).
 //! - [`MemoryErp`] ([`erp`]): `Erp`; applies each write key once, keeps on-hand per warehouse and
 //!   item, and can fail its next calls or lose the answer of a write it applied.
 //!
@@ -25,6 +28,7 @@ pub mod inbox;
 pub mod lease;
 pub mod queue;
 mod redact;
+pub mod shopify;
 pub mod skumap;
 pub mod stock;
 pub mod store;
@@ -32,4 +36,5 @@ pub mod store;
 pub use alerts::MemoryAlerts;
 pub use erp::MemoryErp;
 pub use queue::{MemoryQueue, Message};
+pub use shopify::{EchoShopify, MemoryShopify};
 pub use store::{Fault, LogEntry, MemoryStore, StoreOp};

@@ -64,6 +64,7 @@ fn plan(items: &[(u64, i64)], keys: &[&str]) -> Plan {
                 available: *available,
                 committed: 0,
                 on_hand: *available,
+                unavailable: 0,
             },
             causes: vec![Cause {
                 event_key: "k".into(),

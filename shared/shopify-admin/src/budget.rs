@@ -214,10 +214,13 @@ impl ShopifyGraphql {
         }
     }
 
-    /// Records the cost extension of an answer; `levels_first` is the page size of a levels
-    /// query.
+    /// Records the cost extension of an answer (the bucket, and the points it was charged);
+    /// `levels_first` is the page size of a levels query.
     pub(crate) fn observe(&self, cost: Option<&Cost>, levels_first: Option<u32>) {
         let Some(cost) = cost else { return };
+        if let Some(actual) = cost.actual_query_cost.filter(|a| a.is_finite() && *a > 0.0) {
+            *self.spent.lock().unwrap_or_else(|e| e.into_inner()) += actual;
+        }
         let mut guard = self.lock_budget();
         if let Some(next) = Budget::observed(guard.as_ref(), cost, levels_first, Instant::now()) {
             *guard = Some(next);
@@ -257,6 +260,7 @@ mod tests {
     fn throttled_wait_comes_from_the_deficit() {
         let cost = Cost {
             requested_query_cost: Some(153.0),
+            actual_query_cost: None,
             throttle_status: Some(WireThrottle {
                 maximum_available: 1000.0,
                 currently_available: 53.0,
@@ -285,6 +289,7 @@ mod tests {
         }
         let hostile = Cost {
             requested_query_cost: Some(1e300),
+            actual_query_cost: None,
             throttle_status: Some(WireThrottle {
                 maximum_available: 1000.0,
                 currently_available: -1e300,
@@ -332,6 +337,7 @@ mod tests {
         let now = Instant::now();
         let cost = |requested: f64| Cost {
             requested_query_cost: Some(requested),
+            actual_query_cost: None,
             throttle_status: Some(WireThrottle {
                 maximum_available: 1000.0,
                 currently_available: 900.0,
@@ -344,6 +350,7 @@ mod tests {
         assert_eq!(kept.level_cost, 5.0);
         let no_status = Cost {
             requested_query_cost: Some(10.0),
+            actual_query_cost: None,
             throttle_status: None,
         };
         assert!(Budget::observed(Some(&learnt), &no_status, None, now).is_none());

@@ -21,6 +21,30 @@ use crate::{ShopifyGraphql, DEFAULT_RETRY_AFTER_MS};
 pub(crate) const SCOPES_HINT: &str = "check the access token and that the app has the \
                                       read_inventory and write_inventory access scopes";
 
+/// One GraphQL exchange: its outcome, and what Shopify said the query costs (read even from a
+/// refused answer, so the reads can size their next request).
+pub(crate) struct Exchange<T> {
+    pub(crate) outcome: Result<T, ShopifyError>,
+    /// `requestedQueryCost`, or the `cost` of a `MAX_COST_EXCEEDED` error.
+    pub(crate) requested: Option<f64>,
+    /// The most a single query may cost (`maxCost` of a `MAX_COST_EXCEEDED` error).
+    pub(crate) max_cost: Option<f64>,
+    /// Refused as costing more than a single query may (`MAX_COST_EXCEEDED`): a smaller request
+    /// may pass.
+    pub(crate) too_costly: bool,
+}
+
+impl<T> Exchange<T> {
+    fn failed(error: ShopifyError) -> Self {
+        Exchange {
+            outcome: Err(error),
+            requested: None,
+            max_cost: None,
+            too_costly: false,
+        }
+    }
+}
+
 impl ShopifyGraphql {
     /// POSTs one GraphQL document; returns the answer's `data` (checked for errors) and records
     /// its cost. `levels_first` is the page size when the document is the levels query.
@@ -31,8 +55,21 @@ impl ShopifyGraphql {
         variables: Value,
         levels_first: Option<u32>,
     ) -> Result<T, ShopifyError> {
+        self.exchange(what, query, variables, levels_first)
+            .await
+            .outcome
+    }
+
+    /// [`ShopifyGraphql::call`], with the cost Shopify stated for the query.
+    pub(crate) async fn exchange<T: for<'de> Deserialize<'de>>(
+        &self,
+        what: &str,
+        query: &str,
+        variables: Value,
+        levels_first: Option<u32>,
+    ) -> Exchange<T> {
         let body = json!({ "query": query, "variables": variables });
-        let response = self
+        let response = match self
             .client
             .post(self.endpoint.clone())
             .header("X-Shopify-Access-Token", self.token.clone())
@@ -40,34 +77,69 @@ impl ShopifyGraphql {
             .json(&body)
             .send()
             .await
-            .map_err(|e| transport_error(what, e))?;
+        {
+            Ok(response) => response,
+            Err(e) => return Exchange::failed(transport_error(what, e)),
+        };
         let status = response.status();
         let retry_after = response
             .headers()
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| transport_error(what, e))?;
+        let bytes = match response.bytes().await {
+            Ok(bytes) => bytes,
+            Err(e) => return Exchange::failed(transport_error(what, e)),
+        };
         if !status.is_success() {
-            return Err(status_error(what, status, retry_after.as_deref(), &bytes));
+            return Exchange::failed(status_error(what, status, retry_after.as_deref(), &bytes));
         }
-        let envelope: Envelope<T> = serde_json::from_slice(&bytes).map_err(|e| {
-            ShopifyError::Unavailable(format!(
-                "{what}: HTTP {status} with a body that is not a GraphQL answer: {e}"
-            ))
-        })?;
-        let cost = envelope.extensions.as_ref().and_then(|x| x.cost.as_ref());
-        self.observe(cost, levels_first);
-        if let Some(errors) = envelope.errors.filter(|e| !e.is_empty()) {
-            return Err(graphql_error(what, &errors, cost));
+        let (exchange, cost) = read_answer(what, &bytes);
+        self.observe(cost.as_ref(), levels_first);
+        exchange
+    }
+}
+
+/// A 2xx answer's body: its `data`, or its errors mapped to a [`ShopifyError`], with the cost it
+/// states (the cost extension is returned for the budget).
+pub(crate) fn read_answer<T: for<'de> Deserialize<'de>>(
+    what: &str,
+    bytes: &[u8],
+) -> (Exchange<T>, Option<Cost>) {
+    let envelope: Envelope<T> = match serde_json::from_slice(bytes) {
+        Ok(envelope) => envelope,
+        Err(e) => {
+            let error = ShopifyError::Unavailable(format!(
+                "{what}: an answer that is not a GraphQL answer of the expected shape: {e}"
+            ));
+            return (Exchange::failed(error), None);
         }
+    };
+    let cost = envelope.extensions.and_then(|x| x.cost);
+    let errors = envelope.errors.unwrap_or_default();
+    let too_costly = errors
+        .iter()
+        .find(|e| e.code() == Some("MAX_COST_EXCEEDED"));
+    let stated = too_costly.and_then(|e| e.extensions.as_ref());
+    let requested = cost
+        .as_ref()
+        .and_then(|c| c.requested_query_cost)
+        .or_else(|| stated.and_then(|x| x.cost));
+    let max_cost = stated.and_then(|x| x.max_cost);
+    let outcome = if !errors.is_empty() {
+        Err(graphql_error(what, &errors, cost.as_ref()))
+    } else {
         envelope.data.ok_or_else(|| {
             ShopifyError::Unavailable(format!("{what}: an answer with neither data nor errors"))
         })
-    }
+    };
+    let exchange = Exchange {
+        outcome,
+        requested,
+        max_cost,
+        too_costly: too_costly.is_some(),
+    };
+    (exchange, cost)
 }
 
 /// A request that got no answer, through the one HTTP mapping (without the URL).
@@ -188,6 +260,8 @@ mod tests {
             message: "m".into(),
             extensions: Some(crate::wire::GqlErrorExtensions {
                 code: Some(code.into()),
+                cost: None,
+                max_cost: None,
             }),
         };
         assert!(matches!(

@@ -1,4 +1,5 @@
-//! Shopify's Admin GraphQL API (version 2026-04): [`ShopifyGraphql`] implements [`ShopifyAdmin`].
+//! Shopify's Admin GraphQL API (version 2026-04): [`ShopifyGraphql`] implements [`ShopifyAdmin`]
+//! and [`ShopifyReads`].
 //!
 //! - `POST {shop}/admin/api/2026-04/graphql.json` with `X-Shopify-Access-Token`. In production the
 //!   base is `https://<shop>.myshopify.com`; locally `http://127.0.0.1:8788`, the stand-in in
@@ -10,6 +11,10 @@
 //!   `currentBulkOperation`, its JSONL streamed from the result URL (checked first: https, an
 //!   expected host; fetched without the token; lines bounded) and sorted by item with bounded
 //!   memory ([`bulk::item_order`]), since Shopify promises no order of the lines.
+//! - Reads for the stock consumer ([`ShopifyReads`], module `reads`): fulfillment orders and
+//!   every quantity name of inventory levels by id through `nodes(ids:)` (at most 20 and 100 ids
+//!   a request, fewer when the bucket or Shopify's single-query limit says so), and the open
+//!   fulfillment orders at a location through `fulfillmentOrders(query:)`.
 //! - Writes: `inventorySetQuantities` with `name: "available"`, `changeFromQuantity`
 //!   (compare-and-set) and the `@idempotent(key:)` directive, at most 250 quantities per call.
 //! - Rate limit: Shopify charges each query its calculated cost from a leaky bucket and reports
@@ -17,7 +22,8 @@
 //!   with the time it was seen), so the client knows what is available now: a page of levels is
 //!   sized to what the bucket holds, and when it holds too little the client waits for the
 //!   restore rate to refill it rather than sending a query that would be throttled. What a call
-//!   is about to spend is debited at once, so concurrent calls through one client pace too.
+//!   is about to spend is debited at once, so concurrent calls through one client pace too. The
+//!   points every answer was charged (`actualQueryCost`) are summed: [`ShopifyGraphql::points_spent`].
 //! - Ids are gids (`gid://shopify/InventoryItem/<n>`) parsed to `u64` from the string: never
 //!   through a float (they exceed 2^53).
 //!
@@ -33,12 +39,18 @@
 //! The modules: `client` (one GraphQL call and its error mapping), `budget` (the cost bucket,
 //! pacing, page sizing, the cap on waits), `wire` (the documents sent and the shapes of the
 //! answers), `inventory` (the paged reads and the write), [`bulk`] (run and poll, the checked
-//! download, item order).
+//! download, item order), `reads` (fulfillment orders and quantity names for the consumer).
+
+// Without bulk operations (the stock consumer's build) the full-level reads that only the
+// reconciler's `ShopifyAdmin` uses are unused.
+#![cfg_attr(not(feature = "bulk"), allow(dead_code, unused_imports))]
 
 mod budget;
+#[cfg(feature = "bulk")]
 pub mod bulk;
 mod client;
 mod inventory;
+mod reads;
 mod wire;
 
 use std::fmt;
@@ -49,10 +61,17 @@ use reqwest::header::HeaderValue;
 use reqwest::{Client, Url};
 
 use stockbridge_core::config::{required_env, ConfigError};
-use stockbridge_core::ports::{ShopifyAdmin, ShopifyError, ShopifyLevel, ShopifySet};
-use stockbridge_domain::ids::LocationId;
+use stockbridge_core::ports::{
+    FulfillmentOrderRead, LevelRead, ShopifyAdmin, ShopifyError, ShopifyLevel, ShopifyReads,
+    ShopifySet,
+};
+use stockbridge_domain::ids::{FulfillmentOrderId, InventoryItemId, LocationId};
 
 pub use budget::{ThrottleStatus, MAX_THROTTLE_WAIT};
+pub use reads::{
+    FULFILLMENT_ORDER_NODE_COST, LEVEL_NODE_QUANTITIES_COST, LINE_RESTARTS,
+    MAX_FULFILLMENT_ORDER_IDS, MAX_LEVEL_IDS, SINGLE_QUERY_MAX_COST, THROTTLED_RETRIES,
+};
 pub use wire::parse_gid;
 
 /// The Admin API version this adapter speaks.
@@ -95,6 +114,10 @@ pub struct ShopifyGraphql {
     token: HeaderValue,
     client: Client,
     budget: Mutex<Option<budget::Budget>>,
+    /// The points every answer was charged, summed (`actualQueryCost`).
+    spent: Mutex<f64>,
+    /// What the reads learnt a node costs, and how many ids a request may carry.
+    sizing: Mutex<reads::Sizing>,
 }
 
 impl fmt::Debug for ShopifyGraphql {
@@ -147,6 +170,8 @@ impl ShopifyGraphql {
             token,
             client,
             budget: Mutex::new(None),
+            spent: Mutex::new(0.0),
+            sizing: Mutex::new(reads::Sizing::default()),
         })
     }
 
@@ -166,8 +191,15 @@ impl ShopifyGraphql {
     pub fn throttle_status(&self) -> Option<ThrottleStatus> {
         self.lock_budget().map(|b| b.status)
     }
+
+    /// The Admin API points charged so far to calls through this client (the sum of every
+    /// answer's `actualQueryCost`; a throttled query is charged nothing).
+    pub fn points_spent(&self) -> f64 {
+        *self.spent.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
+#[cfg(feature = "bulk")]
 impl ShopifyAdmin for ShopifyGraphql {
     type ItemOrdered = bulk::item_order::InItemOrder;
 
@@ -197,6 +229,30 @@ impl ShopifyAdmin for ShopifyGraphql {
         idempotency_key: &str,
     ) -> Result<(), ShopifyError> {
         self.write_available(sets, reason, idempotency_key).await
+    }
+}
+
+impl ShopifyReads for ShopifyGraphql {
+    async fn fulfillment_orders(
+        &self,
+        ids: &[FulfillmentOrderId],
+    ) -> Result<Vec<FulfillmentOrderRead>, ShopifyError> {
+        self.read_fulfillment_orders(ids).await
+    }
+
+    async fn quantities(
+        &self,
+        pairs: &[(InventoryItemId, LocationId)],
+    ) -> Result<Vec<LevelRead>, ShopifyError> {
+        self.read_quantities(pairs).await
+    }
+
+    async fn open_fulfillment_orders(
+        &self,
+        location: LocationId,
+        cursor: Option<String>,
+    ) -> Result<(Vec<FulfillmentOrderRead>, Option<String>), ShopifyError> {
+        self.read_open_fulfillment_orders(location, cursor).await
     }
 }
 

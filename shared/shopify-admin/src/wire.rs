@@ -120,8 +120,14 @@ impl GqlError {
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct GqlErrorExtensions {
     pub(crate) code: Option<String>,
+    /// `MAX_COST_EXCEEDED`: what the query would have cost, and the most a single query may.
+    #[serde(default)]
+    pub(crate) cost: Option<f64>,
+    #[serde(default)]
+    pub(crate) max_cost: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -133,6 +139,9 @@ pub(crate) struct Extensions {
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Cost {
     pub(crate) requested_query_cost: Option<f64>,
+    /// What the answer was charged (`null` when nothing ran: a throttled query).
+    #[serde(default)]
+    pub(crate) actual_query_cost: Option<f64>,
     pub(crate) throttle_status: Option<WireThrottle>,
 }
 

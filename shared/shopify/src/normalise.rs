@@ -1,13 +1,18 @@
 //! A verified delivery becomes internal events, or a reason it cannot be used.
 //!
 //! The event keeps ids, quantities, locations and times; nothing personal. Orders with more lines
-//! than fit one queue message are split into parts, never truncated.
+//! than fit one queue message are split into parts, never truncated. A `fulfillment_orders/*`
+//! delivery becomes one change naming the fulfillment orders it changed, versioned by Shopify's
+//! trigger time (those payloads carry no time of their own).
+
+use std::collections::BTreeSet;
 
 use stockbridge_domain::event::{
     EventBody, InventoryEvent, ItemRef, MovementKind, Part, Source, StockChange, SCHEMA_VERSION,
 };
 use stockbridge_domain::ids::{
-    InventoryItemId, LineItemId, LocationId, OrderId, ShopDomain, Timestamp, VariantId, Version,
+    FulfillmentOrderId, InventoryItemId, LineItemId, LocationId, OrderId, ShopDomain, Timestamp,
+    VariantId, Version,
 };
 
 use stockbridge_domain::stock::MAX_QUANTITY;
@@ -354,6 +359,13 @@ pub fn normalise(d: &Delivery<'_>) -> Result<Normalised, Unusable> {
             }
             changes
         }
+        Topic::FulfillmentOrders(_) => {
+            let p: payload::FulfillmentOrderChange = parse_json(topic, d.body)?;
+            vec![StockChange::FulfillmentOrdersChanged {
+                fulfillment_orders: fulfillment_orders(&p).map_err(unmappable)?,
+                version: version_of(&[]),
+            }]
+        }
     };
 
     if changes.is_empty() {
@@ -424,6 +436,7 @@ pub fn json_error(topic: Topic, e: &serde_json::Error) -> Unusable {
         (Invalid::TEXT, Problem::BadField),
         (Invalid::FLAG, Problem::BadField),
         (Invalid::LIST, Problem::BadField),
+        (Invalid::OBJECTS, Problem::BadField),
         (Invalid::OBJECT, Problem::BadField),
     ];
     // Ours are raised by the field readers, or named as what serde expected; only the fixed
@@ -498,6 +511,36 @@ fn item_ref(line: &payload::LineItem) -> Option<ItemRef> {
     })
 }
 
+/// Every fulfillment order a `fulfillment_orders/*` payload names, once each, in id order. A
+/// reference without an id is refused, not skipped: the change would be seen only in part.
+fn fulfillment_orders(
+    p: &payload::FulfillmentOrderChange,
+) -> Result<Vec<FulfillmentOrderId>, &'static str> {
+    let references = [
+        &p.fulfillment_order,
+        &p.original_fulfillment_order,
+        &p.moved_fulfillment_order,
+        &p.remaining_fulfillment_order,
+        &p.replacement_fulfillment_order,
+    ];
+    let merged = p
+        .fulfillment_order_merges
+        .iter()
+        .map(|m| m.fulfillment_order.as_ref().and_then(|r| r.id));
+    let ids: BTreeSet<u64> = references
+        .into_iter()
+        .flatten()
+        .map(|r| r.id)
+        .chain(merged)
+        .chain(p.merge_intents.iter().map(|m| m.fulfillment_order_id))
+        .collect::<Option<_>>()
+        .ok_or("a fulfillment order is named without its id")?;
+    if ids.is_empty() {
+        return Err("the payload names no fulfillment order");
+    }
+    Ok(ids.into_iter().map(FulfillmentOrderId).collect())
+}
+
 /// Shopify's committed quantity of a line: `fulfillable_quantity` when present; otherwise the
 /// current quantity unless the line is fulfilled.
 fn open_quantity(line: &payload::LineItem) -> i64 {
@@ -533,7 +576,9 @@ mod tests {
                 .into_iter()
                 .flat_map(|e| match e.body {
                     EventBody::Stock { changes } => changes,
-                    EventBody::ShopRedact { .. } | EventBody::ErpRetry { .. } => vec![],
+                    EventBody::ShopRedact { .. }
+                    | EventBody::ErpRetry { .. }
+                    | EventBody::Refresh { .. } => vec![],
                 })
                 .collect(),
             other => panic!("expected events, got {other:?}"),

@@ -1,7 +1,8 @@
 //! Serde shapes of the webhook payloads Stockbridge reads.
 //!
-//! Only ids, quantities, statuses and times are declared; every other field (customers, addresses,
-//! e-mails, prices, tags, properties) is skipped by serde and never held. Missing or `null` fields
+//! Only ids, quantities, statuses and times are declared (of `fulfillment_orders/*`, only the
+//! fulfillment orders' ids); every other field (customers, addresses, e-mails, prices, tags,
+//! properties, free-text messages) is skipped by serde and never held. Missing or `null` fields
 //! become `None`; whether that is usable is decided in [`super::normalise`]. A declared field that
 //! is present but does not parse is an error, never `None`: an `available` of `1.5` is not
 //! "untracked", an order's `location_id` of `"north"` is not "no location". Ids are read as `u64`
@@ -9,15 +10,16 @@
 //! through a float (Shopify ids exceed 2^53); quantities as `i64` from an integer or an integral
 //! string. Objects must be JSON objects (serde would otherwise read an array by position).
 //!
-//! The errors raised here are the fixed texts in [`Invalid`]; `normalise` maps them to a reason
-//! code and never quotes the input. [`FIELDS`] lists, per payload type, the declared fields and
+//! The field readers are in `payload/read.rs`; their errors are the fixed texts in [`Invalid`];
+//! `normalise` maps them to a reason code and never quotes the input. [`FIELDS`] lists, per payload type, the declared fields and
 //! their kind: quarantine redaction ([`super::redact`]) keeps exactly those.
 
-use std::fmt;
-use std::marker::PhantomData;
+mod read;
 
-use serde::de::{self, DeserializeOwned, MapAccess, SeqAccess, Visitor};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
+
+use read::{flex_flag, flex_id, flex_qty, flex_text, nullable_object, nullable_vec, one_or_many};
+pub use read::{from_slice, id_from_text, quantity_from_text, Object};
 
 /// The fixed error texts of the field readers (they never contain the input).
 pub struct Invalid;
@@ -30,6 +32,8 @@ impl Invalid {
     pub const TEXT: &'static str = "invalid field: expected a string or null";
     pub const FLAG: &'static str = "invalid field: expected true, false or null";
     pub const LIST: &'static str = "invalid field: expected an array or null";
+    pub const OBJECTS: &'static str =
+        "invalid field: expected an object, an array of objects or null";
     pub const OBJECT: &'static str = "invalid field: expected a JSON object";
 }
 
@@ -48,6 +52,8 @@ pub enum Kind {
     List(&'static str),
     /// An object of this payload type.
     Object(&'static str),
+    /// One object of this payload type or an array of them.
+    Objects(&'static str),
 }
 
 /// Every payload type's declared fields, by type name (`tests::fields_match_the_types` checks
@@ -129,6 +135,41 @@ pub const FIELDS: &[(&str, &[(&str, Kind)])] = &[
             ("line_item", Kind::Object("LineItem")),
         ],
     ),
+    // `fulfillment_orders/*`: which fulfillment orders changed, by id. Their status, holds,
+    // messages, locations and line items are not kept: the consumer reads them from Shopify.
+    (
+        "FulfillmentOrderChange",
+        &[
+            ("fulfillment_order", Kind::Object("FulfillmentOrderRef")),
+            (
+                "original_fulfillment_order",
+                Kind::Object("FulfillmentOrderRef"),
+            ),
+            (
+                "moved_fulfillment_order",
+                Kind::Object("FulfillmentOrderRef"),
+            ),
+            (
+                "remaining_fulfillment_order",
+                Kind::Object("FulfillmentOrderRef"),
+            ),
+            (
+                "replacement_fulfillment_order",
+                Kind::Object("FulfillmentOrderRef"),
+            ),
+            ("merge_intents", Kind::List("MergeIntent")),
+            (
+                "fulfillment_order_merges",
+                Kind::Objects("FulfillmentOrderMerge"),
+            ),
+        ],
+    ),
+    ("FulfillmentOrderRef", &[("id", Kind::Id)]),
+    ("MergeIntent", &[("fulfillment_order_id", Kind::Id)]),
+    (
+        "FulfillmentOrderMerge",
+        &[("fulfillment_order", Kind::Object("FulfillmentOrderRef"))],
+    ),
     // The privacy topics: normalise reads nothing of them; these identify the shop only.
     (
         "ShopRequest",
@@ -142,310 +183,6 @@ pub fn fields(type_name: &str) -> &'static [(&'static str, Kind)] {
         .iter()
         .find(|(name, _)| *name == type_name)
         .map_or(&[], |(_, f)| f)
-}
-
-/// Reads an id text: digits, or a GraphQL id ending in digits.
-pub fn id_from_text(text: &str) -> Option<u64> {
-    let text = text.trim();
-    let digits = match text.strip_prefix("gid://shopify/") {
-        Some(rest) => rest.rsplit('/').next()?,
-        None => text,
-    };
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse().ok()
-}
-
-/// Reads a quantity text: an optional sign and digits.
-pub fn quantity_from_text(text: &str) -> Option<i64> {
-    let text = text.trim();
-    let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    text.parse().ok()
-}
-
-/// Drains a map or sequence the reader refuses, so the error is the reader's and not serde's.
-fn refuse<E: de::Error, T>(message: &'static str) -> Result<T, E> {
-    Err(E::custom(message))
-}
-
-struct IdVisitor;
-
-impl<'de> Visitor<'de> for IdVisitor {
-    type Value = Option<u64>;
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(Invalid::ID)
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(self)
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-        Ok(Some(v))
-    }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-        u64::try_from(v).map(Some).or_else(|_| refuse(Invalid::ID))
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-        refuse(Invalid::ID)
-    }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-        refuse(Invalid::ID)
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        id_from_text(v)
-            .map(Some)
-            .ok_or_else(|| E::custom(Invalid::ID))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
-        refuse(Invalid::ID)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
-        refuse(Invalid::ID)
-    }
-}
-
-/// An id, or `None` when missing or `null`.
-fn flex_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    d.deserialize_option(IdVisitor)
-}
-
-struct QuantityVisitor;
-
-impl<'de> Visitor<'de> for QuantityVisitor {
-    type Value = Option<i64>;
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(Invalid::QUANTITY)
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(self)
-    }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-        Ok(Some(v))
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-        i64::try_from(v)
-            .map(Some)
-            .or_else(|_| refuse(Invalid::QUANTITY))
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-        refuse(Invalid::QUANTITY)
-    }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-        refuse(Invalid::QUANTITY)
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        quantity_from_text(v)
-            .map(Some)
-            .ok_or_else(|| E::custom(Invalid::QUANTITY))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
-        refuse(Invalid::QUANTITY)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
-        refuse(Invalid::QUANTITY)
-    }
-}
-
-/// A quantity, or `None` when missing or `null`.
-fn flex_qty<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
-    d.deserialize_option(QuantityVisitor)
-}
-
-/// A string, or `None` when missing or `null`; any other type is refused.
-fn flex_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    struct V;
-    impl<'de> Visitor<'de> for V {
-        type Value = Option<String>;
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str(Invalid::TEXT)
-        }
-        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-            d.deserialize_any(self)
-        }
-        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-            Ok(Some(v.to_string()))
-        }
-        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-            refuse(Invalid::TEXT)
-        }
-        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-            refuse(Invalid::TEXT)
-        }
-        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-            refuse(Invalid::TEXT)
-        }
-        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-            refuse(Invalid::TEXT)
-        }
-        fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
-            refuse(Invalid::TEXT)
-        }
-        fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
-            refuse(Invalid::TEXT)
-        }
-    }
-    d.deserialize_option(V)
-}
-
-/// `true`, `false`, or `None` when missing or `null`; any other type is refused.
-fn flex_flag<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
-    struct V;
-    impl<'de> Visitor<'de> for V {
-        type Value = Option<bool>;
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str(Invalid::FLAG)
-        }
-        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-            d.deserialize_any(self)
-        }
-        fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
-            Ok(Some(v))
-        }
-        fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
-            refuse(Invalid::FLAG)
-        }
-        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-            refuse(Invalid::FLAG)
-        }
-        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-            refuse(Invalid::FLAG)
-        }
-        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-            refuse(Invalid::FLAG)
-        }
-        fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
-            refuse(Invalid::FLAG)
-        }
-        fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
-            refuse(Invalid::FLAG)
-        }
-    }
-    d.deserialize_option(V)
-}
-
-/// A value that must be a JSON object (an array would be read by position).
-pub struct Object<T>(pub T);
-
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<T>(PhantomData<T>);
-        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
-            type Value = Object<T>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(Invalid::OBJECT)
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-                T::deserialize(de::value::MapAccessDeserializer::new(map)).map(Object)
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
-                refuse(Invalid::OBJECT)
-            }
-            fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
-                refuse(Invalid::OBJECT)
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-                refuse(Invalid::OBJECT)
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-                refuse(Invalid::OBJECT)
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-                refuse(Invalid::OBJECT)
-            }
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-                refuse(Invalid::OBJECT)
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-                refuse(Invalid::OBJECT)
-            }
-        }
-        d.deserialize_any(V(PhantomData))
-    }
-}
-
-/// An array of objects; `null` or missing is empty, anything else is refused.
-fn nullable_vec<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
-    struct V<T>(PhantomData<T>);
-    impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
-        type Value = Vec<T>;
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str(Invalid::LIST)
-        }
-        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(Vec::new())
-        }
-        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(Vec::new())
-        }
-        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-            d.deserialize_any(self)
-        }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-            let mut out = Vec::new();
-            while let Some(Object(item)) = seq.next_element::<Object<T>>()? {
-                out.push(item);
-            }
-            Ok(out)
-        }
-        fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
-            refuse(Invalid::LIST)
-        }
-        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-            refuse(Invalid::LIST)
-        }
-        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-            refuse(Invalid::LIST)
-        }
-        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-            refuse(Invalid::LIST)
-        }
-        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-            refuse(Invalid::LIST)
-        }
-        fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
-            refuse(Invalid::LIST)
-        }
-    }
-    d.deserialize_option(V(PhantomData))
-}
-
-/// An optional object; `null` or missing is `None`.
-fn nullable_object<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    d: D,
-) -> Result<Option<T>, D::Error> {
-    Ok(Option::<Object<T>>::deserialize(d)?.map(|Object(t)| t))
-}
-
-/// Reads a whole payload, which must be a JSON object.
-pub fn from_slice<T: DeserializeOwned>(body: &[u8]) -> Result<T, serde_json::Error> {
-    serde_json::from_slice::<Object<T>>(body).map(|Object(t)| t)
 }
 
 /// `inventory_levels/update|connect|disconnect`.
@@ -563,8 +300,57 @@ pub struct RefundLineItem {
     pub line_item: Option<LineItem>,
 }
 
+/// `fulfillment_orders/*`: every field of Shopify's examples that names a fulfillment order.
+/// `fulfillment_order` is the one changed (most topics), or the one split, held or cancelled.
+#[derive(Debug, Deserialize)]
+pub struct FulfillmentOrderChange {
+    #[serde(default, deserialize_with = "nullable_object")]
+    pub fulfillment_order: Option<FulfillmentOrderRef>,
+    /// `moved`: the fulfillment order the lines left.
+    #[serde(default, deserialize_with = "nullable_object")]
+    pub original_fulfillment_order: Option<FulfillmentOrderRef>,
+    /// `moved`: the fulfillment order that now holds the moved lines.
+    #[serde(default, deserialize_with = "nullable_object")]
+    pub moved_fulfillment_order: Option<FulfillmentOrderRef>,
+    /// `split`, `placed_on_hold`: the lines left out of the split or the hold.
+    #[serde(default, deserialize_with = "nullable_object")]
+    pub remaining_fulfillment_order: Option<FulfillmentOrderRef>,
+    /// `cancelled`, `split`: the fulfillment order that takes over.
+    #[serde(default, deserialize_with = "nullable_object")]
+    pub replacement_fulfillment_order: Option<FulfillmentOrderRef>,
+    /// `merged`: the fulfillment orders merged away.
+    #[serde(default, deserialize_with = "nullable_vec")]
+    pub merge_intents: Vec<MergeIntent>,
+    /// `merged`: the fulfillment order(s) they became.
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub fulfillment_order_merges: Vec<FulfillmentOrderMerge>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct FulfillmentOrderRef {
+    #[serde(default, deserialize_with = "flex_id")]
+    pub id: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct MergeIntent {
+    #[serde(default, deserialize_with = "flex_id")]
+    pub fulfillment_order_id: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct FulfillmentOrderMerge {
+    #[serde(default, deserialize_with = "nullable_object")]
+    pub fulfillment_order: Option<FulfillmentOrderRef>,
+}
+
 #[cfg(test)]
 mod tests {
+    use std::fmt;
+
+    use serde::de::{self, Visitor};
+    use serde::Deserializer;
+
     use super::*;
 
     /// The field names serde derives for `T` (what `deserialize_struct` is handed).
@@ -621,6 +407,13 @@ mod tests {
         check("Fulfillment", declared::<Fulfillment>());
         check("Refund", declared::<Refund>());
         check("RefundLineItem", declared::<RefundLineItem>());
+        check(
+            "FulfillmentOrderChange",
+            declared::<FulfillmentOrderChange>(),
+        );
+        check("FulfillmentOrderRef", declared::<FulfillmentOrderRef>());
+        check("MergeIntent", declared::<MergeIntent>());
+        check("FulfillmentOrderMerge", declared::<FulfillmentOrderMerge>());
     }
 
     #[test]

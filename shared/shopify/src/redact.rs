@@ -53,6 +53,7 @@ fn schema(topic: &str) -> &'static [(&'static str, Kind)] {
         ) => "Order",
         Some(Topic::FulfillmentsCreate | Topic::FulfillmentsUpdate) => "Fulfillment",
         Some(Topic::RefundsCreate) => "Refund",
+        Some(Topic::FulfillmentOrders(_)) => "FulfillmentOrderChange",
         Some(Topic::CustomersDataRequest | Topic::CustomersRedact | Topic::ShopRedact) => {
             "ShopRequest"
         }
@@ -117,7 +118,7 @@ fn field(value: Value, kind: Kind, removed: &mut usize) -> Value {
         (Kind::Time | Kind::Status | Kind::Sku, _) => not_text(removed),
         (Kind::Flag, v @ Value::Bool(_)) => v,
         (Kind::Flag, _) => not_text(removed),
-        (Kind::List(type_name), Value::Array(items)) => Value::Array(
+        (Kind::List(type_name) | Kind::Objects(type_name), Value::Array(items)) => Value::Array(
             items
                 .into_iter()
                 .map(|item| match item {
@@ -126,10 +127,10 @@ fn field(value: Value, kind: Kind, removed: &mut usize) -> Value {
                 })
                 .collect(),
         ),
-        (Kind::Object(type_name), item @ Value::Object(_)) => {
+        (Kind::Object(type_name) | Kind::Objects(type_name), item @ Value::Object(_)) => {
             object(item, payload::fields(type_name), removed)
         }
-        (Kind::List(_) | Kind::Object(_), _) => placeholder(removed),
+        (Kind::List(_) | Kind::Object(_) | Kind::Objects(_), _) => placeholder(removed),
     }
 }
 

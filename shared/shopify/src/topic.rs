@@ -1,4 +1,9 @@
 //! The webhook topics Stockbridge subscribes to, and what each is for.
+//!
+//! Inventory levels and items say what Shopify holds; orders, fulfilments and refunds say what
+//! committed or moved stock; `fulfillment_orders/*` say that Shopify assigned, moved, held,
+//! released, cancelled, split or merged the parts of an order a location fulfils (the consumer
+//! then reads those fulfillment orders through the Admin API); the privacy topics are mandatory.
 
 use std::fmt;
 
@@ -18,13 +23,64 @@ pub enum Topic {
     FulfillmentsCreate,
     FulfillmentsUpdate,
     RefundsCreate,
+    /// `fulfillment_orders/*`: the payload names fulfillment orders that changed.
+    FulfillmentOrders(FulfillmentOrderTopic),
     CustomersDataRequest,
     CustomersRedact,
     ShopRedact,
 }
 
+/// The `fulfillment_orders/*` topics that can change where an order line counts as committed, or
+/// whether it still does: each names the fulfillment orders it changed, nothing of their lines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FulfillmentOrderTopic {
+    /// Routing assigned the order's fulfillment orders to locations.
+    OrderRoutingComplete,
+    /// Lines moved to a fulfillment order at another location.
+    Moved,
+    HoldReleased,
+    /// Held, possibly in part (the rest goes to a new fulfillment order).
+    PlacedOnHold,
+    /// A fulfillment service accepted to cancel: the fulfillment order closes.
+    CancellationRequestAccepted,
+    /// Cancelled, possibly with a replacement fulfillment order.
+    Cancelled,
+    Split,
+    Merged,
+    Rescheduled,
+    ScheduledFulfillmentOrderReady,
+    FulfillmentRequestAccepted,
+    LineItemsPreparedForPickup,
+    LineItemsPreparedForLocalDelivery,
+}
+
+impl FulfillmentOrderTopic {
+    pub fn as_str(self) -> &'static str {
+        use FulfillmentOrderTopic::*;
+        match self {
+            OrderRoutingComplete => "fulfillment_orders/order_routing_complete",
+            Moved => "fulfillment_orders/moved",
+            HoldReleased => "fulfillment_orders/hold_released",
+            PlacedOnHold => "fulfillment_orders/placed_on_hold",
+            CancellationRequestAccepted => "fulfillment_orders/cancellation_request_accepted",
+            Cancelled => "fulfillment_orders/cancelled",
+            Split => "fulfillment_orders/split",
+            Merged => "fulfillment_orders/merged",
+            Rescheduled => "fulfillment_orders/rescheduled",
+            ScheduledFulfillmentOrderReady => {
+                "fulfillment_orders/scheduled_fulfillment_order_ready"
+            }
+            FulfillmentRequestAccepted => "fulfillment_orders/fulfillment_request_accepted",
+            LineItemsPreparedForPickup => "fulfillment_orders/line_items_prepared_for_pickup",
+            LineItemsPreparedForLocalDelivery => {
+                "fulfillment_orders/line_items_prepared_for_local_delivery"
+            }
+        }
+    }
+}
+
 impl Topic {
-    pub const ALL: [Topic; 17] = [
+    pub const ALL: [Topic; 30] = [
         Topic::InventoryLevelsUpdate,
         Topic::InventoryLevelsConnect,
         Topic::InventoryLevelsDisconnect,
@@ -39,6 +95,19 @@ impl Topic {
         Topic::FulfillmentsCreate,
         Topic::FulfillmentsUpdate,
         Topic::RefundsCreate,
+        Topic::FulfillmentOrders(FulfillmentOrderTopic::OrderRoutingComplete),
+        Topic::FulfillmentOrders(FulfillmentOrderTopic::Moved),
+        Topic::FulfillmentOrders(FulfillmentOrderTopic::HoldReleased),
+        Topic::FulfillmentOrders(FulfillmentOrderTopic::PlacedOnHold),
+        Topic::FulfillmentOrders(FulfillmentOrderTopic::CancellationRequestAccepted),
+        Topic::FulfillmentOrders(FulfillmentOrderTopic::Cancelled),
+        Topic::FulfillmentOrders(FulfillmentOrderTopic::Split),
+        Topic::FulfillmentOrders(FulfillmentOrderTopic::Merged),
+        Topic::FulfillmentOrders(FulfillmentOrderTopic::Rescheduled),
+        Topic::FulfillmentOrders(FulfillmentOrderTopic::ScheduledFulfillmentOrderReady),
+        Topic::FulfillmentOrders(FulfillmentOrderTopic::FulfillmentRequestAccepted),
+        Topic::FulfillmentOrders(FulfillmentOrderTopic::LineItemsPreparedForPickup),
+        Topic::FulfillmentOrders(FulfillmentOrderTopic::LineItemsPreparedForLocalDelivery),
         Topic::CustomersDataRequest,
         Topic::CustomersRedact,
         Topic::ShopRedact,
@@ -60,6 +129,7 @@ impl Topic {
             Topic::FulfillmentsCreate => "fulfillments/create",
             Topic::FulfillmentsUpdate => "fulfillments/update",
             Topic::RefundsCreate => "refunds/create",
+            Topic::FulfillmentOrders(t) => t.as_str(),
             Topic::CustomersDataRequest => "customers/data_request",
             Topic::CustomersRedact => "customers/redact",
             Topic::ShopRedact => "shop/redact",
@@ -100,6 +170,20 @@ mod tests {
         assert_eq!(
             Topic::parse("INVENTORY_LEVELS_UPDATE"),
             Some(Topic::InventoryLevelsUpdate)
+        );
+        assert_eq!(
+            Topic::parse("FULFILLMENT_ORDERS_SCHEDULED_FULFILLMENT_ORDER_READY"),
+            Some(Topic::FulfillmentOrders(
+                FulfillmentOrderTopic::ScheduledFulfillmentOrderReady
+            ))
+        );
+        let names: std::collections::HashSet<&str> =
+            Topic::ALL.iter().map(|t| t.as_str()).collect();
+        assert_eq!(names.len(), Topic::ALL.len(), "a topic is listed twice");
+        // Authentic topics Stockbridge does not subscribe to stay unknown.
+        assert_eq!(
+            Topic::parse("fulfillment_orders/fulfillment_request_submitted"),
+            None
         );
         assert_eq!(Topic::parse("products/update"), None);
         assert_eq!(Topic::parse(""), None);

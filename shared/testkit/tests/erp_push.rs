@@ -419,6 +419,7 @@ type Consumer = Arc<
         stockbridge_aws::dynamodb::DynamoStore,
         TrytonErp,
         stockbridge_aws::sqs::SqsQueue,
+        support::erp::EchoDynamo,
     >,
 >;
 

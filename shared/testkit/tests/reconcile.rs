@@ -49,7 +49,7 @@ struct World {
     standin: Standin,
     erp: TrytonErp,
     codes: HashMap<u64, String>,
-    consumer: Arc<StockConsumer<DynamoStore, TrytonErp, SqsQueue>>,
+    consumer: Arc<StockConsumer<DynamoStore, TrytonErp, SqsQueue, support::erp::EchoDynamo>>,
     reconciler: TestReconciler,
     /// The queue the alert rule targets.
     alerts_url: String,

@@ -5,28 +5,31 @@
 //! missing, of the wrong type or out of range is a [`PortError::Corrupt`] naming the record's key
 //! and the attribute, because a stored record that cannot be read back needs an operator, and a
 //! default in its place would act on a value nobody wrote. The only leniency is for attributes
-//! added after the first release (the ERP debt fields of a stock level) and for optional ones;
-//! each such place says so.
+//! added after the first release (the ERP debt, Shopify states and settling fields of a stock
+//! level, the fulfillment orders of an order line) and for optional ones; each such place says
+//! so. The order line record is in [`line`].
 
 use stockbridge_core::ports::{CorrectionRecord, ParkedEvent, PortError, QuarantineEntry};
 use stockbridge_domain::batch::{LedgerEntry, Outcome};
-use stockbridge_domain::ids::{
-    InventoryItemId, LineItemId, LocationId, OrderId, ShopDomain, Timestamp, VariantId,
-};
+use stockbridge_domain::ids::{InventoryItemId, LocationId, ShopDomain, Timestamp, VariantId};
 use stockbridge_domain::skumap::{ItemMapping, LocationMapping, Master, UomFactor};
 use stockbridge_domain::stock::{
-    Inflight, ItemRecord, LineKey, MovementKey, MovementRecord, OrderLine, StockKey, StockLevel,
+    Inflight, ItemRecord, LineKey, MovementKey, MovementRecord, OrderLine, States, StockKey,
+    StockLevel,
 };
 
 use super::keys::{self, Alias, MAP, PK, SK, STATE};
 
 pub(super) mod attr;
+mod line;
 
 use attr::{
     b, days_from, json, opt_bool, opt_n, opt_s, opt_version, req_bool, req_json, req_n, req_s,
     req_version,
 };
 pub(super) use attr::{corrupt, n, s, Item};
+use line::read_line;
+pub(super) use line::write_line;
 
 /// How long an idempotency record outlives its event: longer than Shopify's 4 h of retries, an
 /// SQS message's 14 days and an operator's replay of a parked event.
@@ -106,7 +109,7 @@ fn read_stock_key(item: &Item) -> Result<StockKey, PortError> {
 }
 
 pub(super) fn read_level(item: &Item) -> Result<(StockKey, StockLevel), PortError> {
-    let level = StockLevel {
+    let mut level = StockLevel {
         available: req_n(item, "available")?,
         committed: req_n(item, "committed")?,
         tracked: req_bool(item, "tracked")?,
@@ -119,8 +122,56 @@ pub(super) fn read_level(item: &Item) -> Result<(StockKey, StockLevel), PortErro
         erp_owed_since: opt_n(item, "erp_owed_since")?.map(Timestamp),
         erp_inflight: read_inflight(item)?,
         erp_seq: opt_n(item, "erp_seq")?.unwrap_or(0),
+        states: read_states(item)?,
+        // Absent until the first read of the level's quantities.
+        states_version: opt_version(item, "states_version")?,
+        settled: 0,
+        // Settling came later too: a record written before has noted nothing since it settled,
+        // is not waiting for a read and knows no fact version.
+        moved: opt_n(item, "moved")?.unwrap_or(0),
+        unsettled_since: opt_n(item, "unsettled_since")?.map(Timestamp),
+        fact_version: opt_version(item, "fact_version")?,
     };
+    // `on_hand` is derived by the domain, which does not expect the sum to overflow.
+    let on_hand = stored_on_hand(item, &level)?;
+    // A record from before settling was always settled: its last explained figure is the
+    // `on_hand` it holds (`available + committed`, it had no states).
+    level.settled = opt_n(item, "settled")?.unwrap_or(on_hand);
     Ok((read_stock_key(item)?, level))
+}
+
+/// Shopify's unavailable states and `incoming`, each stored only when not 0 (and absent from
+/// records written before they were kept): absent is 0.
+fn read_states(item: &Item) -> Result<States, PortError> {
+    let state = |name| opt_n(item, name).map(Option::unwrap_or_default);
+    Ok(States {
+        reserved: state("reserved")?,
+        damaged: state("damaged")?,
+        safety_stock: state("safety_stock")?,
+        quality_control: state("quality_control")?,
+        incoming: state("incoming")?,
+    })
+}
+
+/// The level's `on_hand` from its stored quantities; a sum beyond 64 bits is corrupt (the
+/// domain bounds every quantity far below).
+fn stored_on_hand(item: &Item, level: &StockLevel) -> Result<i64, PortError> {
+    let s = &level.states;
+    [
+        level.committed,
+        s.reserved,
+        s.damaged,
+        s.safety_stock,
+        s.quality_control,
+    ]
+    .into_iter()
+    .try_fold(level.available, i64::checked_add)
+    .ok_or_else(|| {
+        corrupt(
+            item,
+            "attributes available + committed + states overflow on_hand",
+        )
+    })
 }
 
 /// The in-flight ERP write of a level; absent when nothing is on its way. The write is sent again
@@ -157,35 +208,31 @@ pub(super) fn write_level(key: &StockKey, level: &StockLevel, rev: u64, now: Tim
         item.insert("erp_inflight".into(), json(inflight));
     }
     item.insert("erp_seq".into(), n(level.erp_seq));
+    let states = &level.states;
+    for (name, q) in [
+        ("reserved", states.reserved),
+        ("damaged", states.damaged),
+        ("safety_stock", states.safety_stock),
+        ("quality_control", states.quality_control),
+        ("incoming", states.incoming),
+    ] {
+        if q != 0 {
+            item.insert(name.into(), n(q));
+        }
+    }
+    if let Some(v) = level.states_version {
+        item.insert("states_version".into(), s(&v.to_key()));
+    }
+    item.insert("settled".into(), n(level.settled));
+    item.insert("moved".into(), n(level.moved));
+    if let Some(since) = level.unsettled_since {
+        item.insert("unsettled_since".into(), n(since.0));
+    }
+    if let Some(v) = level.fact_version {
+        item.insert("fact_version".into(), s(&v.to_key()));
+    }
     item.insert("rev".into(), n(rev));
     item.insert("updated_at".into(), s(&now.to_rfc3339()));
-    item
-}
-
-fn read_line(item: &Item) -> Result<(LineKey, OrderLine), PortError> {
-    let key = LineKey {
-        shop: read_shop(item)?,
-        line: LineItemId(req_n(item, "line")?),
-    };
-    let line = OrderLine {
-        order: OrderId(req_n(item, "order")?),
-        item: InventoryItemId(req_n(item, "item")?),
-        location: LocationId(req_n(item, "location")?),
-        open: req_n(item, "open")?,
-        version: req_version(item, "version")?,
-    };
-    Ok((key, line))
-}
-
-pub(super) fn write_line(key: &LineKey, line: &OrderLine, rev: u64) -> Item {
-    let mut item = record(&keys::line_pk(key), STATE, kind::LINE, &key.shop);
-    item.insert("line".into(), n(key.line));
-    item.insert("order".into(), n(line.order));
-    item.insert("item".into(), n(line.item));
-    item.insert("location".into(), n(line.location));
-    item.insert("open".into(), n(line.open));
-    item.insert("version".into(), s(&line.version.to_key()));
-    item.insert("rev".into(), n(rev));
     item
 }
 
@@ -256,6 +303,7 @@ pub(super) fn write_log_entry(entry: &LedgerEntry, n_entry: usize, now: Timestam
         item.insert(format!("{prefix}_available"), n(q.available));
         item.insert(format!("{prefix}_committed"), n(q.committed));
         item.insert(format!("{prefix}_on_hand"), n(q.on_hand));
+        item.insert(format!("{prefix}_unavailable"), n(q.unavailable));
     }
     item.insert("causes".into(), json(&entry.causes));
     item
@@ -461,19 +509,19 @@ pub(super) fn read_report(item: &Item) -> Result<String, PortError> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
+    use std::collections::{BTreeMap, HashMap};
 
     use aws_sdk_dynamodb::types::AttributeValue;
 
     use super::*;
     use rust_decimal::Decimal;
-    use stockbridge_domain::ids::Version;
+    use stockbridge_domain::ids::{LineItemId, OrderId, Version};
 
-    fn shop() -> ShopDomain {
+    pub(super) fn shop() -> ShopDomain {
         ShopDomain::new("a.myshopify.com")
     }
 
-    fn version() -> Version {
+    pub(super) fn version() -> Version {
         Version::new(Timestamp(1_700_000_000_000_000_000), Timestamp(1))
     }
 
@@ -535,7 +583,11 @@ mod tests {
     }
 
     /// The error is `Corrupt`, names the record (`pk / sk`) and mentions `field`.
-    fn assert_corrupt<T: std::fmt::Debug>(result: Result<T, PortError>, key: &str, field: &str) {
+    pub(super) fn assert_corrupt<T: std::fmt::Debug>(
+        result: Result<T, PortError>,
+        key: &str,
+        field: &str,
+    ) {
         match result {
             Err(PortError::Corrupt { key: k, detail }) => {
                 assert_eq!(k, key);
@@ -652,6 +704,110 @@ mod tests {
     }
 
     #[test]
+    fn a_level_from_before_states_and_settling_reads_as_settled_at_its_on_hand() {
+        let item = level_record(None);
+        let Ok((_, level)) = read_level(&item) else {
+            panic!("a level of the earlier shape is readable");
+        };
+        // Stored available 3 + committed 1: it was settled at that on_hand, nothing moved since.
+        assert_eq!((level.settled, level.moved), (4, 0));
+        assert!(level.is_settled());
+        assert_eq!(level.states, States::default());
+        assert_eq!((level.states_version, level.fact_version), (None, None));
+        assert_eq!(level.unsettled_since, None);
+    }
+
+    fn settling_level() -> StockLevel {
+        StockLevel {
+            available: 5,
+            committed: 2,
+            level_version: Some(version()),
+            states: States {
+                reserved: 1,
+                damaged: 2,
+                safety_stock: 3,
+                quality_control: 4,
+                incoming: 6,
+            },
+            states_version: Some(Version::new(Timestamp(20), Timestamp(21))),
+            settled: 9,
+            moved: -3,
+            unsettled_since: Some(Timestamp(22)),
+            fact_version: Some(Version::new(Timestamp(23), Timestamp(-1))),
+            ..StockLevel::default()
+        }
+    }
+
+    #[test]
+    fn a_level_with_states_and_settling_reads_back_as_written() {
+        let key = StockKey {
+            shop: shop(),
+            item: InventoryItemId(45),
+            location: LocationId(72),
+        };
+        let level = settling_level();
+        let item = write_level(&key, &level, 3, Timestamp(10));
+        assert_eq!(
+            item.get("on_hand"),
+            Some(&n(17)),
+            "on_hand counts the states"
+        );
+        assert_eq!(read_level(&item).ok(), Some((key.clone(), level.clone())));
+        // Zero states are left out and read back as zero; settled 0 is not "absent".
+        let plain = StockLevel {
+            states: States {
+                damaged: 2,
+                ..States::default()
+            },
+            settled: 0,
+            moved: 0,
+            ..level
+        };
+        let item = write_level(&key, &plain, 3, Timestamp(10));
+        for name in ["reserved", "safety_stock", "quality_control", "incoming"] {
+            assert!(!item.contains_key(name), "{name} is stored though zero");
+        }
+        assert_eq!(read_level(&item).ok(), Some((key, plain)));
+    }
+
+    #[test]
+    fn an_unreadable_state_or_settling_attribute_is_corrupt() {
+        let key = "LEVEL#a.myshopify.com#45#72 / STATE";
+        let stock_key = StockKey {
+            shop: shop(),
+            item: InventoryItemId(45),
+            location: LocationId(72),
+        };
+        let written = write_level(&stock_key, &settling_level(), 3, Timestamp(10));
+        for (name, bad) in [
+            ("reserved", s("1")),
+            ("damaged", n("1.5")),
+            ("safety_stock", AttributeValue::Bool(true)),
+            ("quality_control", n("many")),
+            ("incoming", n("99999999999999999999")),
+            ("states_version", s("yesterday")),
+            ("states_version", n(1)),
+            ("settled", s("9")),
+            ("settled", n("x")),
+            ("moved", n("")),
+            ("unsettled_since", s("2026-01-01T00:00:00Z")),
+            ("fact_version", s("1.2.3")),
+        ] {
+            let mut item = written.clone();
+            item.insert(name.into(), bad.clone());
+            assert_corrupt(read_level(&item), key, name);
+            // Not even a record of the earlier shape defaults a present but unreadable one.
+            let mut item = level_record(None);
+            item.insert(name.into(), bad);
+            assert_corrupt(read_level(&item), key, name);
+        }
+        let mut item = level_record(None);
+        item.insert("available".into(), n(i64::MAX));
+        item.insert("reserved".into(), n(1));
+        assert_corrupt(read_level(&item), key, "overflow on_hand");
+    }
+
+    #[test]
     fn an_alias_under_another_key_is_corrupt() {
         let mut item = keys::key("VARIANT#a.myshopify.com#v46", MAP);
         item.insert("item".into(), n(45));
@@ -717,11 +873,11 @@ mod tests {
             line: LineItemId(11),
         };
         let line = OrderLine {
-            order: OrderId(10),
-            item: key.item,
-            location: key.location,
             open: 2,
-            version: version(),
+            version: Some(version()),
+            named: Some(key.location),
+            counted: BTreeMap::from([(key.location, 2)]),
+            ..OrderLine::new(OrderId(10), key.item)
         };
         let item = write_line(&line_key, &line, 1);
         assert_eq!(

@@ -4,29 +4,32 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use super::StockConsumer;
-use crate::ports::{Erp, EventQueue, PortError, SkuMapStore, StockStore, Wanted};
+use super::{Needs, StockConsumer};
+use crate::ports::{Erp, EventQueue, PortError, ShopifyReads, SkuMapStore, StockStore, Wanted};
 use crate::telemetry::Unit;
 use stockbridge_domain::batch::{plan_batch, Masters, Outcome, ResolvedEvent};
-use stockbridge_domain::event::{EventBody, InventoryEvent};
+use stockbridge_domain::event::{EventBody, InventoryEvent, StockChange};
 use stockbridge_domain::ids::{ShopDomain, Timestamp};
 use stockbridge_domain::resolve::{references, resolve};
 use stockbridge_domain::skumap::SkuMap;
-use stockbridge_domain::stock::{Fact, StockKey};
+use stockbridge_domain::stock::{Fact, LineKey, StockKey};
 
 /// Typical transaction actions per change (its record, a level, a log entry); a plan that still
 /// needs more than one transaction takes is split in half and tried again.
 const ACTIONS_PER_CHANGE: usize = 3;
 const MAX_ACTIONS: usize = 100;
 
-impl<S: StockStore + SkuMapStore, E: Erp, Q: EventQueue> StockConsumer<S, E, Q> {
-    /// Applies a chunk; returns each event's outcome and the stock records each one touches
-    /// (duplicates included, so a redelivery can finish an ERP push).
+impl<S: StockStore + SkuMapStore, E: Erp, Q: EventQueue, R: ShopifyReads>
+    StockConsumer<S, E, Q, R>
+{
+    /// Applies a chunk; returns each event's outcome, the stock records each one touches
+    /// (duplicates included, so a redelivery can finish an ERP push) and what is left to read
+    /// from the Admin API (from the stored state, so a redelivery after a crash reads it too).
     #[allow(clippy::type_complexity)]
     pub(super) async fn try_apply(
         &self,
         events: &[InventoryEvent],
-    ) -> Result<(Vec<(String, Outcome)>, Vec<BTreeSet<StockKey>>), PortError> {
+    ) -> Result<(Vec<(String, Outcome)>, Vec<BTreeSet<StockKey>>, Needs), PortError> {
         let keys: Vec<String> = events.iter().map(|e| e.key.clone()).collect();
         let applied = self.store.applied(&keys).await?;
 
@@ -53,14 +56,44 @@ impl<S: StockStore + SkuMapStore, E: Erp, Q: EventQueue> StockConsumer<S, E, Q> 
             .collect();
 
         let mut wanted = Wanted::default();
+        // Where a line fact may make its line count, beside where it counts now.
+        let mut line_levels: Vec<StockKey> = Vec::new();
         for fact in resolved.iter().flat_map(|r| &r.facts) {
             match fact {
-                Fact::Available { key, .. } | Fact::Disconnected { key, .. } => {
+                Fact::Available { key, .. }
+                | Fact::Disconnected { key, .. }
+                | Fact::Quantities { key, .. } => {
                     wanted.levels.insert(key.clone());
                 }
-                Fact::Commitment { line, key, .. } => {
+                Fact::Commitment {
+                    line, item, named, ..
+                } => {
                     wanted.lines.insert(line.clone());
-                    wanted.levels.insert(key.clone());
+                    if let Some(location) = named {
+                        line_levels.push(StockKey {
+                            shop: line.shop.clone(),
+                            item: *item,
+                            location: *location,
+                        });
+                    }
+                }
+                Fact::FulfillmentOrder {
+                    shop,
+                    location,
+                    lines,
+                    ..
+                } => {
+                    for (line, item, _) in lines {
+                        wanted.lines.insert(LineKey {
+                            shop: shop.clone(),
+                            line: *line,
+                        });
+                        line_levels.push(StockKey {
+                            shop: shop.clone(),
+                            item: *item,
+                            location: *location,
+                        });
+                    }
                 }
                 Fact::Movement { movement, key, .. } => {
                     wanted.movements.insert(movement.clone());
@@ -72,18 +105,26 @@ impl<S: StockStore + SkuMapStore, E: Erp, Q: EventQueue> StockConsumer<S, E, Q> 
             }
         }
         let mut loaded = self.store.load(&wanted).await?;
-        // A line already attributed elsewhere gives back its commitment there: load that level too.
+        // A line may leave any location it counts at or holds a fulfillment order at, and join
+        // any of those, the one its order names or the one a fulfillment order read names: load
+        // every such level too.
         let mut more = Wanted::default();
         for (key, line) in &loaded.book.lines {
-            let old = StockKey {
-                shop: key.shop.clone(),
-                item: line.item,
-                location: line.location,
-            };
-            if !wanted.levels.contains(&old) {
-                more.levels.insert(old);
+            let locations = line
+                .counted
+                .keys()
+                .chain(line.parts.values().map(|p| &p.location))
+                .chain(line.named.iter());
+            for location in locations {
+                more.levels.insert(StockKey {
+                    shop: key.shop.clone(),
+                    item: line.item,
+                    location: *location,
+                });
             }
         }
+        more.levels.extend(line_levels);
+        more.levels.retain(|k| !wanted.levels.contains(k));
         if !more.levels.is_empty() {
             let extra = self.store.load(&more).await?;
             loaded.book.levels.extend(extra.book.levels);
@@ -98,7 +139,11 @@ impl<S: StockStore + SkuMapStore, E: Erp, Q: EventQueue> StockConsumer<S, E, Q> 
                     .map(move |l| ((shop.clone(), l.location), l.master))
             })
             .collect();
-        let plan = plan_batch(loaded.book.clone(), &applied, &resolved, &masters);
+        let mut plan = plan_batch(loaded.book.clone(), &applied, &resolved, &masters);
+        // What the consumer read from the Admin API is a snapshot, harmless to apply again:
+        // no idempotency record for it.
+        plan.outcomes
+            .retain(|(key, _)| !super::refresh::is_read_key(key));
         self.store.commit(&plan, &loaded, events).await?;
         // Items written in the transaction (each costs 2 write units in a DynamoDB transaction).
         let items = plan.changed_levels.len()
@@ -124,7 +169,8 @@ impl<S: StockStore + SkuMapStore, E: Erp, Q: EventQueue> StockConsumer<S, E, Q> 
             .iter()
             .map(|r| r.facts.iter().filter_map(fact_key).collect())
             .collect();
-        Ok((plan.outcomes, touched))
+        let needs = Needs::of(events, &plan.book, &masters);
+        Ok((plan.outcomes, touched, needs))
     }
 
     pub(super) fn record(&self, events: &[InventoryEvent], outcomes: &[(String, Outcome)]) {
@@ -150,17 +196,26 @@ fn fact_key(fact: &Fact) -> Option<StockKey> {
     match fact {
         Fact::Available { key, .. }
         | Fact::Disconnected { key, .. }
-        | Fact::Commitment { key, .. }
+        | Fact::Quantities { key, .. }
         | Fact::Movement { key, .. } => Some(key.clone()),
-        Fact::Item { .. } => None,
+        Fact::Commitment { .. } | Fact::FulfillmentOrder { .. } | Fact::Item { .. } => None,
     }
 }
 
 /// Groups events so each group's worst-case transaction stays within DynamoDB's 100 actions.
 pub(super) fn chunks(events: &[(String, InventoryEvent)]) -> Vec<&[(String, InventoryEvent)]> {
     let cost = |e: &InventoryEvent| match &e.body {
-        EventBody::Stock { changes } => 1 + ACTIONS_PER_CHANGE * changes.len(),
-        EventBody::ShopRedact { .. } | EventBody::ErpRetry { .. } => 0,
+        EventBody::Stock { changes } => {
+            1 + changes
+                .iter()
+                .map(|c| match c {
+                    // Per line: its record, the levels it leaves and joins, their log entries.
+                    StockChange::FulfillmentOrder { lines, .. } => 5 * lines.len().max(1),
+                    _ => ACTIONS_PER_CHANGE,
+                })
+                .sum::<usize>()
+        }
+        EventBody::ShopRedact { .. } | EventBody::ErpRetry { .. } | EventBody::Refresh { .. } => 0,
     };
     let mut out = Vec::new();
     let (mut start, mut total) = (0, 0);

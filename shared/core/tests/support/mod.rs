@@ -11,7 +11,7 @@ use std::time::Duration;
 use stockbridge_core::config::ShopSecrets;
 use stockbridge_core::consumer::StockConsumer;
 use stockbridge_core::erp_push::PushPolicy;
-use stockbridge_core::ports::{Erp, EventQueue};
+use stockbridge_core::ports::{Erp, EventQueue, NoErp, NoQueue, ShopifyReads};
 use stockbridge_core::retry::RetryPolicy;
 use stockbridge_core::telemetry::Metrics;
 use stockbridge_core::webhook::{Body, RequestHeaders, WebhookService, DEFAULT_MAX_BODY_BYTES};
@@ -23,7 +23,7 @@ use stockbridge_domain::ids::{
     InventoryItemId, LineItemId, LocationId, OrderId, ShopDomain, Timestamp, VariantId, Version,
 };
 use stockbridge_domain::stock::StockKey;
-use stockbridge_memory::{MemoryQueue, MemoryStore};
+use stockbridge_memory::{EchoShopify, MemoryQueue, MemoryStore};
 use stockbridge_ops::import_skumap;
 
 pub mod day;
@@ -154,9 +154,17 @@ pub fn message(event: &InventoryEvent) -> Vec<(String, String)> {
     messages(std::slice::from_ref(event))
 }
 
-/// A consumer without ERP, counting metrics in memory.
+/// A consumer without ERP or Admin API reads, counting metrics in memory.
 pub fn consumer(store: &MemoryStore) -> StockConsumer<MemoryStore> {
     StockConsumer::new(store.clone(), Metrics::silent("test-consumer"))
+}
+
+/// The same, whose reads of Shopify confirm what the store holds ([`EchoShopify`]: the shop
+/// is what its webhooks say).
+pub fn consumer_echo(
+    store: &MemoryStore,
+) -> StockConsumer<MemoryStore, NoErp, NoQueue, EchoShopify<MemoryStore>> {
+    consumer(store).with_shopify(Some(EchoShopify::new(store.clone(), shop())))
 }
 
 /// A push policy whose waits are a millisecond or two.
@@ -183,9 +191,9 @@ pub struct Drained {
 
 /// Receives batches of 10 and applies them until the queue is empty; a failed message goes back
 /// under its id, as SQS delivers it again after the visibility timeout.
-pub async fn drain<E: Erp, Q: EventQueue>(
+pub async fn drain<E: Erp, Q: EventQueue, R: ShopifyReads>(
     queue: &MemoryQueue,
-    consumer: &StockConsumer<MemoryStore, E, Q>,
+    consumer: &StockConsumer<MemoryStore, E, Q, R>,
 ) -> Drained {
     let mut drained = Drained::default();
     for _ in 0..200 {

@@ -139,13 +139,24 @@ pub fn consumer_with_erp(
         stockbridge_aws::dynamodb::DynamoStore,
         stockbridge_erp::tryton::TrytonErp,
         stockbridge_aws::sqs::SqsQueue,
+        EchoDynamo,
     >,
 > {
     let metrics = stockbridge_core::telemetry::Metrics::silent("stock-consumer");
-    std::sync::Arc::new(stockbridge_core::consumer::StockConsumer::with_erp(
-        s.store.clone(),
-        metrics.clone(),
-        stockbridge_core::erp_push::ErpPush::new(erp, policy, metrics),
-        Some(s.queue.clone()),
-    ))
+    std::sync::Arc::new(
+        stockbridge_core::consumer::StockConsumer::with_erp(
+            s.store.clone(),
+            metrics.clone(),
+            stockbridge_core::erp_push::ErpPush::new(erp, policy, metrics),
+            Some(s.queue.clone()),
+        )
+        .with_shopify(Some(EchoDynamo::new(
+            s.store.clone(),
+            stockbridge_domain::ids::ShopDomain::new(super::SHOP),
+        ))),
+    )
 }
+
+/// Reads of Shopify that confirm what DynamoDB holds: these tests describe the shop by its
+/// webhooks alone (no unavailable states, each commitment where the webhooks put it).
+pub type EchoDynamo = stockbridge_memory::EchoShopify<stockbridge_aws::dynamodb::DynamoStore>;

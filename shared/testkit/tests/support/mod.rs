@@ -44,7 +44,16 @@ pub struct Stack {
     pub dlq_url: String,
     pub url: String,
     pub webhook_metrics: Metrics,
-    pub consumer: Arc<StockConsumer<DynamoStore>>,
+    /// The consumer without an ERP, whose reads of Shopify confirm what DynamoDB holds
+    /// ([`erp::EchoDynamo`]).
+    pub consumer: Arc<
+        StockConsumer<
+            DynamoStore,
+            stockbridge_core::ports::NoErp,
+            stockbridge_core::ports::NoQueue,
+            erp::EchoDynamo,
+        >,
+    >,
     pub poller: PollerSettings,
     _shutdown: watch::Sender<bool>,
 }
@@ -146,10 +155,14 @@ pub async fn stack_with(tweak: impl FnOnce(&mut HashMap<String, String>)) -> Sta
     };
     Stack {
         dlq_url: env["EVENTS_DLQ_URL"].clone(),
-        consumer: Arc::new(StockConsumer::new(
-            store.clone(),
-            Metrics::silent("stock-consumer"),
-        )),
+        consumer: Arc::new(
+            StockConsumer::new(store.clone(), Metrics::silent("stock-consumer")).with_shopify(
+                Some(erp::EchoDynamo::new(
+                    store.clone(),
+                    stockbridge_domain::ids::ShopDomain::new(SHOP),
+                )),
+            ),
+        ),
         env,
         sdk,
         store,
@@ -234,10 +247,11 @@ impl Stack {
     }
 
     /// The same with another consumer (e.g. one that pushes to an ERP).
-    pub async fn drain_with<E, Q>(&self, consumer: &Arc<StockConsumer<DynamoStore, E, Q>>)
+    pub async fn drain_with<E, Q, R>(&self, consumer: &Arc<StockConsumer<DynamoStore, E, Q, R>>)
     where
         E: stockbridge_core::ports::Erp + 'static,
         Q: stockbridge_core::ports::EventQueue + 'static,
+        R: stockbridge_core::ports::ShopifyReads + 'static,
     {
         let consumer = consumer.clone();
         let handler = move |event, deadline| {
@@ -314,10 +328,13 @@ pub mod standin;
 
 impl Stack {
     /// One poll cycle with another consumer.
-    pub async fn drain_once_with<E, Q>(&self, consumer: &Arc<StockConsumer<DynamoStore, E, Q>>)
-    where
+    pub async fn drain_once_with<E, Q, R>(
+        &self,
+        consumer: &Arc<StockConsumer<DynamoStore, E, Q, R>>,
+    ) where
         E: stockbridge_core::ports::Erp + 'static,
         Q: stockbridge_core::ports::EventQueue + 'static,
+        R: stockbridge_core::ports::ShopifyReads + 'static,
     {
         let consumer = consumer.clone();
         let handler = move |event, deadline| {

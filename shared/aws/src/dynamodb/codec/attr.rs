@@ -31,6 +31,11 @@ pub(crate) fn b(v: bool) -> AttributeValue {
     AttributeValue::Bool(v)
 }
 
+/// A map value (DynamoDB `M`).
+pub(crate) fn m(v: Item) -> AttributeValue {
+    AttributeValue::M(v)
+}
+
 /// A value as JSON text. The domain types stored this way always serialize; were one ever not
 /// to, the empty string stored reads back as corrupt rather than as a default.
 pub(crate) fn json(v: &impl serde::Serialize) -> AttributeValue {
@@ -64,9 +69,24 @@ fn missing(item: &Item, name: &str) -> PortError {
     corrupt(item, format!("attribute {name} is missing"))
 }
 
+/// Required: `value` if there is one, else corrupt as missing.
+pub(crate) fn required<T>(item: &Item, name: &str, value: Option<T>) -> Result<T, PortError> {
+    value.ok_or_else(|| missing(item, name))
+}
+
 /// A string attribute; absent is `None`, any other type is corrupt.
 pub(crate) fn opt_s(item: &Item, name: &str) -> Result<Option<String>, PortError> {
-    match item.get(name) {
+    s_at(item, item.get(name), name)
+}
+
+/// A string `value` held by `item` under `name` (a top-level attribute, or a path such as
+/// `parts.10.version` inside one); absent is `None`, any other type is corrupt.
+pub(crate) fn s_at(
+    item: &Item,
+    value: Option<&AttributeValue>,
+    name: &str,
+) -> Result<Option<String>, PortError> {
+    match value {
         None => Ok(None),
         Some(AttributeValue::S(v)) => Ok(Some(v.clone())),
         Some(_) => Err(corrupt(item, format!("attribute {name} is not a string"))),
@@ -74,12 +94,21 @@ pub(crate) fn opt_s(item: &Item, name: &str) -> Result<Option<String>, PortError
 }
 
 pub(crate) fn req_s(item: &Item, name: &str) -> Result<String, PortError> {
-    opt_s(item, name)?.ok_or_else(|| missing(item, name))
+    required(item, name, opt_s(item, name)?)
 }
 
 /// A number attribute that fits `T`; absent is `None`.
 pub(crate) fn opt_n<T: FromStr>(item: &Item, name: &str) -> Result<Option<T>, PortError> {
-    match item.get(name) {
+    n_at(item, item.get(name), name)
+}
+
+/// A number `value` that fits `T`, held by `item` under `name` (see [`s_at`]).
+pub(crate) fn n_at<T: FromStr>(
+    item: &Item,
+    value: Option<&AttributeValue>,
+    name: &str,
+) -> Result<Option<T>, PortError> {
+    match value {
         None => Ok(None),
         Some(AttributeValue::N(v)) => v.parse().map(Some).map_err(|_| {
             corrupt(
@@ -92,11 +121,20 @@ pub(crate) fn opt_n<T: FromStr>(item: &Item, name: &str) -> Result<Option<T>, Po
 }
 
 pub(crate) fn req_n<T: FromStr>(item: &Item, name: &str) -> Result<T, PortError> {
-    opt_n(item, name)?.ok_or_else(|| missing(item, name))
+    required(item, name, opt_n(item, name)?)
 }
 
 pub(crate) fn opt_bool(item: &Item, name: &str) -> Result<Option<bool>, PortError> {
-    match item.get(name) {
+    bool_at(item, item.get(name), name)
+}
+
+/// A boolean `value` held by `item` under `name` (see [`s_at`]).
+pub(crate) fn bool_at(
+    item: &Item,
+    value: Option<&AttributeValue>,
+    name: &str,
+) -> Result<Option<bool>, PortError> {
+    match value {
         None => Ok(None),
         Some(AttributeValue::Bool(v)) => Ok(Some(*v)),
         Some(_) => Err(corrupt(item, format!("attribute {name} is not a boolean"))),
@@ -104,11 +142,20 @@ pub(crate) fn opt_bool(item: &Item, name: &str) -> Result<Option<bool>, PortErro
 }
 
 pub(crate) fn req_bool(item: &Item, name: &str) -> Result<bool, PortError> {
-    opt_bool(item, name)?.ok_or_else(|| missing(item, name))
+    required(item, name, opt_bool(item, name)?)
 }
 
 pub(crate) fn opt_version(item: &Item, name: &str) -> Result<Option<Version>, PortError> {
-    opt_s(item, name)?
+    version_at(item, item.get(name), name)
+}
+
+/// A version `value` (its [`Version::to_key`] text) held by `item` under `name` (see [`s_at`]).
+pub(crate) fn version_at(
+    item: &Item,
+    value: Option<&AttributeValue>,
+    name: &str,
+) -> Result<Option<Version>, PortError> {
+    s_at(item, value, name)?
         .map(|v| {
             Version::from_key(&v)
                 .ok_or_else(|| corrupt(item, format!("attribute {name} = {v:?} is not a version")))
@@ -117,7 +164,25 @@ pub(crate) fn opt_version(item: &Item, name: &str) -> Result<Option<Version>, Po
 }
 
 pub(crate) fn req_version(item: &Item, name: &str) -> Result<Version, PortError> {
-    opt_version(item, name)?.ok_or_else(|| missing(item, name))
+    required(item, name, opt_version(item, name)?)
+}
+
+/// A map attribute (DynamoDB `M`); absent is `None`, any other type is corrupt.
+pub(crate) fn opt_m<'a>(item: &'a Item, name: &str) -> Result<Option<&'a Item>, PortError> {
+    m_at(item, item.get(name), name)
+}
+
+/// A map `value` held by `item` under `name` (see [`s_at`]).
+pub(crate) fn m_at<'a>(
+    item: &Item,
+    value: Option<&'a AttributeValue>,
+    name: &str,
+) -> Result<Option<&'a Item>, PortError> {
+    match value {
+        None => Ok(None),
+        Some(AttributeValue::M(v)) => Ok(Some(v)),
+        Some(_) => Err(corrupt(item, format!("attribute {name} is not a map"))),
+    }
 }
 
 pub(crate) fn req_json<T: serde::de::DeserializeOwned>(
