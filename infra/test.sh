@@ -20,6 +20,9 @@ if [ $# -eq 0 ]; then
   echo "==> layering: crates, dependencies, import circles, file sizes (infra/check_layers.py)"
   "$VENV/bin/python" infra/check_layers.py
 
+  echo "==> the Shopify Admin stand-in's self-check (infra/shopify-standin/selfcheck.py)"
+  "$VENV/bin/python" infra/shopify-standin/selfcheck.py
+
   echo "==> cargo fmt --check"
   cargo fmt --all -- --check
 

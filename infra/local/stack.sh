@@ -160,6 +160,15 @@ cmd_demo() {
   "$sb" skumap import --items "$ROOT/infra/local/catalogue/items.csv" --locations "$ROOT/infra/local/catalogue/locations.csv" >/dev/null
   say "ERP stock received before the day starts (the warehouse is counted in the ERP)"
   "$sb" erp apply --warehouse WH --key demo-opening-stock TEE-BLK-M=100 TEE-WHT-L=40 MUG=120 >/dev/null
+  say "the shop (the Admin API stand-in) holds what the day ends with, as Shopify does when its webhooks arrive"
+  # The consumer reads the levels the webhooks leave unexplained (a count on the shop floor) from
+  # the stand-in before it tells the ERP anything; the figures are events/webhook/EXPECTED.json.
+  "$VENV/bin/python" -c 'import json, sys
+rows = [{"item": k.split("@")[0], "location": k.split("@")[1], "available": v["available"],
+         "committed": v["committed"]}
+        for shop in json.load(open(sys.argv[1])).values() for k, v in shop.items()]
+print(json.dumps(rows))' "$ROOT/events/webhook/EXPECTED.json" \
+    | "$VENV/bin/python" "$ROOT/infra/shopify-standin/seed_from_stock.py" "http://127.0.0.1:$SHOPIFY_PORT"
   say "sending the signed sample webhooks (events/webhook/*.json)"
   "$sb" send --url "$WEBHOOK_URL" "$ROOT"/events/webhook/[0-9]*.json
   say "waiting for the consumer to drain the queue"

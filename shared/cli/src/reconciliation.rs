@@ -197,6 +197,18 @@ fn correction_summary(c: &Correction) -> String {
             format!("{before} -> {after}")
         }
         Correction::AdjustErp { before, after, .. } => format!("{before} -> {after}"),
+        Correction::RepairCommitments { before, after, .. } => {
+            format!("committed {before} -> {after} (fulfillment orders re-read)")
+        }
+        Correction::RecordQuantities { before, after, .. } => format!(
+            "available {} -> {}, unavailable {} -> {}, incoming {} -> {}",
+            before.available,
+            after.available,
+            before.on_hand - before.available - before.committed,
+            after.on_hand - after.available - after.committed,
+            before.incoming,
+            after.incoming
+        ),
     }
 }
 

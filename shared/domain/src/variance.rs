@@ -6,17 +6,20 @@
 //! and the ERP's on-hand), holding only the pages it has been given: memory does not grow with
 //! the catalogue. Every item is judged by [`assess`]:
 //!
-//! - **Shopify-master location** (shop floor): Shopify is right. Stockbridge's `available` behind
-//!   Shopify's is a lost webhook: record Shopify's level as a new snapshot ([`Correction::RecordLevel`]),
-//!   which also tells the ERP the difference through the normal push. Once Stockbridge agrees
-//!   with Shopify, an ERP on-hand other than Stockbridge's is a change made in the ERP: adjust
-//!   the ERP back ([`Correction::AdjustErp`]).
+//! - **Stockbridge behind Shopify** (either master): its `available`, `committed` or any state
+//!   other than Shopify's is a lost webhook: record every quantity name Shopify read as a
+//!   snapshot ([`Correction::RecordQuantities`]); when `committed` differs, also re-read the
+//!   location's open fulfillment orders ([`Correction::RepairCommitments`]), since committed
+//!   follows from the order lines.
+//! - **Shopify-master location** (shop floor): Shopify is right; once Stockbridge agrees with it
+//!   and its record is settled, an ERP on-hand other than Stockbridge's is a change made in the
+//!   ERP: adjust the ERP back ([`Correction::AdjustErp`]).
 //! - **ERP-master location** (warehouse): the ERP is right about on-hand. Shopify's `available`
-//!   other than ERP on-hand minus Shopify's `committed` is set back with compare-and-set
-//!   ([`Correction::SetShopify`]); Shopify's own webhook then updates Stockbridge. Stockbridge
-//!   behind an otherwise correct Shopify is a lost webhook, as above.
-//! - A record with an ERP write still owed or in flight is **pending**, not drift: it is skipped
-//!   and looked at again next run.
+//!   other than ERP on-hand minus Shopify's `committed` and unavailable states is set back with
+//!   compare-and-set ([`Correction::SetShopify`]); Shopify's own webhook then updates
+//!   Stockbridge. Stockbridge behind an otherwise correct Shopify is a lost webhook, as above.
+//! - A record with an ERP write still owed or in flight, or (Shopify-master) an unsettled one
+//!   (its on_hand not yet explained), is **pending**, not drift: it is looked at again next run.
 //! - Items Shopify stocks that the SKU map lacks are **unmapped** (their units count as
 //!   variance: the ERP never hears of them); mapped items Shopify does not stock at the location,
 //!   and items the ERP does not know, are reported and left to an operator.
@@ -31,9 +34,13 @@ use std::collections::VecDeque;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::event::ShopifyQuantities;
 use crate::ids::{InventoryItemId, LocationId};
 use crate::skumap::{LocationMapping, Master, UomFactor};
 use crate::stock::StockLevel;
+
+mod correction;
+pub use correction::Correction;
 
 /// Thresholds and limits of one run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -71,6 +78,38 @@ pub struct ShopifyLevel {
     pub available: i64,
     pub on_hand: i64,
     pub committed: i64,
+    /// The unavailable states and `incoming`, as `quantities(names:)` reads them.
+    #[serde(default)]
+    pub reserved: i64,
+    #[serde(default)]
+    pub damaged: i64,
+    #[serde(default)]
+    pub safety_stock: i64,
+    #[serde(default)]
+    pub quality_control: i64,
+    #[serde(default)]
+    pub incoming: i64,
+}
+
+impl ShopifyLevel {
+    /// Every quantity name as Shopify read them.
+    pub fn quantities(&self) -> ShopifyQuantities {
+        ShopifyQuantities {
+            available: self.available,
+            committed: self.committed,
+            on_hand: self.on_hand,
+            reserved: self.reserved,
+            damaged: self.damaged,
+            safety_stock: self.safety_stock,
+            quality_control: self.quality_control,
+            incoming: self.incoming,
+        }
+    }
+
+    /// On hand but not sellable: `reserved + damaged + safety_stock + quality_control`.
+    pub fn unavailable(&self) -> i64 {
+        self.reserved + self.damaged + self.safety_stock + self.quality_control
+    }
 }
 
 /// What Stockbridge knows of one mapped item at the location: the mapping, its stock record and
@@ -89,14 +128,16 @@ pub struct Known {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum VarianceKind {
-    /// Stockbridge's `available` differs from Shopify's: a webhook was lost or is late.
+    /// Stockbridge's `available` or a state differs from Shopify's: a webhook was lost or is
+    /// late (the unavailable states only ever come from reads).
     StockbridgeBehind,
     /// The ERP differs from what the master implies: a change made in the ERP (Shopify-master).
     ErpDrift,
     /// Shopify differs from what the ERP implies: a change made in Shopify (ERP-master).
     ShopifyDrift,
-    /// Stockbridge's `committed` differs from Shopify's: an order webhook was lost. Not
-    /// corrected automatically (the order lines are needed): replay the orders.
+    /// Stockbridge's `committed` differs from Shopify's: a `fulfillment_orders/*` or order
+    /// webhook was lost. Corrected by a snapshot and a re-read of the location's open
+    /// fulfillment orders ([`Correction::RepairCommitments`]).
     CommittedDiffers,
     /// Shopify stocks an item the SKU map lacks.
     UnmappedItem,
@@ -105,73 +146,6 @@ pub enum VarianceKind {
     /// A mapped item Shopify does not stock at this location, while the ERP or Stockbridge
     /// holds some.
     NotAtLocation,
-}
-
-/// A correction toward the master, with the follower's quantity before and after.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "action", rename_all = "snake_case")]
-pub enum Correction {
-    /// Record Shopify's `available` in Stockbridge as a new level snapshot.
-    RecordLevel {
-        item: InventoryItemId,
-        location: LocationId,
-        before: i64,
-        after: i64,
-    },
-    /// Adjust the ERP's on-hand (ERP units).
-    AdjustErp {
-        item: InventoryItemId,
-        location: LocationId,
-        warehouse: String,
-        erp_item: String,
-        before: Decimal,
-        after: Decimal,
-    },
-    /// Set Shopify's `available`, compare-and-set from `before`.
-    SetShopify {
-        item: InventoryItemId,
-        location: LocationId,
-        before: i64,
-        after: i64,
-    },
-}
-
-impl Correction {
-    pub fn item(&self) -> InventoryItemId {
-        match self {
-            Correction::RecordLevel { item, .. }
-            | Correction::AdjustErp { item, .. }
-            | Correction::SetShopify { item, .. } => *item,
-        }
-    }
-
-    pub fn location(&self) -> LocationId {
-        match self {
-            Correction::RecordLevel { location, .. }
-            | Correction::AdjustErp { location, .. }
-            | Correction::SetShopify { location, .. } => *location,
-        }
-    }
-
-    /// Which side it changes.
-    pub fn side(&self) -> &'static str {
-        match self {
-            Correction::RecordLevel { .. } => "stockbridge",
-            Correction::AdjustErp { .. } => "erp",
-            Correction::SetShopify { .. } => "shopify",
-        }
-    }
-
-    /// The correction that undoes this one (an operator's revert).
-    pub fn reversed(&self) -> Correction {
-        let mut back = self.clone();
-        match &mut back {
-            Correction::RecordLevel { before, after, .. }
-            | Correction::SetShopify { before, after, .. } => std::mem::swap(before, after),
-            Correction::AdjustErp { before, after, .. } => std::mem::swap(before, after),
-        }
-        back
-    }
 }
 
 /// One difference found, in Shopify units, with the correction it calls for (if any).
@@ -193,6 +167,10 @@ pub struct Variance {
     /// How far off the follower is, Shopify units.
     pub units: i64,
     pub correction: Option<Correction>,
+    /// With a snapshot when `committed` differs: the commitments repair
+    /// ([`Correction::RepairCommitments`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repair: Option<Correction>,
 }
 
 /// The verdict on one item at one location.
@@ -231,6 +209,7 @@ pub fn assess(
             erp_on_hand: known.and_then(|k| k.erp),
             units,
             correction: None,
+            repair: None,
         })
     };
     let (s, k) = match (shopify, known) {
@@ -259,45 +238,25 @@ pub fn assess(
         }
         (Some(s), Some(k)) => (s, k),
     };
-    let pending = k
-        .ours
-        .as_ref()
-        .is_some_and(|o| o.erp_owed != 0 || o.erp_inflight.is_some());
-    let ours_available = k.ours.as_ref().map(|o| o.available);
-    let behind = ours_available != Some(s.available);
-    let record_level = |units: i64| {
-        let mut v = blank(s.item, VarianceKind::StockbridgeBehind, units);
-        v.correction = Some(Correction::RecordLevel {
-            item: s.item,
-            location: loc,
-            before: ours_available.unwrap_or(0),
-            after: s.available,
-        });
-        v
-    };
+    let ours = k.ours.as_ref();
+    // An ERP write owed or in flight, or (Shopify-master) an on_hand not yet explained.
+    let pending = ours.is_some_and(|o| o.erp_owed != 0 || o.erp_inflight.is_some());
+    let unsettled = ours.is_some_and(|o| !o.is_settled());
+    let behind = behind(
+        s,
+        ours.map(StockLevel::shopify_quantities).unwrap_or_default(),
+    );
     match location.master {
         Master::Shopify => {
             let master_units = s.on_hand;
-            if behind {
-                let units = (s.available - ours_available.unwrap_or(0)).abs();
+            if let Some(v) = behind {
                 return Assessment::Differs {
                     master_units,
-                    variance: record_level(units),
+                    variance: Box::new(v.into_variance(*blank(s.item, v.kind(), 0), loc)),
                 };
             }
-            let ours = k.ours.as_ref().map(|o| (o.committed, o.on_hand()));
-            let (committed, on_hand) = ours.unwrap_or((0, 0));
-            if committed != s.committed {
-                return Assessment::Differs {
-                    master_units,
-                    variance: blank(
-                        s.item,
-                        VarianceKind::CommittedDiffers,
-                        (committed - s.committed).abs(),
-                    ),
-                };
-            }
-            if pending {
+            let on_hand = ours.map(StockLevel::on_hand).unwrap_or(0);
+            if pending || unsettled {
                 return Assessment::Pending { master_units };
             }
             let Some(erp) = k.erp else {
@@ -336,7 +295,8 @@ pub fn assess(
             if pending {
                 return Assessment::Pending { master_units };
             }
-            let target = master_units - s.committed;
+            // What is on hand and neither committed nor in an unavailable state is sellable.
+            let target = master_units - s.committed - s.unavailable();
             if s.available != target {
                 let mut v = blank(
                     s.item,
@@ -354,15 +314,69 @@ pub fn assess(
                     variance: v,
                 };
             }
-            if behind {
-                let units = (s.available - ours_available.unwrap_or(0)).abs();
+            if let Some(v) = behind {
                 return Assessment::Differs {
                     master_units,
-                    variance: record_level(units),
+                    variance: Box::new(v.into_variance(*blank(s.item, v.kind(), 0), loc)),
                 };
             }
             Assessment::InSync { master_units }
         }
+    }
+}
+
+/// Where Stockbridge's figures differ from Shopify's at one level (a lost webhook).
+#[derive(Clone, Copy, Debug)]
+struct Behind {
+    ours: ShopifyQuantities,
+    shopify: ShopifyQuantities,
+    item: InventoryItemId,
+}
+
+/// `Some` when `available`, `committed` or any state differs (`on_hand` follows from them).
+fn behind(s: &ShopifyLevel, ours: ShopifyQuantities) -> Option<Behind> {
+    let mut shopify = s.quantities();
+    // Stockbridge's on_hand is derived; compare like with like.
+    shopify.on_hand = s.available + s.committed + s.unavailable();
+    let mut mine = ours;
+    mine.on_hand = shopify.on_hand;
+    (mine != shopify).then_some(Behind {
+        ours,
+        shopify: s.quantities(),
+        item: s.item,
+    })
+}
+
+impl Behind {
+    fn kind(&self) -> VarianceKind {
+        if self.ours.committed != self.shopify.committed {
+            VarianceKind::CommittedDiffers
+        } else {
+            VarianceKind::StockbridgeBehind
+        }
+    }
+
+    /// The snapshot, and the commitments repair when `committed` differs.
+    fn into_variance(self, mut v: Variance, location: LocationId) -> Variance {
+        let snapshot = Correction::RecordQuantities {
+            item: self.item,
+            location,
+            before: self.ours,
+            after: self.shopify,
+        };
+        v.units = snapshot.units().unwrap_or(0);
+        v.correction = Some(snapshot);
+        if self.ours.committed != self.shopify.committed {
+            let repair = Correction::RepairCommitments {
+                item: self.item,
+                location,
+                before: self.ours.committed,
+                after: self.shopify.committed,
+            };
+            v.units += repair.units().unwrap_or(0);
+            v.repair = Some(repair);
+        }
+        v
     }
 }
 
@@ -607,6 +621,11 @@ mod tests {
             available,
             committed,
             on_hand: available + committed,
+            reserved: 0,
+            damaged: 0,
+            safety_stock: 0,
+            quality_control: 0,
+            incoming: 0,
         }
     }
 
@@ -619,6 +638,7 @@ mod tests {
             ours: ours.map(|(available, committed)| StockLevel {
                 available,
                 committed,
+                settled: available + committed,
                 ..Default::default()
             }),
             erp: erp.map(Decimal::from),
@@ -643,8 +663,18 @@ mod tests {
         assert_eq!(a, Assessment::InSync { master_units: 10 });
     }
 
+    fn q(available: i64, committed: i64, damaged: i64) -> ShopifyQuantities {
+        ShopifyQuantities {
+            available,
+            committed,
+            on_hand: available + committed + damaged,
+            damaged,
+            ..Default::default()
+        }
+    }
+
     #[test]
-    fn a_lost_webhook_records_shopifys_level() {
+    fn a_lost_webhook_records_shopifys_quantities() {
         for master in [Master::Shopify, Master::Erp] {
             let l = location(master);
             let v = differs(assess(
@@ -656,14 +686,51 @@ mod tests {
             assert_eq!(v.units, 3);
             assert_eq!(
                 v.correction,
-                Some(Correction::RecordLevel {
+                Some(Correction::RecordQuantities {
                     item: InventoryItemId(1),
                     location: LocationId(7),
-                    before: 8,
-                    after: 5
+                    before: q(8, 0, 0),
+                    after: q(5, 0, 0),
+                })
+            );
+            assert_eq!(v.repair, None, "committed agrees: nothing to re-read");
+        }
+    }
+
+    #[test]
+    fn units_moved_to_damaged_without_a_webhook_are_recorded_at_either_master() {
+        for master in [Master::Shopify, Master::Erp] {
+            let l = location(master);
+            // Shopify moved 2 of 10 to damaged; Stockbridge heard nothing. ERP has 10.
+            let mut s = shopify(1, 8, 0);
+            s.damaged = 2;
+            s.on_hand = 10;
+            let v = differs(assess(
+                &l,
+                Some(&s),
+                Some(&known(1, Some((10, 0)), Some(10), "each")),
+            ));
+            assert_eq!(v.kind, VarianceKind::StockbridgeBehind, "{master:?}");
+            assert_eq!(v.units, 4, "2 off available, 2 off damaged");
+            assert_eq!(
+                v.correction,
+                Some(Correction::RecordQuantities {
+                    item: InventoryItemId(1),
+                    location: LocationId(7),
+                    before: q(10, 0, 0),
+                    after: q(8, 0, 2),
                 })
             );
         }
+    }
+
+    #[test]
+    fn a_state_stockbridge_has_but_shopify_not_is_a_difference() {
+        let l = location(Master::Shopify);
+        let mut k = known(1, Some((5, 0)), Some(5), "each");
+        k.ours.as_mut().unwrap().states.incoming = 4;
+        let v = differs(assess(&l, Some(&shopify(1, 5, 0)), Some(&k)));
+        assert_eq!((v.kind, v.units), (VarianceKind::StockbridgeBehind, 4));
     }
 
     #[test]
@@ -769,16 +836,84 @@ mod tests {
     }
 
     #[test]
-    fn a_lost_order_webhook_is_reported_not_guessed() {
-        let l = location(Master::Shopify);
+    fn a_lost_order_webhook_is_repaired_by_a_snapshot_and_a_commitments_reread() {
+        for master in [Master::Shopify, Master::Erp] {
+            let l = location(master);
+            // ERP 7 = Shopify's on hand: only Stockbridge's committed is off.
+            let v = differs(assess(
+                &l,
+                Some(&shopify(1, 5, 2)),
+                Some(&known(1, Some((5, 0)), Some(7), "each")),
+            ));
+            assert_eq!((v.kind, v.units), (VarianceKind::CommittedDiffers, 2));
+            assert_eq!(
+                v.correction,
+                Some(Correction::RecordQuantities {
+                    item: InventoryItemId(1),
+                    location: LocationId(7),
+                    before: q(5, 0, 0),
+                    after: q(5, 2, 0),
+                })
+            );
+            assert_eq!(v.correction.as_ref().and_then(Correction::units), Some(0));
+            let repair = Correction::RepairCommitments {
+                item: InventoryItemId(1),
+                location: LocationId(7),
+                before: 0,
+                after: 2,
+            };
+            assert_eq!(repair.units(), Some(2));
+            assert_eq!(v.repair, Some(repair), "{master:?}");
+        }
+    }
+
+    #[test]
+    fn at_an_erp_master_location_available_is_net_of_unavailable_states() {
+        let l = location(Master::Erp);
+        // ERP 20; Shopify 3 committed, 4 damaged: available must be 13.
+        let mut s = shopify(1, 16, 3);
+        s.damaged = 4;
+        s.on_hand = 23;
         let v = differs(assess(
             &l,
-            Some(&shopify(1, 5, 2)),
-            Some(&known(1, Some((5, 0)), Some(5), "each")),
+            Some(&s),
+            Some(&known(1, Some((16, 3)), Some(20), "each")),
         ));
+        assert_eq!(v.kind, VarianceKind::ShopifyDrift);
         assert_eq!(
-            (v.kind, v.units, v.correction),
-            (VarianceKind::CommittedDiffers, 2, None)
+            v.correction,
+            Some(Correction::SetShopify {
+                item: InventoryItemId(1),
+                location: LocationId(7),
+                before: 16,
+                after: 13
+            })
+        );
+        s.available = 13;
+        s.on_hand = 20;
+        let mut k = known(1, Some((13, 3)), Some(20), "each");
+        k.ours.as_mut().unwrap().states.damaged = 4;
+        assert_eq!(
+            assess(&l, Some(&s), Some(&k)),
+            Assessment::InSync { master_units: 20 }
+        );
+    }
+
+    #[test]
+    fn an_unsettled_record_at_a_shopify_master_location_is_pending_not_erp_drift() {
+        let l = location(Master::Shopify);
+        let mut k = known(1, Some((5, 0)), Some(8), "each");
+        k.ours.as_mut().unwrap().settled = 8;
+        assert_eq!(
+            assess(&l, Some(&shopify(1, 5, 0)), Some(&k)),
+            Assessment::Pending { master_units: 5 }
+        );
+        k.ours.as_mut().unwrap().settled = 5;
+        let v = differs(assess(&l, Some(&shopify(1, 5, 0)), Some(&k)));
+        assert_eq!(
+            v.kind,
+            VarianceKind::ErpDrift,
+            "settled: the ERP is set back"
         );
     }
 

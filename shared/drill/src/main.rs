@@ -6,6 +6,8 @@
 //! - `drill webhooks` ([`webhooks`]): the Black Friday drill, signed webhooks at a rate through
 //!   every function of a private local stack, checked against the generator's model; or, with
 //!   `--url`, against a deployed webhook, reporting what the sender sees.
+//! - `drill flash` ([`flash`]): a flash sale on a private Shopify stand-in, its webhooks through
+//!   the real consumers reading the Admin API: points spent per 1,000 events beside the budget.
 //! - `drill reconcile` ([`reconcile`]): the reconciliation comparison at full size, streamed.
 //!
 //! Shared by the drills: [`stack`] (the private stack and its checks), [`load`] (the synthetic
@@ -19,6 +21,7 @@ use clap::{Parser, Subcommand};
 
 mod args;
 mod erp;
+mod flash;
 mod load;
 mod measure;
 mod plot;
@@ -43,6 +46,8 @@ enum Command {
     Erp(erp::ErpArgs),
     /// Black Friday drill: signed webhooks at a target rate through every function.
     Webhooks(webhooks::WebhookArgs),
+    /// Flash sale on a private stand-in: Admin API points per 1,000 events beside the budget.
+    Flash(flash::FlashArgs),
     /// The reconciliation comparison at full size (pure, streamed): time and peak memory.
     Reconcile(reconcile::ReconcileArgs),
 }
@@ -58,6 +63,7 @@ async fn main() -> ExitCode {
             Some(url) => webhooks::remote(args, url).await,
             None => webhooks::local(args).await,
         },
+        Command::Flash(args) => flash::drill(args).await,
         Command::Reconcile(args) if args.live => reconcile::live(args).await,
         Command::Reconcile(args) => reconcile::run(args),
     };

@@ -81,6 +81,11 @@ fn sources(i: u64, n: u64, drift_every: u64, uom: &UomFactor) -> (ShopifyLevel, 
         },
         on_hand: available + committed,
         committed,
+        reserved: 0,
+        damaged: 0,
+        safety_stock: 0,
+        quality_control: 0,
+        incoming: 0,
     };
     let ours_available = if drift && i % 3 == 0 {
         available - 2
@@ -181,6 +186,11 @@ fn bulk_sort(skus: u64, locations: u64) -> Result<f64, Box<dyn std::error::Error
                     available: (i % 90) as i64,
                     on_hand: (i % 90) as i64,
                     committed: 0,
+                    reserved: 0,
+                    damaged: 0,
+                    safety_stock: 0,
+                    quality_control: 0,
+                    incoming: 0,
                 })?;
             }
         }

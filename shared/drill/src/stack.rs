@@ -184,18 +184,20 @@ pub fn start_consumers(
     stop: &tokio::sync::watch::Receiver<bool>,
 ) -> Result<Consumers, Box<dyn std::error::Error>> {
     let metrics = Metrics::silent("stock-consumer");
-    let consumer = Arc::new(StockConsumer::with_erp(
-        store.clone(),
-        metrics.clone(),
-        ErpPush::new(tryton(setup)?, PushPolicy::default(), metrics.clone()),
-        Some(setup.queue.clone()),
-    )
-    // The drill's shop exists only as its webhooks (no Shopify behind them): reads of it
-    // confirm what DynamoDB holds, as a shop with no unavailable states would answer.
-    .with_shopify(Some(stockbridge_memory::EchoShopify::new(
-        store.clone(),
-        stockbridge_domain::ids::ShopDomain::new(SHOP),
-    ))));
+    let consumer = Arc::new(
+        StockConsumer::with_erp(
+            store.clone(),
+            metrics.clone(),
+            ErpPush::new(tryton(setup)?, PushPolicy::default(), metrics.clone()),
+            Some(setup.queue.clone()),
+        )
+        // The drill's shop exists only as its webhooks (no Shopify behind them): reads of it
+        // confirm what DynamoDB holds, as a shop with no unavailable states would answer.
+        .with_shopify(Some(stockbridge_memory::EchoShopify::new(
+            store.clone(),
+            stockbridge_domain::ids::ShopDomain::new(SHOP),
+        ))),
+    );
     let settings = PollerSettings {
         queue_url: setup.queue_url().to_string(),
         queue_arn: String::new(),

@@ -15,7 +15,7 @@ pub(crate) const LEVELS_QUERY: &str = r#"query StockbridgeLevels($location: ID!,
     inventoryLevels(first: $first, after: $after) {
       nodes {
         item { id }
-        quantities(names: ["available", "on_hand", "committed"]) { name quantity }
+        quantities(names: ["available", "committed", "on_hand", "reserved", "damaged", "safety_stock", "quality_control", "incoming"]) { name quantity }
       }
       pageInfo { hasNextPage endCursor }
     }
@@ -47,10 +47,10 @@ pub(crate) const SET_MUTATION: &str = r#"mutation StockbridgeSetAvailable($input
   }
 }"#;
 
-/// The query a bulk operation runs: every level at `location`, with the three quantities.
+/// The query a bulk operation runs: every level at `location`, with all eight quantity names.
 pub(crate) fn bulk_levels_query(location: LocationId) -> String {
     format!(
-        r#"{{ location(id: "gid://shopify/Location/{location}") {{ inventoryLevels {{ edges {{ node {{ item {{ id }} quantities(names: ["available", "on_hand", "committed"]) {{ name quantity }} }} }} }} }} }}"#
+        r#"{{ location(id: "gid://shopify/Location/{location}") {{ inventoryLevels {{ edges {{ node {{ item {{ id }} quantities(names: ["available", "committed", "on_hand", "reserved", "damaged", "safety_stock", "quality_control", "incoming"]) {{ name quantity }} }} }} }} }} }}"#
     )
 }
 
@@ -93,6 +93,11 @@ pub(crate) fn level_from(
         available: quantity("available")?,
         on_hand: quantity("on_hand")?,
         committed: quantity("committed")?,
+        reserved: quantity("reserved")?,
+        damaged: quantity("damaged")?,
+        safety_stock: quantity("safety_stock")?,
+        quality_control: quantity("quality_control")?,
+        incoming: quantity("incoming")?,
     })
 }
 

@@ -426,14 +426,12 @@ async fn seeded_drift_is_found_alerted_corrected_toward_the_master_and_logged_on
             .and_then(|(v, _)| v.correction.clone())
             .unwrap()
     };
-    assert!(matches!(
-        correction(A),
-        Correction::RecordLevel {
-            before: 30,
-            after: 25,
-            ..
-        }
-    ));
+    assert!(
+        matches!(correction(A), Correction::RecordQuantities { before, after, .. }
+            if before.available == 30 && after.available == 25),
+        "{:?}",
+        correction(A)
+    );
     assert!(
         matches!(correction(B), Correction::AdjustErp { before, after, .. } if before == Decimal::from(27) && after == Decimal::from(20))
     );
@@ -748,4 +746,213 @@ async fn overlapping_runs_correct_a_difference_once() {
     // The lease was given back: the next run goes ahead and finds nothing to correct.
     let next = w.run(Policy::default(), false).await;
     assert_eq!(next.corrections_applied, 0, "{next:#?}");
+}
+
+/// A consumer that reads the stand-in's Admin API (fulfillment orders, every quantity name).
+fn reading_consumer(
+    w: &World,
+) -> Arc<StockConsumer<DynamoStore, TrytonErp, SqsQueue, ShopifyGraphql>> {
+    let metrics = Metrics::silent("stock-consumer");
+    Arc::new(
+        StockConsumer::with_erp(
+            w.s.store.clone(),
+            metrics.clone(),
+            stockbridge_core::erp_push::ErpPush::new(tryton(), PushPolicy::default(), metrics),
+            Some(w.s.queue.clone()),
+        )
+        .with_shopify(Some(
+            ShopifyGraphql::new(&w.standin.base, support::standin::TOKEN).expect("client"),
+        )),
+    )
+}
+
+/// Waits for the stand-in's queued webhooks, then drains through `consumer`.
+async fn settle_with(
+    w: &World,
+    consumer: &Arc<StockConsumer<DynamoStore, TrytonErp, SqsQueue, ShopifyGraphql>>,
+) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let d = w.standin.get("/_standin/stats").await["deliveries"].clone();
+        let n = |k: &str| d[k].as_u64().unwrap_or(0);
+        if n("delivered") + n("failed") == n("queued") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "webhooks not delivered: {d}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    w.s.drain_with(consumer).await;
+}
+
+/// Shopify's level as the stand-in keeps it.
+async fn standin_level(w: &World, item: u64, location: u64) -> Value {
+    let state = w.standin.get("/_standin/state").await;
+    state["levels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| {
+            l["item_id"].as_u64() == Some(item) && l["location_id"].as_u64() == Some(location)
+        })
+        .unwrap_or_else(|| panic!("no level {item}@{location}"))
+        .clone()
+}
+
+/// Stockbridge's record of one level.
+async fn record(w: &World, item: u64, location: u64) -> stockbridge_domain::stock::StockLevel {
+    w.s.store
+        .levels(&w.s.shop())
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|(k, _)| k.item.0 == item && k.location.0 == location)
+        .map(|(_, l)| l)
+        .unwrap_or_else(|| panic!("no record {item}@{location}"))
+}
+
+#[tokio::test]
+async fn a_lost_fulfillment_order_move_and_a_lost_damaged_count_are_repaired() {
+    let w = world(Options::default()).await;
+    let consumer = reading_consumer(&w);
+    // C is stocked at the shop floor too; an online order of 2 C routes to the warehouse (the
+    // primary location) and its fulfillment order is read.
+    w.standin
+        .post(
+            "/_standin/seed",
+            json!({"levels": [{"item": C, "location": STORE, "available": 10}], "notify": true}),
+        )
+        .await;
+    settle_with(&w, &consumer).await;
+    let placed = w
+        .standin
+        .post(
+            "/_standin/order",
+            json!({"lines": [{"inventory_item_id": C, "quantity": 2}]}),
+        )
+        .await;
+    let fo = placed["fulfillment_orders"][0]["id"].as_u64().unwrap();
+    settle_with(&w, &consumer).await;
+    assert_eq!(
+        record(&w, C, WH).await.committed,
+        2,
+        "the routed order counts at the warehouse"
+    );
+
+    // The fulfillment order moves to the shop floor; its `fulfillment_orders/moved` is lost.
+    w.standin
+        .post(
+            "/_standin/move",
+            json!({"fulfillment_order": fo, "location": STORE, "hold": true}),
+        )
+        .await;
+    let dropped = w
+        .standin
+        .post(
+            "/_standin/webhooks/drop",
+            json!({"topic": "fulfillment_orders/moved"}),
+        )
+        .await;
+    assert_eq!(
+        dropped["dropped"].as_array().map(Vec::len),
+        Some(1),
+        "{dropped}"
+    );
+    w.standin.post("/_standin/webhooks/flush", json!({})).await;
+    // 3 of A at the shop floor are marked damaged; that webhook is lost too.
+    w.standin
+        .post(
+            "/_standin/set",
+            json!({"item": A, "location": STORE, "available": 27, "damaged": 3, "silent": true}),
+        )
+        .await;
+    settle_with(&w, &consumer).await;
+    let committed = |l: &Value| l["committed"].as_i64().unwrap();
+    let (wh, store) = (
+        standin_level(&w, C, WH).await,
+        standin_level(&w, C, STORE).await,
+    );
+    assert_eq!(
+        (committed(&wh), committed(&store)),
+        (0, 2),
+        "Shopify moved it"
+    );
+    let before = (
+        record(&w, C, WH).await.committed,
+        record(&w, C, STORE).await.committed,
+    );
+    assert_eq!(before, (2, 0), "committed is wrong at both locations");
+    assert_eq!(record(&w, A, STORE).await.states.damaged, 0);
+
+    let report = w.run(Policy::default(), false).await;
+    let found = kinds(&report);
+    for (item, location, kind) in [
+        (C, WH, VarianceKind::CommittedDiffers),
+        (C, STORE, VarianceKind::CommittedDiffers),
+        (A, STORE, VarianceKind::StockbridgeBehind),
+    ] {
+        assert!(
+            found.contains(&(item, location, kind, Some("applied".into()))),
+            "{item}@{location} {kind:?}: {found:?}"
+        );
+    }
+    let repaired: Vec<(u64, u64)> = report
+        .applied
+        .iter()
+        .filter(|c| matches!(c, Correction::RepairCommitments { .. }))
+        .map(|c| (c.item().0, c.location().0))
+        .collect();
+    assert_eq!(repaired, vec![(C, WH), (C, STORE)], "{:?}", report.applied);
+
+    w.s.drain_with(&consumer).await;
+    let wh_after = record(&w, C, WH).await;
+    let store_after = record(&w, C, STORE).await;
+    assert_eq!(
+        (wh_after.committed, store_after.committed),
+        (committed(&wh), committed(&store)),
+        "committed is Shopify's at both"
+    );
+    assert_eq!(
+        wh_after.available,
+        standin_level(&w, C, WH).await["available"]
+            .as_i64()
+            .unwrap()
+    );
+    let a = record(&w, A, STORE).await;
+    let shop_a = standin_level(&w, A, STORE).await;
+    assert_eq!(
+        (a.available, a.states.damaged, a.on_hand()),
+        (
+            shop_a["available"].as_i64().unwrap(),
+            shop_a["damaged"].as_i64().unwrap(),
+            shop_a["on_hand"].as_i64().unwrap()
+        ),
+        "the states are Shopify's"
+    );
+    assert_eq!(a.states.damaged, 3);
+
+    // Logged like the other corrections, and a second run finds nothing left to repair.
+    let entry = (
+        report.run.clone(),
+        "stockbridge".to_string(),
+        "applied".to_string(),
+    );
+    for location in [WH, STORE] {
+        assert_eq!(
+            w.corrections_logged(C, location).await,
+            vec![entry.clone(), entry.clone()],
+            "the snapshot and the commitments repair at {location}"
+        );
+    }
+    assert_eq!(w.corrections_logged(A, STORE).await, vec![entry]);
+    let second = w.run(Policy::default(), false).await;
+    let left: Vec<_> = kinds(&second)
+        .into_iter()
+        .filter(|k| {
+            matches!(
+                k.2,
+                VarianceKind::CommittedDiffers | VarianceKind::StockbridgeBehind
+            )
+        })
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }

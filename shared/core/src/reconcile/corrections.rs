@@ -4,8 +4,8 @@
 
 use super::report::{ReconcileReport, ReportedCorrection, APPLIED, DRY_RUN, HELD, STALE};
 use super::{
-    correction_key, level_snapshot, run_id, with_retries, ReconcileError, Reconciler, RunOptions,
-    CORRECTIONS,
+    commitments_refresh, correction_key, level_snapshot, quantities_snapshot, read_shopify, run_id,
+    with_retries, ReconcileError, Reconciler, RunOptions, CORRECTIONS,
 };
 use crate::ports::RunLock;
 use crate::ports::{
@@ -14,7 +14,8 @@ use crate::ports::{
 };
 use stockbridge_domain::erp_write::{ErpLine, ErpWrite};
 use stockbridge_domain::event::InventoryEvent;
-use stockbridge_domain::ids::Timestamp;
+use stockbridge_domain::ids::{FulfillmentOrderId, LocationId, Timestamp};
+use stockbridge_domain::stock::StockKey;
 use stockbridge_domain::variance::{CapBudget, Correction, Variance};
 
 /// Log entries written at a time (one `BatchWriteItem` takes 25).
@@ -29,6 +30,17 @@ pub(super) struct Corrections {
     pub budget: CapBudget,
     pub log: Vec<CorrectionRecord>,
     pub snapshots: Vec<InventoryEvent>,
+    /// The commitments repair of the location being compared.
+    pub repair: Repair,
+}
+
+/// A location's commitments repair in progress: its open fulfillment orders (read once, at the
+/// first repair admitted; the error if that read failed) and the levels whose `committed`
+/// differs. Sent as `refresh` messages when the location's pass ends.
+#[derive(Debug, Default)]
+pub(super) struct Repair {
+    pub open: Option<Result<Vec<FulfillmentOrderId>, String>>,
+    pub levels: Vec<StockKey>,
 }
 
 impl Corrections {
@@ -49,7 +61,7 @@ impl<St, E, S, Q, A> Reconciler<St, E, S, Q, A>
 where
     St: StockStore + SkuMapStore + Inbox + RunLock,
     E: Erp,
-    S: ShopifyAdmin,
+    S: ShopifyAdmin + crate::ports::ShopifyReads,
     Q: EventQueue,
     A: AlertSink,
 {
@@ -79,9 +91,14 @@ where
             ..ReconcileReport::begin(&run, &self.shop, started_at)
         };
         let mut pending = Corrections::default();
-        for correction in original.applied.iter().map(Correction::reversed) {
+        // A commitments repair has nothing to undo: it made the consumer read Shopify again.
+        let undoable = original
+            .applied
+            .iter()
+            .filter(|c| !matches!(c, Correction::RepairCommitments { .. }));
+        for correction in undoable.map(Correction::reversed) {
             let outcome = self
-                .apply(&run, &correction, started_at, &mut pending.snapshots)
+                .apply(&run, &correction, started_at, &mut pending)
                 .await;
             let done = ReportedCorrection {
                 correction,
@@ -118,12 +135,14 @@ where
     ) -> Result<ReportedCorrection, ReconcileError> {
         let outcome = if options.policy.dry_run {
             DRY_RUN.to_string()
-        } else if !pending.budget.admit(&options.policy, variance.units) && !options.lift_cap {
+        } else if !pending.budget.admit(
+            &options.policy,
+            correction.units().unwrap_or(variance.units),
+        ) && !options.lift_cap
+        {
             HELD.to_string()
         } else {
-            let applied = self
-                .apply(run, correction, read_at, &mut pending.snapshots)
-                .await;
+            let applied = self.apply(run, correction, read_at, pending).await;
             if let Err(ApplyError::Failed(why)) = &applied {
                 tracing::warn!(run, item = %correction.item(), error = %why, "correction failed");
             }
@@ -143,16 +162,49 @@ where
         })
     }
 
-    /// Changes the follower: a level snapshot for Stockbridge (sent with the next flush), an
-    /// ERP write under the correction's key, a compare-and-set of Shopify's `available`.
+    /// Changes the follower: a level or quantities snapshot for Stockbridge (sent with the next
+    /// flush), a commitments repair (sent when the location's pass ends), an ERP write under the
+    /// correction's key, a compare-and-set of Shopify's `available`.
     async fn apply(
         &self,
         run: &str,
         correction: &Correction,
         read_at: Timestamp,
-        snapshots: &mut Vec<InventoryEvent>,
+        pending: &mut Corrections,
     ) -> Result<(), ApplyError> {
+        let snapshots = &mut pending.snapshots;
         match correction {
+            Correction::RecordQuantities {
+                item,
+                location,
+                after,
+                ..
+            } => {
+                snapshots.push(quantities_snapshot(
+                    &self.shop, run, *item, *location, *after, read_at,
+                ));
+                Ok(())
+            }
+            Correction::RepairCommitments { item, location, .. } => {
+                if pending.repair.open.is_none() {
+                    let read = self.open_fulfillment_orders(*location).await;
+                    pending.repair.open = Some(read.map_err(|e| e.to_string()));
+                }
+                match pending.repair.open.as_ref() {
+                    Some(Ok(_)) => {
+                        pending.repair.levels.push(StockKey {
+                            shop: self.shop.clone(),
+                            item: *item,
+                            location: *location,
+                        });
+                        Ok(())
+                    }
+                    Some(Err(why)) => Err(ApplyError::Failed(format!(
+                        "reading the open fulfillment orders at {location}: {why}"
+                    ))),
+                    None => Err(ApplyError::Failed("no fulfillment order read".into())),
+                }
+            }
             Correction::RecordLevel {
                 item,
                 location,
@@ -215,12 +267,42 @@ where
         }
     }
 
+    /// Every open fulfillment order assigned to `location`, all pages.
+    async fn open_fulfillment_orders(
+        &self,
+        location: LocationId,
+    ) -> Result<Vec<FulfillmentOrderId>, ReconcileError> {
+        let mut ids = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let c = cursor.clone();
+            let (page, next) =
+                read_shopify(|| self.shopify.open_fulfillment_orders(location, c.clone())).await?;
+            ids.extend(page.into_iter().map(|fo| fo.id));
+            match next {
+                Some(n) => cursor = Some(n),
+                None => return Ok(ids),
+            }
+        }
+    }
+
+    /// At the end of a location's pass: the `refresh` messages of its commitments repair (the
+    /// open fulfillment orders read, the levels whose `committed` differs), queued for the
+    /// next flush; the repair is cleared for the next location.
+    pub(super) fn end_repair(&self, run: &str, location: LocationId, pending: &mut Corrections) {
+        let repair = std::mem::take(&mut pending.repair);
+        if let (Some(Ok(open)), false) = (repair.open, repair.levels.is_empty()) {
+            let events = commitments_refresh(&self.shop, run, location, &open, &repair.levels);
+            pending.snapshots.extend(events);
+        }
+    }
+
     /// Sends the buffered level snapshots and writes the buffered log entries.
     pub(super) async fn flush(&self, pending: &mut Corrections) -> Result<(), ReconcileError> {
-        if !pending.snapshots.is_empty() {
-            self.queue.send(&pending.snapshots).await?;
-            pending.snapshots.clear();
+        for batch in pending.snapshots.chunks(SNAPSHOT_BATCH) {
+            self.queue.send(batch).await?;
         }
+        pending.snapshots.clear();
         if !pending.log.is_empty() {
             self.store.log_corrections(&pending.log).await?;
             pending.log.clear();

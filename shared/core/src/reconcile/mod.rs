@@ -9,10 +9,15 @@
 //! whatever the catalogue size. The rule is in [`stockbridge_domain::variance`].
 //!
 //! Corrections:
-//! - Stockbridge behind Shopify: a level snapshot is sent through the event queue, so the
-//!   consumer applies it like any webhook (exactly once, logged, and the ERP told the difference
-//!   at Shopify-master locations). Its version is the time of Shopify's read minus one second
+//! - Stockbridge behind Shopify (`available`, `committed` or a state): a `Quantities` snapshot of
+//!   every name Shopify read is sent through the event queue, so the consumer applies it like its
+//!   own reads (exactly once, logged). Its version is the time of Shopify's read minus one second
 //!   (Shopify's `updated_at` has whole seconds), so a webhook for a later change still wins.
+//! - `committed` differs (a lost `fulfillment_orders/*` or order webhook): the location's open
+//!   fulfillment orders are read once (at the first such item admitted) and, when the location's
+//!   pass ends, `refresh` messages name them and the differing levels: the consumer reads and
+//!   applies what Shopify says (and re-reads lines marked `recheck` by its own logic). Each
+//!   repair is a correction of its own, counted against the cap by the units of `committed` off.
 //! - ERP drift: one ERP write of the difference under a key derived from the run and the item,
 //!   so a retried call does not apply it twice.
 //! - Shopify drift: `inventorySetQuantities` with `changeFromQuantity` (a concurrent change makes
@@ -37,7 +42,9 @@ mod options;
 mod pass;
 mod report;
 
-pub use keys::{correction_key, level_snapshot, run_id};
+pub use keys::{
+    commitments_refresh, correction_key, level_snapshot, quantities_snapshot, run_id, REFRESH_CHUNK,
+};
 pub use options::{policy_from_env, RunOptions, RunRequest, ShopifyRead};
 pub use report::{
     alert_detail, ReconcileReport, ReportedCorrection, UnmappedLocation, REPORT_CORRECTIONS,
@@ -120,7 +127,7 @@ impl<St, E, S, Q, A> Reconciler<St, E, S, Q, A>
 where
     St: StockStore + SkuMapStore + Inbox + RunLock,
     E: Erp,
-    S: ShopifyAdmin,
+    S: ShopifyAdmin + crate::ports::ShopifyReads,
     Q: EventQueue,
     A: AlertSink,
 {

@@ -23,7 +23,7 @@ impl<St, E, S, Q, A> Reconciler<St, E, S, Q, A>
 where
     St: StockStore + SkuMapStore + Inbox + RunLock,
     E: Erp,
-    S: ShopifyAdmin,
+    S: ShopifyAdmin + crate::ports::ShopifyReads,
     Q: EventQueue,
     A: AlertSink,
 {
@@ -78,12 +78,19 @@ where
                     ),
                     None => None,
                 };
+                if let Some(repair) = &variance.repair {
+                    let repaired = self
+                        .correct(run, repair, &variance, read_at, options, pending)
+                        .await?;
+                    report.count_correction(&repaired);
+                }
                 report.record_variance(variance, done);
             }
             if pending.batch_ready() {
                 self.flush(pending).await?;
             }
         }
+        self.end_repair(run, mapping.location, pending);
         Ok(pass.tally)
     }
 

@@ -289,6 +289,7 @@ mod tests {
             erp_on_hand: None,
             units,
             correction: None,
+            repair: None,
         }
     }
 

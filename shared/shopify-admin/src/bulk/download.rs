@@ -400,7 +400,7 @@ mod tests {
 
     fn line(item: u64, available: i64) -> String {
         format!(
-            r#"{{"item":{{"id":"gid://shopify/InventoryItem/{item}"}},"quantities":[{{"name":"available","quantity":{available}}},{{"name":"on_hand","quantity":5}},{{"name":"committed","quantity":1}}]}}"#
+            r#"{{"item":{{"id":"gid://shopify/InventoryItem/{item}"}},"quantities":[{{"name":"available","quantity":{available}}},{{"name":"on_hand","quantity":5}},{{"name":"committed","quantity":1}},{{"name":"reserved","quantity":0}},{{"name":"damaged","quantity":2}},{{"name":"safety_stock","quantity":0}},{{"name":"quality_control","quantity":0}},{{"name":"incoming","quantity":4}}]}}"#
         )
     }
 
@@ -420,6 +420,10 @@ mod tests {
         let items: Vec<u64> = levels.iter().map(|l| l.item.0).collect();
         assert_eq!(items, vec![10, 20, 30]);
         assert!(levels.iter().all(|l| l.location == LocationId(7)));
+        assert!(
+            levels.iter().all(|l| (l.damaged, l.incoming) == (2, 4)),
+            "every quantity name is read: {levels:?}"
+        );
         let request = request.recv().unwrap();
         assert!(
             request.starts_with("GET /_standin/bulk/1.jsonl "),

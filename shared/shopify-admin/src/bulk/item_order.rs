@@ -12,9 +12,9 @@ use std::io::{self, BufReader, BufWriter, Read, Seek, Write};
 use stockbridge_core::ports::{ShopifyError, ShopifyLevel};
 use stockbridge_domain::ids::{InventoryItemId, LocationId};
 
-/// Levels held in memory before a run is spilled (40 bytes each on disk, about 80 in memory).
+/// Levels held in memory before a run is spilled (80 bytes each on disk, about 120 in memory).
 pub const RUN_LEN: usize = 50_000;
-const RECORD: usize = 40;
+const RECORD: usize = 80;
 
 fn encode(l: &ShopifyLevel) -> [u8; RECORD] {
     let mut b = [0u8; RECORD];
@@ -23,6 +23,11 @@ fn encode(l: &ShopifyLevel) -> [u8; RECORD] {
     b[16..24].copy_from_slice(&l.available.to_le_bytes());
     b[24..32].copy_from_slice(&l.on_hand.to_le_bytes());
     b[32..40].copy_from_slice(&l.committed.to_le_bytes());
+    b[40..48].copy_from_slice(&l.reserved.to_le_bytes());
+    b[48..56].copy_from_slice(&l.damaged.to_le_bytes());
+    b[56..64].copy_from_slice(&l.safety_stock.to_le_bytes());
+    b[64..72].copy_from_slice(&l.quality_control.to_le_bytes());
+    b[72..80].copy_from_slice(&l.incoming.to_le_bytes());
     b
 }
 
@@ -38,6 +43,11 @@ fn decode(b: &[u8; RECORD]) -> ShopifyLevel {
         available: i64::from_le_bytes(word(16)),
         on_hand: i64::from_le_bytes(word(24)),
         committed: i64::from_le_bytes(word(32)),
+        reserved: i64::from_le_bytes(word(40)),
+        damaged: i64::from_le_bytes(word(48)),
+        safety_stock: i64::from_le_bytes(word(56)),
+        quality_control: i64::from_le_bytes(word(64)),
+        incoming: i64::from_le_bytes(word(72)),
     }
 }
 
@@ -161,6 +171,11 @@ mod tests {
             available: item as i64 % 13 - 3,
             on_hand: item as i64 % 17,
             committed: -(item as i64 % 5),
+            reserved: item as i64 % 3,
+            damaged: item as i64 % 7,
+            safety_stock: item as i64 % 11,
+            quality_control: item as i64 % 19,
+            incoming: item as i64 % 23,
         }
     }
 
