@@ -169,6 +169,11 @@ rows = [{"item": k.split("@")[0], "location": k.split("@")[1], "available": v["a
         for shop in json.load(open(sys.argv[1])).values() for k, v in shop.items()]
 print(json.dumps(rows))' "$ROOT/events/webhook/EXPECTED.json" \
     | "$VENV/bin/python" "$ROOT/infra/shopify-standin/seed_from_stock.py" "http://127.0.0.1:$SHOPIFY_PORT"
+  # Order A's mug is still open: Shopify counts it committed at the warehouse it routed it to.
+  # The story carries no fulfillment_orders webhook, so Stockbridge cannot know where; the
+  # warehouse's on_hand stays confirmed by the read, and reconciliation reports the difference.
+  curl -s -o /dev/null "http://127.0.0.1:$SHOPIFY_PORT/_standin/set" -H 'Content-Type: application/json' \
+    -d '{"item": 45000000000000003, "location": 72000000001, "available": 9, "committed": 1, "silent": true}'
   say "sending the signed sample webhooks (events/webhook/*.json)"
   "$sb" send --url "$WEBHOOK_URL" "$ROOT"/events/webhook/[0-9]*.json
   say "waiting for the consumer to drain the queue"
@@ -184,9 +189,7 @@ print(json.dumps(rows))' "$ROOT/events/webhook/EXPECTED.json" \
   say "the ERP (Tryton) beside Shopify's figures, in ERP units"
   "$sb" erp levels --shop "$SHOP"
 
-  say "reconciliation: the shop (the Admin API stand-in) holds what the webhooks said"
-  "$sb" stock show --shop "$SHOP" --json | "$VENV/bin/python" "$ROOT/infra/shopify-standin/seed_from_stock.py" \
-    "http://127.0.0.1:$SHOPIFY_PORT"
+  say "reconciliation: the shop (the Admin API stand-in) holds what the day ended with"
   "$sb" reconcile run
   say "a merchant counts 21 SB-CAP-RED on the shop floor, types it into Shopify, and the webhook is lost"
   curl -s -o /dev/null "http://127.0.0.1:$SHOPIFY_PORT/_standin/set" -H 'Content-Type: application/json' \
