@@ -48,6 +48,20 @@ pub struct Source {
     pub received_at: Timestamp,
 }
 
+impl Source {
+    /// The source of an event Stockbridge makes itself (`stockbridge/<what>`), at `at`.
+    pub fn internal(topic: &str, at: Timestamp) -> Self {
+        Source {
+            topic: topic.to_string(),
+            webhook_id: String::new(),
+            event_id: None,
+            api_version: None,
+            triggered_at: at,
+            received_at: at,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Part {
     pub index: u32,

@@ -330,14 +330,7 @@ fn read_event(
         schema: SCHEMA_VERSION,
         key: format!("{shop}{READ_KEY_MARK}{}:{n}", at.0),
         shop: shop.clone(),
-        source: Source {
-            topic: "stockbridge/admin-read".into(),
-            webhook_id: String::new(),
-            event_id: None,
-            api_version: None,
-            triggered_at: at,
-            received_at: at,
-        },
+        source: Source::internal("stockbridge/admin-read", at),
         part: Part::WHOLE,
         body: EventBody::Stock { changes },
     }
@@ -429,14 +422,7 @@ fn refresh_events(left: &Needs, attempt: u32) -> Vec<InventoryEvent> {
                 schema: SCHEMA_VERSION,
                 key: format!("{shop}:refresh:{attempt}:{}:{n}", now.0),
                 shop: shop.clone(),
-                source: Source {
-                    topic: "stockbridge/refresh".into(),
-                    webhook_id: String::new(),
-                    event_id: None,
-                    api_version: None,
-                    triggered_at: now,
-                    received_at: now,
-                },
+                source: Source::internal("stockbridge/refresh", now),
                 part: Part::WHOLE,
                 body: EventBody::Refresh {
                     fulfillment_orders,

@@ -98,14 +98,7 @@ pub fn retry_events(keys: &BTreeSet<StockKey>, attempt: u32) -> Vec<InventoryEve
             shop: chunk
                 .first()
                 .map_or_else(|| ShopDomain::new(""), |k| k.shop.clone()),
-            source: Source {
-                topic: "stockbridge/erp-retry".into(),
-                webhook_id: String::new(),
-                event_id: None,
-                api_version: None,
-                triggered_at: now,
-                received_at: now,
-            },
+            source: Source::internal("stockbridge/erp-retry", now),
             part: Part::WHOLE,
             body: EventBody::ErpRetry {
                 keys: chunk.to_vec(),
