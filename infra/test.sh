@@ -13,6 +13,13 @@ mkdir -p "$STATE"
 
 bash infra/local/stack.sh setup
 
+# The weekly report's test renders it in a real headless browser: Debian's chromium.
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "==> installing Debian's chromium for the browser check of the weekly report"
+  SUDO=""; [ "$(id -u)" = "0" ] || SUDO="sudo"
+  $SUDO apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+fi
+
 if [ $# -eq 0 ]; then
   echo "==> template: cfn-lint and offline SAM transform"
   PY="$VENV/bin/python" bash infra/check-template.sh

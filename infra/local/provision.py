@@ -655,6 +655,9 @@ def apply_ttl(ddb, name: str, spec: dict[str, Any]) -> str:
 # --------------------------------------------------------------------------- environment
 
 ENV_VALUE_OK = re.compile(r"[A-Za-z0-9_./:,@%+=~-]*")
+# Variables the local stack sets itself: its own webhook server stands in for the HTTP API, so
+# stack.sh writes WEBHOOK_URL (the template's points at API Gateway, not created locally).
+LOCALLY_PROVIDED = {"WEBHOOK_URL"}
 
 
 def function_environment(doc: dict[str, Any], resolver: Resolver,
@@ -671,6 +674,8 @@ def function_environment(doc: dict[str, Any], resolver: Resolver,
         merged = dict(globals_vars) if rtype == "AWS::Serverless::Function" else {}
         merged.update(own)
         for key, raw in merged.items():
+            if key in LOCALLY_PROVIDED:
+                continue
             try:
                 value = resolver.resolve(raw)
                 if value is NO_VALUE:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import orders
+import subscriptions
 import webhooks
 from formats import gid, now_iso, parse_id
 from orders import OperatorError, flag, positive
@@ -246,6 +247,9 @@ GETS: dict[str, Callable[[Store], Answer]] = {
     "/_standin/state": state,
     "/_standin/webhooks": webhooks_view,
 }
+# Webhook subscriptions and access scopes: subscriptions.py.
+PLAIN.update(subscriptions.POSTS)
+GETS.update(subscriptions.GETS)
 
 
 def handle_post(s: Store, path: str, body: Any) -> Answer | None:

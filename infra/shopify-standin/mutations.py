@@ -12,6 +12,7 @@ import json
 from graphql import GraphQLError
 from graphql.execution.values import get_directive_values
 
+import subscriptions
 from bulk import run_bulk_query
 from formats import GID_RE, gid, now_iso, parse_id
 from resolvers import Resolvers
@@ -32,12 +33,17 @@ IDEMPOTENT_REQUIRED = {"inventorySetQuantities"}
 class Mutations(Resolvers):
     """The query root (inherited) and the mutation root, over one store."""
 
+    # query root, with the webhook subscriptions and access scopes (subscriptions.py)
+    def root(self) -> dict:
+        return {**super().root(), **subscriptions.query_fields(self.s)}
+
     # mutation root
     def mutation_root(self) -> dict:
         return {
             "inventorySetQuantities": self.inventory_set_quantities,
             "metafieldsSet": self.metafields_set,
             "bulkOperationRunQuery": self.bulk_operation_run_query,
+            **subscriptions.mutation_fields(self.s),
         }
 
     def bulk_operation_run_query(self, info, query, groupObjects=None):  # noqa: N803

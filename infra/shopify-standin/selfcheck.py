@@ -3,7 +3,8 @@
 this process, drives a multi-location day through the operator endpoints and checks quantities
 (Shopify's arithmetic at every step), fulfillment orders, the contract's three GraphQL queries and
 their cost, every webhook (topic, body, signature, headers, one event id per action, unique
-webhook ids) and the hold / flush / drop knobs. Exits 0 when all pass, 1 with the first failure.
+webhook ids), the hold / flush / drop knobs, and webhook subscriptions and access scopes
+(selfcheck_subscriptions.py). Exits 0 when all pass, 1 with the first failure.
 
     infra/local/.venv/bin/python infra/shopify-standin/selfcheck.py
 """
@@ -23,6 +24,8 @@ import time
 import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import selfcheck_subscriptions
 
 HERE = os.path.dirname(os.path.realpath(__file__))
 SECRET = "selfcheck-secret"
@@ -441,6 +444,10 @@ def run() -> int:
         mug = s.level(MUG, WH)
         check(mug["available"] == 10 and changes[1]["quantityAfterChange"] == mug["on_hand"], f"{changes} {mug}")
         quantities_hold(s)
+        checks += 1
+
+        # Webhook subscriptions and access scopes (selfcheck_subscriptions.py).
+        selfcheck_subscriptions.run(s, check)
         checks += 1
     except Failed as e:
         print(f"selfcheck FAILED after {checks} groups: {e}", file=sys.stderr)

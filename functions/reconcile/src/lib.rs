@@ -5,15 +5,21 @@
 //! token (`SHOPIFY_ACCESS_TOKEN` locally, else the SSM SecureString named by
 //! `SHOPIFY_TOKEN_SSM_PARAM`), the four tables, `EVENTS_QUEUE_URL`, `EVENT_BUS_NAME`, the ERP
 //! settings, and the policy (`RECONCILE_*`, see `stockbridge_core::reconcile::policy_from_env`).
+//! `WEBHOOK_URL` (the API's webhook endpoint) is what the start-of-run webhook subscription check
+//! compares the shop's subscriptions with (`stockbridge_core::webhook_health`).
+//! The weekly health report (`{"action": "weekly_report"}`) also reads `HEALTH_REPORT_BUCKET`
+//! and `EVENTS_DLQ_URL`, when it runs.
 
 use serde::Deserialize;
 use stockbridge_aws::dynamodb::{DynamoStore, Tables};
 use stockbridge_aws::eventbridge::EventBridgeAlerts;
+use stockbridge_aws::health_reports::{S3HealthReports, SqsDeadLetterDepth};
 use stockbridge_aws::sqs::SqsQueue;
 use stockbridge_aws::ssm::SsmSecrets;
 use stockbridge_core::config::{required_env, ConfigError, SecretSource};
-use stockbridge_core::reconcile::{Reconciler, RunOptions, RunRequest};
+use stockbridge_core::reconcile::{Action, Reconciler, RunOptions, RunRequest};
 use stockbridge_core::telemetry::Metrics;
+use stockbridge_core::weekly::WeeklyReporter;
 use stockbridge_domain::ids::ShopDomain;
 use stockbridge_erp::AnyErp;
 use stockbridge_shopify_admin::ShopifyGraphql;
@@ -52,9 +58,45 @@ pub async fn reconciler(sdk: &aws_config::SdkConfig) -> Result<DeployedReconcile
     })
 }
 
+/// The weekly health report as deployed: the inbox (DynamoDB), the report bucket (S3), the
+/// dead-letter queue's depth (SQS) and the bus.
+pub type DeployedWeeklyReporter =
+    WeeklyReporter<DynamoStore, S3HealthReports, SqsDeadLetterDepth, EventBridgeAlerts>;
+
+/// Builds the weekly reporter (at the weekly invocation: a reconcile-only environment without
+/// the report's settings still reconciles).
+pub fn weekly_reporter(sdk: &aws_config::SdkConfig) -> Result<DeployedWeeklyReporter, ConfigError> {
+    Ok(WeeklyReporter {
+        shop: ShopDomain::new(&required_env("RECONCILE_SHOP")?),
+        store: DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), Tables::from_env()?),
+        archive: S3HealthReports::from_env(sdk)?,
+        dead_letters: SqsDeadLetterDepth::from_env(sdk)?,
+        alerts: EventBridgeAlerts::new(
+            aws_sdk_eventbridge::Client::new(sdk),
+            required_env("EVENT_BUS_NAME")?,
+        ),
+    })
+}
+
+/// What the start-of-run webhook check compares the shop with: Stockbridge's topics, scopes and
+/// API version, delivered to `WEBHOOK_URL` (the template's webhook endpoint). Unset: no check
+/// (logged at start); a value that is not a URL is an error naming the variable.
+pub fn webhook_needs() -> Result<Option<stockbridge_core::webhook_health::Needs>, ConfigError> {
+    let Ok(url) = std::env::var("WEBHOOK_URL") else {
+        tracing::warn!("WEBHOOK_URL is not set: webhook subscriptions are not checked");
+        return Ok(None);
+    };
+    stockbridge_core::webhook_health::Needs::stockbridge(&url)
+        .map(Some)
+        .map_err(|e| ConfigError::Invalid {
+            name: "WEBHOOK_URL",
+            detail: e.to_string(),
+        })
+}
+
 /// Why a scheduled invocation was refused.
 #[derive(Debug, thiserror::Error)]
-#[error("the invocation's input is not a reconcile request: {0}; expected an object with optional dry_run (bool), lift_cap (bool) and read (\"paged\" or \"bulk\")")]
+#[error("the invocation's input is not a reconcile request: {0}; expected an object with optional dry_run (bool), lift_cap (bool) and read (\"paged\" or \"bulk\"), or {{\"action\": \"weekly_report\"}} alone")]
 pub struct BadRequest(String);
 
 /// The request an invocation carries: an EventBridge scheduled event carries it in `detail`
@@ -75,7 +117,15 @@ pub fn request_of(payload: serde_json::Value) -> Result<RunRequest, BadRequest> 
         serde_json::Value::Null => serde_json::json!({}),
         other => other,
     };
-    serde_json::from_value(raw).map_err(|e| BadRequest(e.to_string()))
+    let request: RunRequest = serde_json::from_value(raw).map_err(|e| BadRequest(e.to_string()))?;
+    if request.action == Action::WeeklyReport
+        && (request.dry_run.is_some() || request.lift_cap || request.read.is_some())
+    {
+        return Err(BadRequest(
+            "weekly_report takes no dry_run, lift_cap or read".into(),
+        ));
+    }
+    Ok(request)
 }
 
 /// The options of one run: the deployed policy and read, as the request adjusts them.
@@ -125,5 +175,29 @@ mod tests {
             "an unknown field is refused"
         );
         assert!(request_of(json!([1, 2])).is_err());
+    }
+
+    #[test]
+    fn the_weekly_report_is_asked_for_by_its_action_alone() {
+        let r = request_of(json!({"action": "weekly_report"})).expect("weekly");
+        assert_eq!(r.action, Action::WeeklyReport);
+        let event =
+            json!({"detail-type": "Scheduled Event", "detail": {"action": "weekly_report"}});
+        assert_eq!(
+            request_of(event).expect("in detail").action,
+            Action::WeeklyReport
+        );
+        assert_eq!(
+            request_of(json!({})).expect("plain").action,
+            Action::Reconcile
+        );
+        assert!(
+            request_of(json!({"action": "weekly"})).is_err(),
+            "an unknown action"
+        );
+        assert!(
+            request_of(json!({"action": "weekly_report", "dry_run": true})).is_err(),
+            "a reconcile option with the report"
+        );
     }
 }

@@ -18,6 +18,9 @@ pub enum CommandError {
         "no parked ERP write {key} at {shop}; `stockbridge erp parked --shop {shop}` lists them"
     )]
     NotParked { shop: String, key: String },
+    /// `dlq redrive` without `--all` or `--id`, or with both.
+    #[error("say which messages to redrive: --all, or one or more --id")]
+    RedriveWhich,
     /// A revert asked for another shop than the one the reconcile settings serve.
     #[error("RECONCILE_SHOP is {configured}, not {asked}")]
     OtherShop { configured: String, asked: String },

@@ -12,7 +12,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod backfill;
 mod deployment;
+mod dlq;
 mod erp;
 mod error;
 mod parked;
@@ -21,7 +23,11 @@ mod reconciliation;
 mod redact;
 mod send;
 mod skumap;
+mod status;
 mod stock;
+mod suggest;
+mod webhooks;
+mod weekly_report;
 
 use deployment::Deployment;
 use error::Result;
@@ -79,6 +85,57 @@ enum Command {
         url: String,
         files: Vec<PathBuf>,
     },
+    /// The events dead-letter queue: what failed and why; redrive.
+    Dlq {
+        #[command(subcommand)]
+        action: dlq::DlqAction,
+    },
+    /// One screen with the deployment's health and a verdict: healthy, degraded or failing.
+    ///
+    /// Exit code 0 healthy, 1 degraded, 2 failing (or could not run). Failing: the ERP is
+    /// unreachable or refuses a read; a dead letter older than 15 min; the newest
+    /// reconciliation report raised the alert or is older than 30 min; a webhook subscription
+    /// missing. Degraded: over 1,000 events waiting; dead letters younger than 15 min; ERP
+    /// writes parked, or debt to the ERP older than 15 min; parked events or quarantined
+    /// deliveries new within the last hour; records unsettled for over 30 min; variance under
+    /// the alert threshold but not 0, or failed corrections; a check that could not be made.
+    Status {
+        #[arg(long, env = "RECONCILE_SHOP")]
+        shop: String,
+        /// The verdict, its reasons and everything seen, as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Reports for operators: `report weekly --out FILE`, the weekly health page.
+    Report {
+        #[command(subcommand)]
+        action: weekly_report::ReportAction,
+    },
+    /// Takes a shop that already has stock into Stockbridge: per mapped location, reports what
+    /// differs between Shopify, the SKU map and the ERP (before anything is written), then
+    /// records Shopify's quantities as each record's settled starting state, owing the ERP
+    /// nothing. Resumable (a checkpoint per location); a finished backfill does nothing.
+    Backfill {
+        #[arg(long)]
+        shop: String,
+        /// Report only; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Read the ERP's on-hand from a `warehouse,erp_item,on_hand` CSV instead of the ERP.
+        #[arg(long)]
+        erp_levels: Option<PathBuf>,
+        /// Stop once this many records were written; the next run carries on.
+        #[arg(long)]
+        stop_after: Option<u64>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The shop's webhook subscriptions and the app's access scopes against what Stockbridge
+    /// needs: `check` (exit 1 on a difference), `ensure` (creates what is missing).
+    Webhooks {
+        #[command(subcommand)]
+        action: webhooks::WebhooksAction,
+    },
 }
 
 #[derive(Subcommand)]
@@ -92,6 +149,18 @@ enum SkumapAction {
         /// Validate only.
         #[arg(long)]
         dry_run: bool,
+    },
+    /// Proposes an item CSV: Shopify's SKUs (Admin API) matched to ERP codes (a CSV with a
+    /// `code` column); the proposal on stdout, the ambiguous and unmatched on stderr.
+    Suggest {
+        #[arg(long)]
+        shop: String,
+        #[arg(long)]
+        erp_items: PathBuf,
+        #[arg(long, default_value = "each")]
+        shopify_uom: String,
+        #[arg(long, default_value = "each")]
+        erp_uom: String,
     },
 }
 
@@ -243,6 +312,30 @@ async fn run(command: Command) -> Result<ExitCode> {
         Command::Redact {
             action: RedactAction::Status { shop, json },
         } => redact::status(&Deployment::connect().await, &shop, json).await,
+        Command::Dlq { action } => dlq::command(action, &Deployment::connect().await).await,
+        Command::Status { shop, json } => {
+            status::status(&Deployment::connect().await, &shop, json).await
+        }
+        Command::Report { action } => {
+            weekly_report::command(action, &Deployment::connect().await).await
+        }
+        Command::Backfill {
+            shop,
+            dry_run,
+            erp_levels,
+            stop_after,
+            json,
+        } => {
+            let flags = backfill::BackfillFlags {
+                shop: &shop,
+                dry_run,
+                erp_levels: erp_levels.as_deref(),
+                stop_after,
+                json,
+            };
+            backfill::run(&Deployment::connect().await, flags).await
+        }
+        Command::Webhooks { action } => webhooks::command(action).await,
     }
 }
 
@@ -253,6 +346,20 @@ async fn skumap_command(action: SkumapAction, at: &Deployment) -> Result<ExitCod
             locations,
             dry_run,
         } => skumap::import(at, items.as_deref(), locations.as_deref(), dry_run).await,
+        SkumapAction::Suggest {
+            shop,
+            erp_items,
+            shopify_uom,
+            erp_uom,
+        } => {
+            suggest::run(suggest::SuggestFlags {
+                shop: &shop,
+                erp_items: &erp_items,
+                shopify_uom: &shopify_uom,
+                erp_uom: &erp_uom,
+            })
+            .await
+        }
     }
 }
 

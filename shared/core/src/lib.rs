@@ -13,7 +13,10 @@
 //! - [`erp_push`]: what the stock records owe the ERP, pushed per warehouse under fixed keys.
 //! - [`reconcile`]: one reconciliation run: compare, correct toward the master, report, alert.
 //! - [`retry`]: the one retry policy (backoff with jitter, `Retry-After`, a deadline).
+//! - [`webhook_health`]: the shop's webhook subscriptions and access scopes against what
+//!   Stockbridge needs.
 //! - [`config`], [`telemetry`]: settings and secrets; CloudWatch metrics.
+//! - [`weekly`]: the weekly health report (a self-contained HTML page), kept and announced.
 
 pub mod config;
 pub mod consumer;
@@ -25,3 +28,5 @@ pub mod redact;
 pub mod retry;
 pub mod telemetry;
 pub mod webhook;
+pub mod webhook_health;
+pub mod weekly;

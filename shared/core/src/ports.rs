@@ -8,6 +8,7 @@ use std::future::Future;
 
 use serde::{Deserialize, Serialize};
 
+mod backfill;
 mod reads;
 
 use stockbridge_domain::batch::Plan;
@@ -388,6 +389,7 @@ pub trait ShopifyAdmin: Send + Sync {
     ) -> impl Future<Output = Result<(), ShopifyError>> + Send;
 }
 
+pub use backfill::{BackfillCheckpoint, BackfillCheckpoints};
 pub use reads::{FulfillmentOrderRead, LevelRead, NoShopify, ShopifyReads};
 
 /// No ERP: a deployment that keeps stock in DynamoDB only. Uninhabited: an `Option<ErpPush<NoErp>>`

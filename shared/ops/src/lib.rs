@@ -3,10 +3,18 @@
 //! Kept out of the core so that no Lambda links the CSV reader.
 //!
 //! - [`skumap_csv`]: the SKU map's CSV import, row by row with the reason for each refusal.
+//! - [`backfill`]: a shop's existing stock taken into Stockbridge, resumable.
 //! - [`erp_parked`]: ERP writes parked after repeated refusals, listed and released.
+//! - [`status`]: the verdict of `stockbridge status` (healthy, degraded, failing) and its rules.
+//! - [`dlq`]: what a dead-lettered message is and why it failed.
+//! - [`skumap_suggest`]: a proposed SKU map, Shopify SKUs matched to ERP codes.
 
+pub mod backfill;
+pub mod dlq;
 pub mod erp_parked;
 pub mod skumap_csv;
+pub mod skumap_suggest;
+pub mod status;
 
 use std::collections::BTreeSet;
 

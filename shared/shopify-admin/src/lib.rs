@@ -39,7 +39,9 @@
 //! The modules: `client` (one GraphQL call and its error mapping), `budget` (the cost bucket,
 //! pacing, page sizing, the cap on waits), `wire` (the documents sent and the shapes of the
 //! answers), `inventory` (the paged reads and the write), [`bulk`] (run and poll, the checked
-//! download, item order), `reads` (fulfillment orders and quantity names for the consumer).
+//! download, item order), `reads` (fulfillment orders and quantity names for the consumer),
+//! `subscriptions` (webhook subscriptions read and created, access scopes read: the
+//! `WebhookSubscriptions` port of `stockbridge_core::webhook_health`).
 
 // Without bulk operations (the stock consumer's build) the full-level reads that only the
 // reconciler's `ShopifyAdmin` uses are unused.
@@ -51,6 +53,7 @@ pub mod bulk;
 mod client;
 mod inventory;
 mod reads;
+mod subscriptions;
 mod wire;
 
 use std::fmt;
@@ -72,6 +75,7 @@ pub use reads::{
     FULFILLMENT_ORDER_NODE_COST, LEVEL_NODE_QUANTITIES_COST, LINE_RESTARTS,
     MAX_FULFILLMENT_ORDER_IDS, MAX_LEVEL_IDS, SINGLE_QUERY_MAX_COST, THROTTLED_RETRIES,
 };
+pub use subscriptions::{ACCESS_SCOPES_COST, SUBSCRIPTIONS_PAGE, SUBSCRIPTIONS_PAGE_COST};
 pub use wire::parse_gid;
 
 /// The Admin API version this adapter speaks.

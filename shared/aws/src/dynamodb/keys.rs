@@ -145,6 +145,11 @@ pub(super) fn redact_pk(shop: &ShopDomain) -> String {
     format!("REDACT#{shop}")
 }
 
+/// Partition of a shop's backfill checkpoints (sort key: the location id).
+pub(super) fn backfill_pk(shop: &ShopDomain) -> String {
+    format!("BACKFILL#{shop}")
+}
+
 /// Sort key of a redaction progress record.
 pub(super) const PROGRESS: &str = "PROGRESS";
 

@@ -32,11 +32,13 @@ use aws_sdk_dynamodb::Client;
 use stockbridge_core::config::{required_env, ConfigError};
 use stockbridge_core::ports::PortError;
 
+mod backfill;
 mod codec;
 mod inbox;
 mod keys;
 mod lock;
 mod redact;
+mod report_history;
 mod skumap;
 mod stock;
 

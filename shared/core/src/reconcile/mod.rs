@@ -45,7 +45,7 @@ mod report;
 pub use keys::{
     commitments_refresh, correction_key, level_snapshot, quantities_snapshot, run_id, REFRESH_CHUNK,
 };
-pub use options::{policy_from_env, RunOptions, RunRequest, ShopifyRead};
+pub use options::{policy_from_env, Action, RunOptions, RunRequest, ShopifyRead};
 pub use report::{
     alert_detail, ReconcileReport, ReportedCorrection, UnmappedLocation, REPORT_CORRECTIONS,
     REPORT_VARIANCES,
@@ -326,6 +326,27 @@ where
     with_retries("ERP", &READS, call)
         .await
         .map_err(ReconcileError::Erp)
+}
+
+impl<St, E, S, Q, A> Reconciler<St, E, S, Q, A>
+where
+    St: StockStore + SkuMapStore + Inbox + RunLock,
+    E: Erp,
+    S: ShopifyAdmin + crate::ports::ShopifyReads + crate::webhook_health::WebhookSubscriptions,
+    Q: EventQueue,
+    A: AlertSink,
+{
+    /// [`Reconciler::run`], first checking the shop's webhook subscriptions and access scopes
+    /// against `needs` (metrics `WebhookSubscriptionsMissing`, `AccessScopesMissing`; a check
+    /// that cannot read Shopify is logged and counted, and the run goes on).
+    pub async fn run_checking_webhooks(
+        &self,
+        options: &RunOptions,
+        needs: &crate::webhook_health::Needs,
+    ) -> Result<ReconcileReport, ReconcileError> {
+        crate::webhook_health::check_and_record(&self.shopify, needs, &self.metrics).await;
+        self.run(options).await
+    }
 }
 
 #[cfg(test)]

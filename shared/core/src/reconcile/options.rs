@@ -63,6 +63,19 @@ pub struct RunRequest {
     pub lift_cap: bool,
     #[serde(default)]
     pub read: Option<ShopifyRead>,
+    /// What to run: a reconciliation (when absent) or the weekly health report.
+    #[serde(default)]
+    pub action: Action,
+}
+
+/// What a scheduled invocation runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    #[default]
+    Reconcile,
+    /// The weekly health report (`stockbridge_core::weekly`); takes no reconcile option.
+    WeeklyReport,
 }
 
 /// The policy the template configures: `RECONCILE_THRESHOLD_PCT`,

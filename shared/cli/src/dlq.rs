@@ -1,0 +1,155 @@
+//! `stockbridge dlq`: the events dead-letter queue (`EVENTS_DLQ_URL`; the stack's output
+//! `EventsDeadLetterQueueUrl`). `list` shows each message's id, sent time, receive count, what
+//! it is (event kind, topic, shop, or "not an event") and why it failed, read from the message
+//! ([`stockbridge_ops::dlq`]); `show` one message with its body; `redrive` moves messages back
+//! to the events queue (`EVENTS_QUEUE_URL`), all of them or `--id`s, each once, or with
+//! `--dry-run` only says which. Needs `sqs:ReceiveMessage`, `sqs:ChangeMessageVisibility`,
+//! `sqs:GetQueueAttributes`, and to redrive `sqs:SendMessage` on the events queue,
+//! `sqs:DeleteMessage` and `sqs:StartMessageMoveTask` on the dead-letter queue.
+
+use std::process::ExitCode;
+
+use clap::Subcommand;
+
+use stockbridge_aws::dead_letters::{DeadLetter, SqsDeadLetters};
+use stockbridge_core::config::required_env;
+use stockbridge_domain::ids::Timestamp;
+use stockbridge_ops::dlq::{diagnose, Selection};
+
+use crate::deployment::Deployment;
+use crate::error::{CommandError, Result};
+
+#[derive(Subcommand)]
+pub enum DlqAction {
+    /// Each message: id, sent time, receive count, what it is and why it failed.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// One message with its reason and body.
+    Show { id: String },
+    /// Sends messages back to the events queue, each once (`--all`, or `--id` repeated).
+    Redrive {
+        /// Every message (SQS's move task where the service offers it).
+        #[arg(long, conflicts_with = "ids", required_unless_present = "ids")]
+        all: bool,
+        /// This message id (repeat for several; `dlq list` shows them).
+        #[arg(long = "id")]
+        ids: Vec<String>,
+        /// Say what would move; move nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+pub async fn command(action: DlqAction, at: &Deployment) -> Result<ExitCode> {
+    match action {
+        DlqAction::List { json } => list(at, json).await,
+        DlqAction::Show { id } => show(at, &id).await,
+        DlqAction::Redrive { all, ids, dry_run } => redrive(at, all, ids, dry_run).await,
+    }
+}
+
+fn dead_letters(at: &Deployment) -> Result<SqsDeadLetters> {
+    let queue = at.queue()?;
+    let dlq = required_env("EVENTS_DLQ_URL")?;
+    Ok(SqsDeadLetters::new(
+        queue.client().clone(),
+        dlq,
+        queue.url(),
+    ))
+}
+
+fn line(m: &DeadLetter) -> String {
+    let d = diagnose(&m.body);
+    let sent = m.sent_at_ms.map_or("sent ?".into(), |ms| {
+        Timestamp::from_millis(ms).to_rfc3339()
+    });
+    let received = m.receive_count.map_or("?".to_string(), |n| n.to_string());
+    let what = [Some(d.kind.clone()), d.topic.clone(), d.shop.clone()]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+    format!(
+        "{}  {sent}  receives {received} (this read included)  {what}  reason: {}",
+        m.message_id, d.failure
+    )
+}
+
+/// One line per message; `json`: the messages with their diagnosis.
+pub async fn list(at: &Deployment, json: bool) -> Result<ExitCode> {
+    let messages = dead_letters(at)?.read_all().await?;
+    if json {
+        let out: Vec<_> = messages
+            .iter()
+            .map(|m| {
+                serde_json::json!({
+                    "message_id": m.message_id,
+                    "sent_at_ms": m.sent_at_ms,
+                    "receive_count": m.receive_count,
+                    "diagnosis": diagnose(&m.body),
+                    "explanation": diagnose(&m.body).failure.to_string(),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        for m in &messages {
+            println!("{}", line(m));
+        }
+        eprintln!("{} message(s) in the dead-letter queue", messages.len());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One message: its line, the full reason and its body (exit 1: not there).
+pub async fn show(at: &Deployment, id: &str) -> Result<ExitCode> {
+    let Some(m) = dead_letters(at)?.find(id).await? else {
+        eprintln!("no message {id} in the dead-letter queue (`stockbridge dlq list` lists them)");
+        return Ok(ExitCode::from(1));
+    };
+    println!("{}", line(&m));
+    println!("{}", m.body);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Moves `--all` or the `--id`s back to the events queue (exit 1: a message sent back could not
+/// be deleted from the dead-letter queue, or an id was not found).
+pub async fn redrive(
+    at: &Deployment,
+    all: bool,
+    ids: Vec<String>,
+    dry_run: bool,
+) -> Result<ExitCode> {
+    let selection = match (all, ids.is_empty()) {
+        (true, true) => Selection::All,
+        (false, false) => Selection::Ids(ids.clone()),
+        _ => return Err(CommandError::RedriveWhich.into()),
+    };
+    let everything = selection == Selection::All;
+    let done = dead_letters(at)?
+        .redrive(|id| selection.includes(id), everything, dry_run)
+        .await?;
+    if let Some(task) = &done.move_task {
+        println!("SQS move task started: {task} (`aws sqs list-message-move-tasks` follows it)");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let verb = if dry_run { "would move" } else { "moved" };
+    for id in &done.moved {
+        println!("{verb} {id}");
+    }
+    for (id, why) in &done.not_deleted {
+        eprintln!("sent back but still in the dead-letter queue: {id}: {why}");
+    }
+    let missing: Vec<&String> = ids.iter().filter(|id| !done.moved.contains(id)).collect();
+    for id in &missing {
+        eprintln!("no message {id} in the dead-letter queue");
+    }
+    eprintln!("{verb} {} message(s)", done.moved.len());
+    Ok(if done.not_deleted.is_empty() && missing.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
