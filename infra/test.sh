@@ -17,7 +17,8 @@ bash infra/local/stack.sh setup
 if ! command -v chromium >/dev/null 2>&1; then
   echo "==> installing Debian's chromium for the browser check of the weekly report"
   SUDO=""; [ "$(id -u)" = "0" ] || SUDO="sudo"
-  $SUDO apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+  $SUDO apt-get update -qq >/dev/null || echo "apt-get update failed; trying the install with the lists there are"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null
 fi
 
 if [ $# -eq 0 ]; then
