@@ -107,6 +107,20 @@ pub struct BatchReport {
     pub needs: Needs,
 }
 
+impl BatchReport {
+    /// The failed messages, and the stock the others touched (what an ERP push covers).
+    fn owing(&self) -> (BTreeSet<String>, BTreeSet<StockKey>) {
+        let failed: BTreeSet<String> = self.failed.iter().cloned().collect();
+        let keys = self
+            .touched
+            .iter()
+            .filter(|(id, _)| !failed.contains(id))
+            .flat_map(|(_, keys)| keys.iter().cloned())
+            .collect();
+        (failed, keys)
+    }
+}
+
 impl<S: StockStore + SkuMapStore> StockConsumer<S, NoErp, NoQueue> {
     pub fn new(store: S, metrics: Metrics) -> Self {
         StockConsumer {
@@ -322,13 +336,7 @@ impl<S: StockStore + SkuMapStore, E: Erp, Q: EventQueue, R: ShopifyReads>
     /// the same attempt: the ERP did not fail) is scheduled; if it cannot be, the messages that
     /// touched that stock fail and come back.
     async fn defer_erp(&self, attempt: u32, report: &mut BatchReport) {
-        let failed: BTreeSet<String> = report.failed.iter().cloned().collect();
-        let keys: BTreeSet<StockKey> = report
-            .touched
-            .iter()
-            .filter(|(id, _)| !failed.contains(id))
-            .flat_map(|(_, keys)| keys.iter().cloned())
-            .collect();
+        let (failed, keys) = report.owing();
         if keys.is_empty() {
             return;
         }
@@ -373,13 +381,7 @@ impl<S: StockStore + SkuMapStore, E: Erp, Q: EventQueue, R: ShopifyReads>
         deadline: Option<Instant>,
         report: &mut BatchReport,
     ) {
-        let failed: BTreeSet<String> = report.failed.iter().cloned().collect();
-        let keys: BTreeSet<StockKey> = report
-            .touched
-            .iter()
-            .filter(|(id, _)| !failed.contains(id))
-            .flat_map(|(_, keys)| keys.iter().cloned())
-            .collect();
+        let (failed, keys) = report.owing();
         if keys.is_empty() {
             return;
         }

@@ -64,13 +64,6 @@ impl BackfillCheckpoints for DynamoStore {
             detail: format!("backfill checkpoint not serialisable: {e}"),
         })?;
         item.insert("checkpoint".into(), s(&json));
-        self.client
-            .put_item()
-            .table_name(&self.tables.inbox)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(sdk_unavailable)?;
-        Ok(())
+        self.put_inbox(item).await
     }
 }

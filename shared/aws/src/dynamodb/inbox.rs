@@ -17,7 +17,8 @@ use super::{sdk_unavailable, DynamoStore};
 const REPORTS_MAX: usize = 100;
 
 impl DynamoStore {
-    async fn put_inbox(&self, item: Item) -> Result<(), PortError> {
+    /// Puts one record into the inbox table (unconditionally).
+    pub(super) async fn put_inbox(&self, item: Item) -> Result<(), PortError> {
         self.client
             .put_item()
             .table_name(&self.tables.inbox)

@@ -180,14 +180,7 @@ impl DynamoStore {
             detail: format!("redaction progress not serialisable: {e}"),
         })?;
         item.insert("progress".into(), s(&json));
-        self.client
-            .put_item()
-            .table_name(&self.tables.inbox)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(sdk_unavailable)?;
-        Ok(())
+        self.put_inbox(item).await
     }
 }
 

@@ -190,10 +190,10 @@ impl<S: StockStore + SkuMapStore, E: Erp, Q: EventQueue, R: ShopifyReads>
                             settled_keys.extend(touched(&sub));
                             // Still unexplained after a read: an order whose routing is not
                             // read yet, or facts newer than the read. The next touch reads again.
-                            let after = self.still_unsettled(&unsettled).await;
+                            // (The apply worked them out from the records it wrote.)
                             self.metrics.put(
                                 "StockUnsettled",
-                                after.len() as f64,
+                                sub.needs.levels.len() as f64,
                                 Unit::Count,
                                 None,
                             );
