@@ -165,9 +165,21 @@ impl<S: StockStore + SkuMapStore, E: Erp, Q: EventQueue, R: ShopifyReads>
         for (key, unresolved) in &plan.parked {
             tracing::warn!(event = %key, missing = ?unresolved.missing, "parked until the mapping arrives");
         }
+        // A line fact touches the levels whose commitment it moved: those of its items that the
+        // plan changed (a line can leave and join several locations).
         let touched = resolved
             .iter()
-            .map(|r| r.facts.iter().filter_map(fact_key).collect())
+            .map(|r| {
+                let mut keys: BTreeSet<StockKey> = r.facts.iter().filter_map(fact_key).collect();
+                let items: BTreeSet<_> = r.facts.iter().flat_map(line_items).collect();
+                keys.extend(
+                    plan.changed_levels
+                        .iter()
+                        .filter(|k| k.shop == r.shop && items.contains(&k.item))
+                        .cloned(),
+                );
+                keys
+            })
             .collect();
         let needs = Needs::of(events, &plan.book, &masters);
         Ok((plan.outcomes, touched, needs))
@@ -199,6 +211,15 @@ fn fact_key(fact: &Fact) -> Option<StockKey> {
         | Fact::Quantities { key, .. }
         | Fact::Movement { key, .. } => Some(key.clone()),
         Fact::Commitment { .. } | Fact::FulfillmentOrder { .. } | Fact::Item { .. } => None,
+    }
+}
+
+/// The items whose order lines a fact moves (none for other facts).
+fn line_items(fact: &Fact) -> Vec<stockbridge_domain::ids::InventoryItemId> {
+    match fact {
+        Fact::Commitment { item, .. } => vec![*item],
+        Fact::FulfillmentOrder { lines, .. } => lines.iter().map(|(_, item, _)| *item).collect(),
+        _ => Vec::new(),
     }
 }
 
