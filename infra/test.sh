@@ -51,7 +51,8 @@ echo "==> Tryton 8.2 for the ERP tests on 127.0.0.1:${TEST_TRYTON_PORT:=8766}"
 TRYTON_STATE="${TEST_TRYTON_STATE:-$STATE/tryton-test}"
 export VENV TRYTON_PORT="$TEST_TRYTON_PORT"
 bash infra/erp/tryton.sh stop "$TRYTON_STATE" >/dev/null 2>&1 || true
-if [ ! -f "$TRYTON_STATE/snapshot.sqlite" ]; then
+# A snapshot from before the sales setup (no TRYTON_SALE_PARTY in its env) is made again.
+if [ ! -f "$TRYTON_STATE/snapshot.sqlite" ] || ! grep -q '^TRYTON_SALE_PARTY=' "$TRYTON_STATE/erp.env" 2>/dev/null; then
   bash infra/erp/tryton.sh init "$TRYTON_STATE" --catalogue infra/erp/sample-catalogue.csv > "$STATE/tryton-test-init.log" 2>&1 \
     || { cat "$STATE/tryton-test-init.log"; exit 1; }
 fi

@@ -9,8 +9,9 @@ Runs inside the Tryton venv with trytond's own Python API (no server needed):
 
 Creates: currency USD, company "Stockbridge Demo" (admin attached), manual
 invoice methods for sale/purchase, a second warehouse STORE, the products of
-the catalogue, parties "Demo supplier" and "Shopify customers" (with an
-address each), and an integration user
+the catalogue, parties "Demo supplier" and "Shopify customers" (code
+SHOPIFY-CUSTOMERS, exported as TRYTON_SALE_PARTY; with an address each; sales
+ship on order), and an integration user
 `stockbridge` with a validated REST key. Writes the key, URL and ids to the
 env file (KEY=value lines, shell- and dotenv-compatible).
 """
@@ -72,6 +73,10 @@ def main():
     print(f'bootstrap: wrote {args.env_file}', file=sys.stderr)
 
 
+# Code of the generic "Shopify customers" party the sales adapter sells to.
+SALE_PARTY_CODE = 'SHOPIFY-CUSTOMERS'
+
+
 def populate(pool, transaction, args, rows, dbname):
     from trytond.transaction import Transaction
     env = {}
@@ -105,8 +110,11 @@ def populate(pool, transaction, args, rows, dbname):
         company_party, supplier, customer = Party.create([
                 {'name': 'Stockbridge Demo', 'addresses': address},
                 {'name': 'Demo supplier', 'addresses': address},
-                # Target of stock.shipment.out for Shopify sales
-                {'name': 'Shopify customers', 'addresses': address}])
+                # The one generic party of every Shopify sale (sale.sale and
+                # its stock.shipment.out): no customer's own data is kept.
+                # Its code is TRYTON_SALE_PARTY.
+                {'name': 'Shopify customers', 'code': SALE_PARTY_CODE,
+                    'addresses': address}])
         company, = Company.create([{
                     'party': company_party.id, 'currency': usd.id}])
 
@@ -116,15 +124,22 @@ def populate(pool, transaction, args, rows, dbname):
                 'company': company.id})
 
         with Transaction().set_context(company=company.id):
+            # Sales: no invoice (Stockbridge sends no prices), and the
+            # confirmed sale's processing creates its customer shipment.
             SaleConfig.write([SaleConfig(1)],
-                {'sale_invoice_method': 'manual'})
+                {'sale_invoice_method': 'manual',
+                    'sale_shipment_method': 'order'})
             PurchaseConfig.write([PurchaseConfig(1)],
                 {'purchase_invoice_method': 'manual'})
 
         # 'Stock Force Assignment' lets the integration call assign_force on
-        # shipments whose source storage has too little stock.
+        # shipments whose source storage has too little stock. 'Sales
+        # Administrator' lets it press a sale's "process" and mark the moves
+        # of a cancelled customer shipment ignored (cancelling a confirmed
+        # sale that shipped nothing).
         group_names = ['Stock', 'Stock Force Assignment',
-            'Product Administration', 'Purchase', 'Sales']
+            'Product Administration', 'Purchase', 'Sales',
+            'Sales Administrator']
         groups = Group.search([('name', 'in', group_names)])
         missing = set(group_names) - {g.name for g in groups}
         if missing:
@@ -192,6 +207,7 @@ def populate(pool, transaction, args, rows, dbname):
                 'TRYTON_SUPPLIER_ADDRESS_ID': supplier.addresses[0].id,
                 'TRYTON_CUSTOMER_PARTY_ID': customer.id,
                 'TRYTON_CUSTOMER_ADDRESS_ID': customer.addresses[0].id,
+                'TRYTON_SALE_PARTY': customer.code,
                 'TRYTON_LOC_SUPPLIER_ID': supplier_loc.id,
                 'TRYTON_LOC_CUSTOMER_ID': customer_loc.id,
                 'TRYTON_LOC_LOST_FOUND_ID': lost_found.id,

@@ -135,7 +135,7 @@ cmd_up() {
   echo "WEBHOOK_URL=http://127.0.0.1:$WEBHOOK_PORT/webhooks/shopify" >> "$ENV_FILE"
   echo "STOCKBRIDGE_SHOP=$SHOP" >> "$ENV_FILE"
   echo "SHOPIFY_ACCESS_TOKEN=$SHOPIFY_TOKEN" >> "$ENV_FILE"
-  grep -E '^TRYTON_(URL|API_KEY|COMPANY_ID)=' "$ERP_STATE/erp.env" >> "$ENV_FILE"
+  grep -E '^TRYTON_(URL|API_KEY|COMPANY_ID|SALE_PARTY)=' "$ERP_STATE/erp.env" >> "$ENV_FILE"
   echo "ERP_BREAKER_COOLDOWN_SECONDS=5" >> "$ENV_FILE"
   build
   start_functions

@@ -1,5 +1,5 @@
 """The operator and test endpoints under ``/_standin/`` (not Shopify's; no token): seed the shop,
-read its whole state, drive a day (orders, moves, fulfilments, cancellations, quantity-state
+read its whole state, drive a day (orders, payments, edits, refunds, moves, fulfilments, cancellations, quantity-state
 moves, receipts and adjustments, each with the webhooks Shopify would send), and hold, flush or
 drop webhooks to make delivery messy. Each handler takes the parsed JSON body and returns
 ``(HTTP status, JSON answer)``; bad input answers 400/404 with ``{"error": "..."}`` and changes
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+import order_edits
 import orders
 import subscriptions
 import webhooks
@@ -118,7 +119,8 @@ def seed(s: Store, body: dict) -> Answer:
         s.items[n] = {"sku": it.get("sku"), "tracked": it.get("tracked", True),
                       "created_at": existing.get("created_at") or now_iso(),
                       "variant_id": variant or existing.get("variant_id") or s.new_kind_id("ProductVariant"),
-                      "product_id": existing.get("product_id") or s.new_kind_id("Product")}
+                      "product_id": existing.get("product_id") or s.new_kind_id("Product"),
+                      "title": it.get("title") or existing.get("title")}
     for n, loc in parsed_locations:
         s.locations[n] = {"name": loc.get("name") or f"Location {n}", "active": loc.get("active", True)}
     changed = []
@@ -231,6 +233,10 @@ ACTIONS: dict[str, Callable[[Store, dict, Any], dict]] = {
     "/_standin/move": orders.move,
     "/_standin/fulfill": orders.fulfill,
     "/_standin/cancel": orders.cancel,
+    "/_standin/pay": order_edits.pay,
+    "/_standin/void": order_edits.void,
+    "/_standin/edit": order_edits.edit,
+    "/_standin/refund": order_edits.refund,
     "/_standin/state": state_move,
     "/_standin/receive": receive,
     "/_standin/adjust": adjust,

@@ -17,6 +17,11 @@ from store import CLOSED_STATUSES, Event, Store
 
 DEFAULT_PRICE = "10.00"
 CANCEL_REASONS = ("customer", "declined", "fraud", "inventory", "other", "staff")
+# What an order can be created with (Shopify's `financial_status` at checkout); the rest
+# (`partially_refunded`, `refunded`, `voided`, `expired`) only follow from what happens to it.
+CREATABLE_PAYMENTS = ("pending", "authorized", "partially_paid", "paid")
+CANCELLED_PAYMENT = {"paid": "refunded", "partially_paid": "refunded", "partially_refunded": "refunded",
+                     "authorized": "voided", "pending": "voided"}
 
 
 class OperatorError(Exception):
@@ -126,6 +131,14 @@ def create_order(s: Store, body: dict, event: Event) -> dict:
     if not isinstance(lines, list) or not lines:
         raise OperatorError("`lines` must be a non-empty list of {sku | inventory_item_id, quantity, "
                             "variant_id?, location?, price?} (or {custom: true, title, quantity})")
+    payment = body.get("financial_status", "paid")
+    if payment not in CREATABLE_PAYMENTS:
+        raise OperatorError(f"`financial_status` must be one of {', '.join(CREATABLE_PAYMENTS)} "
+                            "(absent: paid)")
+    # Shopify sends orders/paid with orders/create for an order paid at checkout; absent, the
+    # order is paid as before, without it (existing callers count their webhooks).
+    paid_webhook = body.get("financial_status") == "paid"
+    test = flag(body, "test", False)
     pos = body.get("pos_location")
     pos_location = location_of(s, pos, "pos_location") if pos is not None else None
     primary = s.primary_location()
@@ -136,7 +149,12 @@ def create_order(s: Store, body: dict, event: Event) -> dict:
             raise OperatorError(f"{what} must be an object")
         quantity = positive(line.get("quantity"), f"{what}.quantity")
         custom = flag(line, "custom", False)
-        item = None if custom else item_of(s, line, what)
+        gift_card = flag(line, "gift_card", False)
+        if custom and gift_card:
+            raise OperatorError(f"{what}: a line is `custom` or a `gift_card`, not both")
+        if custom and (line.get("variant_id") is not None or line.get("sku") is not None):
+            raise OperatorError(f"{what}: a custom line (a tip, a custom item) has no variant_id or sku")
+        item = None if custom or gift_card else item_of(s, line, what)
         if line.get("location") is not None:
             location = location_of(s, line["location"], f"{what}.location")
         elif pos_location is not None:
@@ -154,27 +172,34 @@ def create_order(s: Store, body: dict, event: Event) -> dict:
                 raise OperatorError(f"{what}.variant_id: {line['variant_id']!r} is not an id")
         elif item is not None:
             variant = s.items[item].get("variant_id")
+        elif gift_card:
+            variant = s.new_kind_id("ProductVariant")
+        sku = line.get("sku") if gift_card else None
+        if sku is not None and not isinstance(sku, str):
+            raise OperatorError(f"{what}.sku must be a string")
         price = line.get("price", DEFAULT_PRICE)
         if not isinstance(price, str):
             raise OperatorError(f"{what}.price must be a decimal string such as \"12.50\"")
-        title = line.get("title") or (s.items[item].get("sku") if item is not None else "Custom item")
-        plan.append((item, location, quantity, variant, price, title))
+        title = line.get("title") or (s.items[item].get("sku") if item is not None
+                                      else "Gift card" if gift_card else "Custom item")
+        plan.append((item, location, quantity, variant, price, title, gift_card, sku))
 
     stamp = now_iso()
     order_id = s.new_kind_id("Order")
     s.order_number += 1
     order = {"id": order_id, "number": s.order_number, "name": f"#{s.order_number}",
              "location_id": pos_location, "source_name": "pos" if pos_location else "web",
-             "cancelled_at": None, "cancel_reason": None, "created_at": stamp,
+             "financial_status": payment, "test": test, "cancelled_at": None, "cancel_reason": None, "created_at": stamp,
              "updated_at": stamp, "line_items": []}
     fos: dict[int, dict] = {}
     changed = []
-    for item, location, quantity, variant, price, title in plan:
+    for item, location, quantity, variant, price, title, gift_card, sku in plan:
         line_id = s.new_kind_id("LineItem")
         order["line_items"].append({
             "id": line_id, "variant_id": variant,
             "product_id": None if item is None else s.items[item].get("product_id"),
-            "sku": None if item is None else s.items[item].get("sku"), "title": title,
+            "sku": sku if item is None else s.items[item].get("sku"), "title": title,
+            "gift_card": gift_card,
             "price": price, "inventory_item_id": item, "quantity": quantity,
             "current_quantity": quantity, "fulfillable_quantity": quantity, "fulfilled_quantity": 0,
         })
@@ -194,6 +219,8 @@ def create_order(s: Store, body: dict, event: Event) -> dict:
     for fo in fos.values():
         s.fulfillment_orders[fo["id"]] = fo
     event.emit("orders/create", order_body(s, order_id))
+    if paid_webhook:
+        event.emit("orders/paid", order_body(s, order_id))
     event.levels(changed)
     for fo in fos.values():
         event.emit("fulfillment_orders/order_routing_complete",
@@ -385,6 +412,8 @@ def cancel(s: Store, body: dict, event: Event) -> dict:
     stamp = now_iso()
     order["cancelled_at"] = stamp
     order["cancel_reason"] = reason
+    # Money taken is refunded; an authorization or a payment still to come is voided.
+    order["financial_status"] = CANCELLED_PAYMENT.get(order["financial_status"], order["financial_status"])
     touch(s, order)
     refund_id = s.new_kind_id("Refund")
     s.refunds[refund_id] = {"id": refund_id, "order_id": n, "created_at": stamp,

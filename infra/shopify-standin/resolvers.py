@@ -76,6 +76,28 @@ class Resolvers:
             "inventoryLevels": lambda info, first=None, after=None: connection(
                 sorted(loc for (i, loc) in self.s.levels if i == n), first, after,
                 lambda loc: loc, lambda loc: self.level_node(n, loc)),
+            "variant": lambda info: self.variant_node(n),
+            "variants": lambda info, first=None, after=None: connection(
+                [n], first, after, lambda i: i, self.variant_node),
+        }
+
+    def variant_node(self, n: int) -> dict:
+        """The item's variant (one per item, as Shopify has it today) and its product; the
+        product's title is the seeded `title`, else `Product <id>`; the variant's title is
+        `Default Title`, as a product without options has it."""
+        it = self.s.items[n]
+        product = it["product_id"]
+        title = it.get("title") or f"Product {product}"
+        return {
+            "__typename": "ProductVariant",
+            "id": gid("ProductVariant", it["variant_id"]),
+            "sku": it.get("sku"),
+            "title": "Default Title",
+            "displayName": f"{title} - Default Title",
+            "legacyResourceId": str(it["variant_id"]),
+            "product": {"__typename": "Product", "id": gid("Product", product), "title": title,
+                        "legacyResourceId": str(product)},
+            "inventoryItem": lambda info: self.item_node(n),
         }
 
     def location_node(self, n: int) -> dict:

@@ -3,7 +3,8 @@
 this process, drives a multi-location day through the operator endpoints and checks quantities
 (Shopify's arithmetic at every step), fulfillment orders, the contract's three GraphQL queries and
 their cost, every webhook (topic, body, signature, headers, one event id per action, unique
-webhook ids), the hold / flush / drop knobs, and webhook subscriptions and access scopes
+webhook ids), the hold / flush / drop knobs, payments, order edits and refunds
+(selfcheck_orders.py), and webhook subscriptions and access scopes
 (selfcheck_subscriptions.py). Exits 0 when all pass, 1 with the first failure.
 
     infra/local/.venv/bin/python infra/shopify-standin/selfcheck.py
@@ -24,7 +25,9 @@ import time
 import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import SimpleNamespace
 
+import selfcheck_orders
 import selfcheck_subscriptions
 
 HERE = os.path.dirname(os.path.realpath(__file__))
@@ -444,6 +447,11 @@ def run() -> int:
         mug = s.level(MUG, WH)
         check(mug["available"] == 10 and changes[1]["quantityAfterChange"] == mug["on_hand"], f"{changes} {mug}")
         quantities_hold(s)
+        checks += 1
+
+        # Payment, order edits, refunds, gift card and custom lines (selfcheck_orders.py).
+        selfcheck_orders.run(s, SimpleNamespace(check=check, check_webhooks=check_webhooks, take=take,
+                                                quantities_hold=quantities_hold))
         checks += 1
 
         # Webhook subscriptions and access scopes (selfcheck_subscriptions.py).

@@ -191,11 +191,13 @@ class Store:
         return {
             "id": n, "gid": gid("Order", n), "name": o["name"], "location_id": o["location_id"],
             "source_name": o["source_name"], "cancelled_at": o["cancelled_at"],
+            "financial_status": o["financial_status"], "test": o["test"],
             "fulfillment_status": order_fulfillment_status(o), "created_at": o["created_at"],
             "updated_at": o["updated_at"],
             "line_items": [{
                 "id": li["id"], "gid": gid("LineItem", li["id"]), "variant_id": li["variant_id"],
                 "sku": li["sku"], "inventory_item_id": li["inventory_item_id"],
+                "gift_card": li["gift_card"],
                 "quantity": li["quantity"], "current_quantity": li["current_quantity"],
                 "fulfillable_quantity": li["fulfillable_quantity"],
                 "fulfilled_quantity": li["fulfilled_quantity"],

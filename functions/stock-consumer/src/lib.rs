@@ -9,7 +9,8 @@
 //! `ConsumerSettings::from_env`), and the Admin API the consumer reads what webhooks leave open
 //! from (`SHOPIFY_ADMIN_URL`, the token in SSM under `SHOPIFY_TOKEN_SSM_PARAM` or, locally,
 //! `SHOPIFY_ACCESS_TOKEN`; without `SHOPIFY_ADMIN_URL` nothing is read and what is unexplained
-//! tells the ERP nothing until reconciliation reads it).
+//! tells the ERP nothing until reconciliation reads it). The order flow places orders through
+//! the same ERP (Tryton also needs `TRYTON_SALE_PARTY`, the generic customer's party code).
 
 use stockbridge_aws::dynamodb::{DynamoStore, Tables};
 use stockbridge_aws::sqs::SqsQueue;
@@ -17,13 +18,14 @@ use stockbridge_aws::ssm::SsmSecrets;
 use stockbridge_core::config::{required_env, ConfigError, SecretSource};
 use stockbridge_core::consumer::{ConsumerSettings, StockConsumer};
 use stockbridge_core::erp_push::{ErpPush, PushPolicy};
+use stockbridge_core::sales_flow::SalesFlow;
 use stockbridge_core::telemetry::Metrics;
 use stockbridge_erp::AnyErp;
 use stockbridge_shopify_admin::ShopifyGraphql;
 
 /// The consumer as deployed: DynamoDB, the configured ERP, SQS for its own retries, Shopify's
 /// Admin API for its reads.
-pub type Consumer = StockConsumer<DynamoStore, AnyErp, SqsQueue, ShopifyGraphql>;
+pub type Consumer = StockConsumer<DynamoStore, AnyErp, SqsQueue, ShopifyGraphql, AnyErp>;
 
 /// Builds the consumer once per process (cold start).
 pub async fn consumer(sdk: &aws_config::SdkConfig) -> Result<Consumer, ConfigError> {
@@ -50,6 +52,12 @@ pub async fn consumer(sdk: &aws_config::SdkConfig) -> Result<Consumer, ConfigErr
         AnyErp::None => None,
         erp => Some(ErpPush::new(erp, PushPolicy::from_env()?, metrics.clone())),
     };
+    // The order flow on its own handle of the same ERP: it runs only for shops that turned it
+    // on (`stockbridge sales settings`), read on every batch.
+    let sales = match AnyErp::load(&secrets).await? {
+        AnyErp::None => None,
+        erp => Some(SalesFlow::new(erp, metrics.clone())),
+    };
     let retries = SqsQueue::new(
         aws_sdk_sqs::Client::new(sdk),
         required_env("EVENTS_QUEUE_URL")?,
@@ -60,6 +68,7 @@ pub async fn consumer(sdk: &aws_config::SdkConfig) -> Result<Consumer, ConfigErr
         erp: push,
         retries: Some(retries),
         shopify,
+        sales,
         settings: ConsumerSettings::from_env()?,
     })
 }

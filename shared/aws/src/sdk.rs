@@ -20,6 +20,13 @@ pub async fn webhook_sdk_config() -> SdkConfig {
     sdk_config_within(Duration::from_millis(1500), Duration::from_secs(4)).await
 }
 
+/// An operator's long command (`stockbridge backfill`): no Lambda or Shopify deadline waits on
+/// it, and one page of a very large partition may take seconds (moto's Query visits the whole
+/// partition: over 3 s at 150,000 items), so each attempt may take 30 s and a call 90 s.
+pub async fn operator_sdk_config() -> SdkConfig {
+    sdk_config_within(Duration::from_secs(30), Duration::from_secs(90)).await
+}
+
 async fn sdk_config_within(attempt: Duration, operation: Duration) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .retry_config(RetryConfig::standard().with_max_attempts(3))

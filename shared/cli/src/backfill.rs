@@ -1,6 +1,7 @@
 //! `stockbridge backfill`: takes a shop that already has stock into Stockbridge
 //! ([`stockbridge_ops::backfill`]): reports what differs between Shopify, the SKU map and the
-//! ERP, then (unless `--dry-run`) records the starting state, resumable, with a progress bar.
+//! ERP, then (unless `--dry-run`) records the starting state, resumable, with a progress bar,
+//! and sends the consumer (on `EVENTS_QUEUE_URL`) each location's commitments repair.
 //! The ERP side is the configured ERP (`ERP_KIND`) or a recorded levels file (`--erp-levels`).
 
 use std::path::Path;
@@ -8,7 +9,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use stockbridge_aws::sdk::sdk_config;
+use stockbridge_aws::dynamodb::{DynamoStore, Tables};
+use stockbridge_aws::sdk::{operator_sdk_config, sdk_config};
 use stockbridge_aws::ssm::SsmSecrets;
 use stockbridge_core::config::{required_env, SecretSource};
 use stockbridge_core::ports::Erp;
@@ -21,6 +23,11 @@ use stockbridge_shopify_admin::ShopifyGraphql;
 
 use crate::deployment::Deployment;
 use crate::error::Result;
+
+/// How long the backfill waits for each location's bulk operation (and its download): an
+/// operator's command, not a Lambda, and Shopify may take tens of minutes over a large
+/// catalogue, where the adapter's default would give up after ten.
+const BULK_TIMEOUT: Duration = Duration::from_secs(2 * 60 * 60);
 
 /// What the operator asks of a backfill.
 pub struct BackfillFlags<'a> {
@@ -38,7 +45,8 @@ pub async fn run(at: &Deployment, flags: BackfillFlags<'_>) -> Result<ExitCode> 
     let token = SsmSecrets::new(&sdk)
         .secret("SHOPIFY_ACCESS_TOKEN", "SHOPIFY_TOKEN_SSM_PARAM")
         .await?;
-    let shopify = ShopifyGraphql::new(&required_env("SHOPIFY_ADMIN_URL")?, &token)?;
+    let shopify = ShopifyGraphql::new(&required_env("SHOPIFY_ADMIN_URL")?, &token)?
+        .with_bulk_timeout(BULK_TIMEOUT);
     match flags.erp_levels {
         Some(path) => {
             let erp = RecordedErp::parse(&std::fs::read_to_string(path)?)?;
@@ -54,7 +62,11 @@ async fn backfill<E: Erp>(
     shopify: &ShopifyGraphql,
     flags: &BackfillFlags<'_>,
 ) -> Result<ExitCode> {
-    let store = at.store()?;
+    // The operator's timeouts: a page of a large SKU map may take seconds (moto's especially).
+    let store = DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&operator_sdk_config().await),
+        Tables::from_env()?,
+    );
     let shop = ShopDomain::new(flags.shop);
     let bar = Bar::new(flags.json);
     let found = survey(&store, erp, shopify, &shop, &bar).await?;
@@ -64,7 +76,8 @@ async fn backfill<E: Erp>(
     let recorded = if flags.dry_run || found.nothing_to_do() {
         None
     } else {
-        Some(record(&store, shopify, &shop, flags.stop_after, &bar).await?)
+        let queue = at.queue()?;
+        Some(record(&store, shopify, &queue, &shop, flags.stop_after, &bar).await?)
     };
     if flags.json {
         let out = serde_json::json!({"survey": found, "recorded": recorded});
@@ -155,6 +168,12 @@ fn print_recorded(r: &Recorded) {
             l.already_held,
             if l.finished { ", done" } else { "" }
         );
+        if l.open_fulfillment_orders > 0 {
+            println!(
+                "    {} open fulfillment orders sent to the consumer: their lines make `committed`",
+                l.open_fulfillment_orders
+            );
+        }
     }
     if r.stopped_early {
         println!("stopped as asked (--stop-after); run again to carry on from the checkpoint");

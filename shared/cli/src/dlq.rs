@@ -1,20 +1,24 @@
 //! `stockbridge dlq`: the events dead-letter queue (`EVENTS_DLQ_URL`; the stack's output
 //! `EventsDeadLetterQueueUrl`). `list` shows each message's id, sent time, receive count, what
-//! it is (event kind, topic, shop, or "not an event") and why it failed, read from the message
+//! it is (event kind, topic, shop, or "not an event") and why it failed: the consumer's reason
+//! kept in the inbox table (`FAILURE#<message id>`), else read from the message
 //! ([`stockbridge_ops::dlq`]); `show` one message with its body; `redrive` moves messages back
 //! to the events queue (`EVENTS_QUEUE_URL`), all of them or `--id`s, each once, or with
 //! `--dry-run` only says which. Needs `sqs:ReceiveMessage`, `sqs:ChangeMessageVisibility`,
-//! `sqs:GetQueueAttributes`, and to redrive `sqs:SendMessage` on the events queue,
+//! `sqs:GetQueueAttributes`, `dynamodb:GetItem` on the inbox table, and to redrive `sqs:SendMessage` on the events queue,
 //! `sqs:DeleteMessage` and `sqs:StartMessageMoveTask` on the dead-letter queue.
 
 use std::process::ExitCode;
 
 use clap::Subcommand;
 
+use std::collections::HashMap;
+
 use stockbridge_aws::dead_letters::{DeadLetter, SqsDeadLetters};
 use stockbridge_core::config::required_env;
+use stockbridge_core::ports::{FailureLog, FailureRecord};
 use stockbridge_domain::ids::Timestamp;
-use stockbridge_ops::dlq::{diagnose, Selection};
+use stockbridge_ops::dlq::{diagnose, reason_line, Selection};
 
 use crate::deployment::Deployment;
 use crate::error::{CommandError, Result};
@@ -60,7 +64,16 @@ fn dead_letters(at: &Deployment) -> Result<SqsDeadLetters> {
     ))
 }
 
-fn line(m: &DeadLetter) -> String {
+/// The consumer's failure records of these messages.
+async fn recorded(
+    at: &Deployment,
+    messages: &[DeadLetter],
+) -> Result<HashMap<String, FailureRecord>> {
+    let ids: Vec<String> = messages.iter().map(|m| m.message_id.clone()).collect();
+    Ok(at.store()?.failures(&ids).await?)
+}
+
+fn line(m: &DeadLetter, recorded: Option<&FailureRecord>) -> String {
     let d = diagnose(&m.body);
     let sent = m.sent_at_ms.map_or("sent ?".into(), |ms| {
         Timestamp::from_millis(ms).to_rfc3339()
@@ -73,13 +86,15 @@ fn line(m: &DeadLetter) -> String {
         .join(" ");
     format!(
         "{}  {sent}  receives {received} (this read included)  {what}  reason: {}",
-        m.message_id, d.failure
+        m.message_id,
+        reason_line(&d, recorded)
     )
 }
 
 /// One line per message; `json`: the messages with their diagnosis.
 pub async fn list(at: &Deployment, json: bool) -> Result<ExitCode> {
     let messages = dead_letters(at)?.read_all().await?;
+    let records = recorded(at, &messages).await?;
     if json {
         let out: Vec<_> = messages
             .iter()
@@ -89,14 +104,15 @@ pub async fn list(at: &Deployment, json: bool) -> Result<ExitCode> {
                     "sent_at_ms": m.sent_at_ms,
                     "receive_count": m.receive_count,
                     "diagnosis": diagnose(&m.body),
-                    "explanation": diagnose(&m.body).failure.to_string(),
+                    "recorded_failure": records.get(&m.message_id),
+                    "explanation": reason_line(&diagnose(&m.body), records.get(&m.message_id)),
                 })
             })
             .collect();
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         for m in &messages {
-            println!("{}", line(m));
+            println!("{}", line(m, records.get(&m.message_id)));
         }
         eprintln!("{} message(s) in the dead-letter queue", messages.len());
     }
@@ -109,7 +125,8 @@ pub async fn show(at: &Deployment, id: &str) -> Result<ExitCode> {
         eprintln!("no message {id} in the dead-letter queue (`stockbridge dlq list` lists them)");
         return Ok(ExitCode::from(1));
     };
-    println!("{}", line(&m));
+    let records = recorded(at, std::slice::from_ref(&m)).await?;
+    println!("{}", line(&m, records.get(&m.message_id)));
     println!("{}", m.body);
     Ok(ExitCode::SUCCESS)
 }

@@ -21,6 +21,15 @@ pub enum CommandError {
     /// `dlq redrive` without `--all` or `--id`, or with both.
     #[error("say which messages to redrive: --all, or one or more --id")]
     RedriveWhich,
+    /// `sales show|clear` named an order without an order-flow record.
+    #[error("no order-flow record of order {order} at {shop} (the flow is off there, or no snapshot of the order arrived)")]
+    NoSalesRecord { shop: String, order: u64 },
+    /// `sales clear` named an exception the order does not have.
+    #[error("order {order} has no exception {step:?}; `stockbridge sales show` lists them")]
+    NoException { order: u64, step: String },
+    /// `sales clear` lost a race with the consumer.
+    #[error("order {order} changed meanwhile; run the command again")]
+    SalesRecordChanged { order: u64 },
     /// A revert asked for another shop than the one the reconcile settings serve.
     #[error("RECONCILE_SHOP is {configured}, not {asked}")]
     OtherShop { configured: String, asked: String },

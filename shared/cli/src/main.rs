@@ -21,6 +21,8 @@ mod parked;
 mod quarantine;
 mod reconciliation;
 mod redact;
+mod sales;
+mod sales_orders;
 mod send;
 mod skumap;
 mod status;
@@ -135,6 +137,12 @@ enum Command {
     Webhooks {
         #[command(subcommand)]
         action: webhooks::WebhooksAction,
+    },
+    /// The order flow: `sales settings --shop S [--enabled B] [--authorized B]` shows the
+    /// shop's setting (paid orders as ERP sales orders; off unless set) and sets what is given.
+    Sales {
+        #[command(subcommand)]
+        action: sales::SalesAction,
     },
 }
 
@@ -336,6 +344,7 @@ async fn run(command: Command) -> Result<ExitCode> {
             backfill::run(&Deployment::connect().await, flags).await
         }
         Command::Webhooks { action } => webhooks::command(action).await,
+        Command::Sales { action } => sales::command(action, &Deployment::connect().await).await,
     }
 }
 

@@ -15,24 +15,27 @@
 //! still owed gets an `erp_retry` instead of a push. `shop/redact` runs in recorded steps
 //! ([`crate::redact`]).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use crate::deadline::Clock;
 
 use crate::erp_push::{retry_events, ErpPush};
 use crate::ports::{
-    Erp, EventQueue, NoErp, NoQueue, NoShopify, PortError, ShopifyReads, SkuMapStore, StockStore,
+    Erp, ErpSales, EventQueue, NoErp, NoQueue, NoShopify, PortError, ShopifyReads, SkuMapStore,
+    StockStore,
 };
 use crate::redact::{redact, Redaction};
 use crate::retry::{RetryPolicy, Retryable, Verdict};
+use crate::sales_flow::{NoSales, SalesFlow};
 use crate::telemetry::{Metrics, Unit};
 use stockbridge_domain::batch::Outcome;
 use stockbridge_domain::event::{EventBody, InventoryEvent};
-use stockbridge_domain::stock::StockKey;
+use stockbridge_domain::stock::{OrderKey, StockKey};
 
 mod apply;
 mod refresh;
+mod sales;
 mod settings;
 
 use apply::chunks;
@@ -72,7 +75,7 @@ impl Retryable for ChunkError {
     }
 }
 
-pub struct StockConsumer<S, E = NoErp, Q = NoQueue, R = NoShopify> {
+pub struct StockConsumer<S, E = NoErp, Q = NoQueue, R = NoShopify, O = NoSales> {
     pub store: S,
     pub metrics: Metrics,
     /// The ERP side; `None` keeps stock in DynamoDB only.
@@ -85,6 +88,9 @@ pub struct StockConsumer<S, E = NoErp, Q = NoQueue, R = NoShopify> {
     /// names). `None`: what is unexplained stays so, and tells the ERP nothing, until
     /// reconciliation reads it.
     pub shopify: Option<R>,
+    /// The order flow ([`crate::sales_flow`]); `None`: orders are not placed in the ERP (and
+    /// records of orders that would go wait).
+    pub sales: Option<SalesFlow<O>>,
     pub settings: ConsumerSettings,
 }
 
@@ -96,6 +102,8 @@ const RETRY_BASE_DELAY: Duration = Duration::from_secs(2);
 pub struct BatchReport {
     pub outcomes: Vec<(String, Outcome)>,
     pub failed: Vec<String>,
+    /// Why a failed message failed, where the consumer knows (kept as its failure record).
+    pub reasons: BTreeMap<String, String>,
     /// Per message, the stock records it touched (for the ERP push).
     pub touched: Vec<(String, BTreeSet<StockKey>)>,
     /// Stock records still owed to the ERP after this batch.
@@ -129,37 +137,53 @@ impl<S: StockStore + SkuMapStore> StockConsumer<S, NoErp, NoQueue> {
             erp: None,
             retries: None,
             shopify: None,
+            sales: None,
             settings: ConsumerSettings::default(),
         }
     }
 }
 
-impl<S, E, Q, R> StockConsumer<S, E, Q, R> {
+impl<S, E, Q, R, O> StockConsumer<S, E, Q, R, O> {
     /// The same consumer with other settings.
     pub fn with_settings(self, settings: ConsumerSettings) -> Self {
         StockConsumer { settings, ..self }
     }
 
     /// The same consumer scheduling its retries and continuations on `queue`.
-    pub fn with_queue<Q2>(self, queue: Q2) -> StockConsumer<S, E, Q2, R> {
+    pub fn with_queue<Q2>(self, queue: Q2) -> StockConsumer<S, E, Q2, R, O> {
         StockConsumer {
             store: self.store,
             metrics: self.metrics,
             erp: self.erp,
             retries: Some(queue),
             shopify: self.shopify,
+            sales: self.sales,
             settings: self.settings,
         }
     }
 
     /// The same consumer reading what webhooks leave open from `reads` (the Admin API).
-    pub fn with_shopify<R2>(self, reads: Option<R2>) -> StockConsumer<S, E, Q, R2> {
+    pub fn with_shopify<R2>(self, reads: Option<R2>) -> StockConsumer<S, E, Q, R2, O> {
         StockConsumer {
             store: self.store,
             metrics: self.metrics,
             erp: self.erp,
             retries: self.retries,
             shopify: reads,
+            sales: self.sales,
+            settings: self.settings,
+        }
+    }
+
+    /// The same consumer placing orders in the ERP through `flow`.
+    pub fn with_sales<O2>(self, flow: Option<SalesFlow<O2>>) -> StockConsumer<S, E, Q, R, O2> {
+        StockConsumer {
+            store: self.store,
+            metrics: self.metrics,
+            erp: self.erp,
+            retries: self.retries,
+            shopify: self.shopify,
+            sales: flow,
             settings: self.settings,
         }
     }
@@ -173,13 +197,14 @@ impl<S: StockStore + SkuMapStore, E: Erp, Q: EventQueue> StockConsumer<S, E, Q> 
             erp: Some(erp),
             retries,
             shopify: None,
+            sales: None,
             settings: ConsumerSettings::default(),
         }
     }
 }
 
-impl<S: StockStore + SkuMapStore, E: Erp, Q: EventQueue, R: ShopifyReads>
-    StockConsumer<S, E, Q, R>
+impl<S: StockStore + SkuMapStore, E: Erp, Q: EventQueue, R: ShopifyReads, O: ErpSales>
+    StockConsumer<S, E, Q, R, O>
 {
     /// Applies `(message id, body)` pairs with no deadline; returns what happened and the ids
     /// that failed.
@@ -205,6 +230,8 @@ impl<S: StockStore + SkuMapStore, E: Erp, Q: EventQueue, R: ShopifyReads>
         let mut retry_attempt = 0;
         let mut asked = Needs::default();
         let mut refresh_attempt = 0;
+        let mut sales_attempt = 0;
+        let mut sales_orders: BTreeSet<OrderKey> = BTreeSet::new();
         for (id, body) in messages {
             match InventoryEvent::from_json(body) {
                 Ok(InventoryEvent {
@@ -233,6 +260,17 @@ impl<S: StockStore + SkuMapStore, E: Erp, Q: EventQueue, R: ShopifyReads>
                         .touched
                         .push((id.clone(), keys.into_iter().collect()));
                 }
+                Ok(InventoryEvent {
+                    shop,
+                    body: EventBody::SalesRetry { orders, attempt },
+                    ..
+                }) => {
+                    sales_attempt = sales_attempt.max(attempt);
+                    sales_orders.extend(orders.into_iter().map(|order| OrderKey {
+                        shop: shop.clone(),
+                        order,
+                    }));
+                }
                 Ok(event) if matches!(event.body, EventBody::ShopRedact { .. }) => {
                     redactions.push((id.clone(), event));
                 }
@@ -241,6 +279,9 @@ impl<S: StockStore + SkuMapStore, E: Erp, Q: EventQueue, R: ShopifyReads>
                     self.metrics.count("ConsumerUndecodable", None);
                     tracing::error!(message_id = %id, "message failed: {e}");
                     report.failed.push(id.clone());
+                    report
+                        .reasons
+                        .insert(id.clone(), format!("not an event: {e}"));
                 }
             }
         }
@@ -256,6 +297,11 @@ impl<S: StockStore + SkuMapStore, E: Erp, Q: EventQueue, R: ShopifyReads>
         self.refresh(needs, refresh_attempt, &clock, &mut report)
             .await;
         let applied_ms = started.elapsed().as_millis() as u64;
+        sales_orders.extend(report.needs.orders.iter().cloned());
+        if let Some(flow) = &self.sales {
+            self.place_orders(flow, &sales_orders, sales_attempt, &clock)
+                .await;
+        }
         if let Some(erp) = &self.erp {
             if clock.time_for(self.settings.erp_reserve) {
                 let deadline = clock
@@ -527,6 +573,9 @@ impl<S: StockStore + SkuMapStore, E: Erp, Q: EventQueue, R: ShopifyReads>
                         message_id = %id, key = %key, key_bytes = event.key.len(),
                         "the store refuses this event; it fails alone and reaches the dead-letter queue: {e}"
                     );
+                    report
+                        .reasons
+                        .insert(id.clone(), format!("the store refuses it: {e}"));
                 }
                 report.failed.extend(chunk.iter().map(|(id, _)| id.clone()));
             }
@@ -538,6 +587,10 @@ impl<S: StockStore + SkuMapStore, E: Erp, Q: EventQueue, R: ShopifyReads>
                     "batch failed, messages go back to the queue: {e}"
                 );
                 report.failed.extend(chunk.iter().map(|(id, _)| id.clone()));
+                let why = format!("not applied: {e}");
+                report
+                    .reasons
+                    .extend(chunk.iter().map(|(id, _)| (id.clone(), why.clone())));
             }
         }
     }

@@ -539,7 +539,7 @@ fn remaining(now: Timestamp, until: Timestamp) -> Duration {
 }
 
 /// A value no other preparation gets: the clock and a per-process counter.
-fn nonce() -> u128 {
+pub(crate) fn nonce() -> u128 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let count = COUNTER.fetch_add(1, Ordering::Relaxed);

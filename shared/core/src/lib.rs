@@ -11,6 +11,8 @@
 //! - [`consumer`]: the stock consumer: a batch of queued events applied exactly once, within
 //!   the invocation's deadline (`deadline`); [`redact`]: `shop/redact` in recorded steps.
 //! - [`erp_push`]: what the stock records owe the ERP, pushed per warehouse under fixed keys.
+//! - [`sales_flow`]: Shopify orders as ERP sales orders: placed, revised, cancelled, shipped
+//!   and taken back after the batch that changed them (the one-movement rule is the domain's).
 //! - [`reconcile`]: one reconciliation run: compare, correct toward the master, report, alert.
 //! - [`retry`]: the one retry policy (backoff with jitter, `Retry-After`, a deadline).
 //! - [`webhook_health`]: the shop's webhook subscriptions and access scopes against what
@@ -26,6 +28,7 @@ pub mod ports;
 pub mod reconcile;
 pub mod redact;
 pub mod retry;
+pub mod sales_flow;
 pub mod telemetry;
 pub mod webhook;
 pub mod webhook_health;

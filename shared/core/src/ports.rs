@@ -9,7 +9,9 @@ use std::future::Future;
 use serde::{Deserialize, Serialize};
 
 mod backfill;
+mod failures;
 mod reads;
+mod sales;
 
 use stockbridge_domain::batch::Plan;
 use stockbridge_domain::event::{InventoryEvent, RedactCursor};
@@ -164,6 +166,8 @@ pub struct Wanted {
     pub lines: BTreeSet<LineKey>,
     pub items: BTreeSet<(ShopDomain, InventoryItemId)>,
     pub movements: BTreeSet<stockbridge_domain::stock::MovementKey>,
+    /// Order records of the order flow ([`stockbridge_domain::sales`]).
+    pub orders: BTreeSet<stockbridge_domain::stock::OrderKey>,
 }
 
 /// The records a batch reads, with the revisions its conditional writes must find unchanged.
@@ -195,6 +199,15 @@ pub trait StockStore: Send + Sync {
     fn put_levels(
         &self,
         levels: &[(StockKey, stockbridge_domain::stock::StockLevel)],
+        loaded: &Loaded,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// Writes an order record of the order flow after an ERP call (or to lease it before one),
+    /// conditional on the revision in `loaded` (absent there: the record must not exist yet);
+    /// [`PortError::Conflict`] when it changed meanwhile.
+    fn put_sales(
+        &self,
+        key: &stockbridge_domain::stock::OrderKey,
+        record: &stockbridge_domain::sales::SalesRecord,
         loaded: &Loaded,
     ) -> impl Future<Output = Result<(), PortError>> + Send;
     /// Writes reconciliation corrections (applied, held or dry-run) into the transaction log of
@@ -278,6 +291,13 @@ pub trait SkuMapStore: Send + Sync {
     fn put_locations(
         &self,
         rows: &[LocationMapping],
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// Sets the shop's order-flow setting (read back by [`SkuMapStore::lookup`] into
+    /// `SkuMap::sales`, so a change applies from the next batch, without a redeploy).
+    fn put_sales_settings(
+        &self,
+        shop: &ShopDomain,
+        settings: stockbridge_domain::sales::SalesSettings,
     ) -> impl Future<Output = Result<(), PortError>> + Send;
 }
 
@@ -390,7 +410,11 @@ pub trait ShopifyAdmin: Send + Sync {
 }
 
 pub use backfill::{BackfillCheckpoint, BackfillCheckpoints};
+pub use failures::{FailureLog, FailureRecord};
 pub use reads::{FulfillmentOrderRead, LevelRead, NoShopify, ShopifyReads};
+pub use sales::{
+    Change, ErpSales, SalesLine, SalesMovement, SalesOrder, SalesOrderState, SalesOrderView,
+};
 
 /// No ERP: a deployment that keeps stock in DynamoDB only. Uninhabited: an `Option<ErpPush<NoErp>>`
 /// is always `None`.

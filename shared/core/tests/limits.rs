@@ -209,6 +209,7 @@ fn redactor(
             erp: None,
             retries: None,
             shopify: None,
+            sales: None,
             settings: c.settings,
         },
     }

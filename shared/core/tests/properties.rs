@@ -60,6 +60,8 @@ fn change((kind, item, location, quantity, line): Step, n: u32) -> StockChange {
             },
             location: Some(LocationId(LOCATIONS[line as usize % LOCATIONS.len()])),
             quantity: quantity % 4,
+            order: None,
+            line: None,
             version: v,
         },
         _ => StockChange::Item {

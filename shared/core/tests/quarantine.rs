@@ -94,7 +94,10 @@ async fn a_kept_body_that_now_normalises_is_replayed_and_removed_with_its_body()
             )
         })
         .collect();
-    let body = format!(r#"{{"id":5,"line_items":[{}]}}"#, lines.join(","));
+    let body = format!(
+        r#"{{"id":5,"name":"SB1005","line_items":[{}]}}"#,
+        lines.join(",")
+    );
     let sha = stockbridge_core::ports::sha256_hex(body.as_bytes());
     let at = inbox
         .put_body(&shop(), &sha, body.as_bytes())

@@ -9,7 +9,8 @@ use crate::commitment::{allocate, FoPart, OrderLine};
 use crate::event::{MovementKind, ShopifyQuantities};
 use crate::ids::{LocationId, Version};
 use crate::stock::{
-    Book, Effect, Fact, LineKey, MovementRecord, States, StockKey, MAX_COMMITTED, MAX_QUANTITY,
+    Book, Effect, Fact, LineKey, MovementRecord, OrderKey, States, StockKey, MAX_COMMITTED,
+    MAX_QUANTITY,
 };
 
 /// Applies one fact to the book. Idempotent and order-independent per resource: a fact whose
@@ -161,6 +162,7 @@ pub fn apply_change(book: &mut Book, fact: &Fact) -> Effect {
             reference,
             quantity,
             version,
+            carry,
         } => {
             if quantity.unsigned_abs() > MAX_QUANTITY as u64 {
                 return out_of_range(key, "a movement's quantity");
@@ -197,7 +199,84 @@ pub fn apply_change(book: &mut Book, fact: &Fact) -> Effect {
                     version: *version,
                 },
             );
-            Effect::Noted(notes)
+            // The one-movement rule: an order the ERP holds (or may yet hold) as a sales
+            // order carries its movements.
+            let carried = match carry {
+                Some((order, line)) => {
+                    let record = book
+                        .sales
+                        .entry(OrderKey {
+                            shop: key.shop.clone(),
+                            order: *order,
+                        })
+                        .or_default();
+                    let carries = record.carries();
+                    if carries {
+                        record.carry(&movement.id, key.clone(), *line, effect);
+                    }
+                    carries
+                }
+                None => false,
+            };
+            Effect::Noted { notes, carried }
+        }
+        Fact::SalesRelease { key, movements } => {
+            let Some(record) = book.sales.get_mut(key) else {
+                return Effect::Stale;
+            };
+            let released: Vec<(StockKey, String, i64)> = record
+                .release(movements)
+                .into_iter()
+                .map(|(k, due)| {
+                    let note = format!(
+                        "order {} could not carry its movement of {due} in the ERP: pushed as stock",
+                        record.number.as_deref().unwrap_or("?")
+                    );
+                    (k, note, due)
+                })
+                .collect();
+            if released.is_empty() {
+                return Effect::Stale;
+            }
+            Effect::SalesChanged {
+                key: key.clone(),
+                released,
+            }
+        }
+        Fact::SalesOrder {
+            key,
+            snapshot,
+            settings,
+            at,
+        } => {
+            // With the flow off, only a record kept from when it was on has anything to learn.
+            if !settings.enabled && !book.sales.contains_key(key) {
+                return Effect::Stale;
+            }
+            let record = book.sales.entry(key.clone()).or_default();
+            match record.observe(snapshot, *settings, *at) {
+                None => Effect::Stale,
+                Some(released) => {
+                    let why = match &record.decision {
+                        crate::sales::Decision::Never { reason } => reason.clone(),
+                        _ => String::new(),
+                    };
+                    let released = released
+                        .into_iter()
+                        .map(|(k, effect)| {
+                            let note = format!(
+                                "order {} never goes to the ERP ({why}): its movement of {effect} is pushed as stock",
+                                snapshot.number
+                            );
+                            (k, note, effect)
+                        })
+                        .collect();
+                    Effect::SalesChanged {
+                        key: key.clone(),
+                        released,
+                    }
+                }
+            }
         }
         Fact::Item { shop, item, record } => {
             let slot = (shop.clone(), *item);

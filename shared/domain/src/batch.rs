@@ -74,6 +74,8 @@ pub struct Plan {
     pub changed_lines: BTreeSet<LineKey>,
     pub changed_items: BTreeSet<(ShopDomain, InventoryItemId)>,
     pub changed_movements: BTreeSet<MovementKey>,
+    /// Order records of the order flow the batch changed ([`crate::sales`]).
+    pub changed_sales: BTreeSet<crate::stock::OrderKey>,
     pub ledger: Vec<LedgerEntry>,
     /// Every event of the batch, in order, with what happened to it.
     pub outcomes: Vec<(String, Outcome)>,
@@ -115,6 +117,8 @@ pub fn plan_batch(
     let mut seen: HashSet<&str> = HashSet::new();
     let mut causes: BTreeMap<StockKey, Vec<Cause>> = BTreeMap::new();
     let mut moved: BTreeMap<StockKey, i64> = BTreeMap::new();
+    // Movement effects ERP sales orders took over (plus) or gave back (minus), per record.
+    let mut carried: BTreeMap<StockKey, i64> = BTreeMap::new();
     let mut confirmed: BTreeMap<StockKey, i64> = BTreeMap::new();
     let mut first_seen: BTreeMap<StockKey, Timestamp> = BTreeMap::new();
 
@@ -162,11 +166,26 @@ pub fn plan_batch(
                     }
                     push_cause(causes.entry(key).or_default(), cause(None));
                 }
-                Effect::Noted(notes) => {
-                    if let Fact::Movement { movement, .. } = fact {
+                Effect::Noted {
+                    notes,
+                    carried: by_order,
+                } => {
+                    if let Fact::Movement {
+                        movement, carry, ..
+                    } = fact
+                    {
                         plan.changed_movements.insert(movement.clone());
+                        if let Some((order, _)) = carry {
+                            plan.changed_sales.insert(crate::stock::OrderKey {
+                                shop: movement.shop.clone(),
+                                order: *order,
+                            });
+                        }
                     }
                     for (key, note, erp) in notes {
+                        if by_order {
+                            *carried.entry(key.clone()).or_default() += erp;
+                        }
                         first_seen
                             .entry(key.clone())
                             .or_insert(event.source.received_at);
@@ -195,6 +214,13 @@ pub fn plan_batch(
                         causes.entry(key).or_default(),
                         cause(Some(format!("refused: {why}"))),
                     );
+                }
+                Effect::SalesChanged { key, released } => {
+                    plan.changed_sales.insert(key);
+                    for (k, note, effect) in released {
+                        *carried.entry(k.clone()).or_default() -= effect;
+                        push_cause(causes.entry(k).or_default(), cause(Some(note)));
+                    }
                 }
                 Effect::ItemUpdated => {
                     if let Fact::Item { shop, item, .. } = fact {
@@ -228,9 +254,19 @@ pub fn plan_batch(
         // The on_hands are within ±(MAX_QUANTITY + MAX_COMMITTED) and a few states, so their
         // differences fit; the debt accumulates across batches until settled, so its sum is
         // checked.
+        // What ERP sales orders carry is theirs to move (the one-movement rule).
+        let carry = carried.get(&key).copied().unwrap_or(0);
         let owed = match masters.get(&(key.shop.clone(), key.location)) {
-            Some(Master::Shopify) => explained,
-            Some(Master::Erp) => moved.get(&key).copied().unwrap_or(0),
+            Some(Master::Shopify) => {
+                let level = plan.book.levels.entry(key.clone()).or_default();
+                level.carried += carry;
+                if explained != 0 || level.is_settled() {
+                    explained - std::mem::take(&mut level.carried)
+                } else {
+                    0
+                }
+            }
+            Some(Master::Erp) => moved.get(&key).copied().unwrap_or(0) - carry,
             None => 0,
         };
         let level = plan.book.levels.get(&key);
@@ -417,6 +453,7 @@ mod tests {
                             },
                             reference: format!("fulfillment {n}"),
                             quantity: qty % 5,
+                            carry: None,
                         },
                     };
                     ResolvedEvent {

@@ -91,6 +91,10 @@ pub enum EventBody {
         keys: Vec<crate::ids::StockKey>,
         attempt: u32,
     },
+    /// Internal: take these orders' next steps in the ERP's sales module (the ERP was down,
+    /// or an order waited for its routing). Sent by the consumer to itself with a growing
+    /// delay.
+    SalesRetry { orders: Vec<OrderId>, attempt: u32 },
     /// Internal: read these from the Admin API and apply what Shopify says (a batch left them
     /// to read and the read failed or could not be afforded). Sent by the consumer to itself
     /// with a growing delay; stock left unexplained meanwhile tells the ERP nothing.
@@ -163,6 +167,41 @@ pub enum StockChange {
         location: Option<LocationId>,
         quantity: i64,
         version: Version,
+        /// The order and order line it moved (the order flow carries it as the ERP sales
+        /// order's own shipment or return when the order is in the ERP). Absent in events
+        /// written before the order flow.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        order: Option<OrderId>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        line: Option<LineItemId>,
+    },
+    /// From every `orders/*` payload (`orders/paid` included): what the order flow needs to
+    /// place the order in the ERP as a sales order. Ids, the order's number, its payment and
+    /// test flags and its lines; never a customer's name, e-mail, address or phone.
+    SalesOrder {
+        order: OrderId,
+        /// Shopify's `name`, e.g. `#1001`.
+        number: String,
+        /// `financial_status` as Shopify spells it (`pending`, `authorized`, `partially_paid`,
+        /// `paid`, `partially_refunded`, `refunded`, `voided`, `expired`); `None` when the
+        /// payload has none.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        payment: Option<String>,
+        test: bool,
+        cancelled: bool,
+        /// Where the order says it is fulfilled from (POS orders name their location).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        location: Option<LocationId>,
+        lines: Vec<SalesOrderLine>,
+        version: Version,
+    },
+    /// Internal (the order flow's): these movements of the order could not be carried by its
+    /// ERP sales order (the ERP refused the shipment, the return or the order itself); the
+    /// stock push moves them instead.
+    SalesRelease {
+        order: OrderId,
+        movements: Vec<String>,
+        version: Version,
     },
     /// `fulfillment_orders/*`: these fulfillment orders changed (routed, moved, held, released,
     /// cancelled, split, merged). The payloads name them but not their lines, so nothing moves
@@ -201,6 +240,31 @@ pub enum StockChange {
         deleted: bool,
         version: Version,
     },
+}
+
+/// One line of a [`StockChange::SalesOrder`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SalesOrderLine {
+    pub line: LineItemId,
+    /// The product, for goods (`None` for a line with neither variant nor SKU).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<ItemRef>,
+    /// Units the order holds now (`current_quantity`: after edits and removals; `quantity`
+    /// where the payload has no `current_quantity`).
+    pub quantity: i64,
+    pub kind: SalesLineKind,
+}
+
+/// What an order line is, for the ERP's sales order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SalesLineKind {
+    /// Stocked goods: a sales order line through the SKU map.
+    Goods,
+    /// A gift card: never an ERP line.
+    GiftCard,
+    /// No product behind it (a custom item, a tip): never an ERP line.
+    NotStocked,
 }
 
 /// One order line on a fulfillment order: how many units it still has to fulfil there.
@@ -284,6 +348,8 @@ impl StockChange {
             | StockChange::Disconnected { version, .. }
             | StockChange::Commitment { version, .. }
             | StockChange::Movement { version, .. }
+            | StockChange::SalesOrder { version, .. }
+            | StockChange::SalesRelease { version, .. }
             | StockChange::FulfillmentOrdersChanged { version, .. }
             | StockChange::FulfillmentOrder { version, .. }
             | StockChange::Quantities { version, .. }

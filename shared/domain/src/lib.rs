@@ -10,6 +10,7 @@
 //!   order-safe).
 //! - [`resolve`]: looks an event's items and locations up in the SKU map; what is missing is parked.
 //! - [`erp_write`]: what the ERP is told (a write, its lines and key) and the rule per location.
+//! - [`sales`]: Shopify orders as ERP sales orders, and the one-movement rule.
 //! - [`skumap`]: the Shopify-to-ERP reference table and the validation of its CSV import.
 //! - [`variance`]: comparing Shopify, Stockbridge and the ERP per item and location (what
 //!   reconciliation finds), and the
@@ -22,6 +23,7 @@ pub mod erp_write;
 pub mod event;
 pub mod ids;
 pub mod resolve;
+pub mod sales;
 pub mod skumap;
 pub mod stock;
 pub mod variance;

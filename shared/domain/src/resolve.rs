@@ -31,6 +31,13 @@ pub fn references(event: &InventoryEvent) -> (Vec<InventoryItemId>, Vec<VariantI
                     variants.extend(item.variant);
                     skus.extend(item.sku.clone());
                 }
+                StockChange::SalesRelease { .. } => {}
+                StockChange::SalesOrder { lines, .. } => {
+                    for item in lines.iter().filter_map(|l| l.item.as_ref()) {
+                        variants.extend(item.variant);
+                        skus.extend(item.sku.clone());
+                    }
+                }
             }
         }
     }
@@ -65,9 +72,10 @@ pub fn resolve(event: &InventoryEvent, map: &SkuMap) -> ResolvedEvent {
     let shop = &event.shop;
     let changes: &[StockChange] = match &event.body {
         EventBody::Stock { changes } => changes,
-        EventBody::ShopRedact { .. } | EventBody::ErpRetry { .. } | EventBody::Refresh { .. } => {
-            &[]
-        }
+        EventBody::ShopRedact { .. }
+        | EventBody::ErpRetry { .. }
+        | EventBody::SalesRetry { .. }
+        | EventBody::Refresh { .. } => &[],
     };
     let location_ok = |l: LocationId, missing: &mut BTreeSet<String>| {
         let ok = map.locations.contains_key(&l);
@@ -149,6 +157,8 @@ pub fn resolve(event: &InventoryEvent, map: &SkuMap) -> ResolvedEvent {
                 location,
                 quantity,
                 version,
+                order,
+                line,
             } => {
                 let id = item_of(map, item);
                 if id.is_none() {
@@ -165,10 +175,71 @@ pub fn resolve(event: &InventoryEvent, map: &SkuMap) -> ResolvedEvent {
                     kind: *kind,
                     reference: reference.clone(),
                     quantity: *quantity,
+                    carry: order.zip(*line).filter(|_| map.sales.enabled),
                 })
             }
             // A trigger for a read (the consumer's); nothing to apply.
             StockChange::FulfillmentOrdersChanged { .. } => continue,
+            StockChange::SalesRelease {
+                order, movements, ..
+            } => Some(Fact::SalesRelease {
+                key: crate::stock::OrderKey {
+                    shop: shop.clone(),
+                    order: *order,
+                },
+                movements: movements.clone(),
+            }),
+            StockChange::SalesOrder {
+                order,
+                number,
+                payment,
+                test,
+                cancelled,
+                lines,
+                version,
+                ..
+            } => {
+                // Parked whole while a goods line is unmapped (when the flow is on): an ERP
+                // order is never half created. With the flow off the snapshot only closes
+                // records kept from when it was on, and unmapped lines do not matter.
+                let mut resolved = Vec::with_capacity(lines.len());
+                let mut whole = true;
+                for l in lines {
+                    let id = match (l.kind, &l.item) {
+                        (crate::event::SalesLineKind::Goods, Some(r)) => {
+                            let id = item_of(map, r);
+                            if id.is_none() {
+                                whole = false;
+                                if map.sales.enabled {
+                                    missing.insert(describe(r));
+                                }
+                            }
+                            id
+                        }
+                        _ => None,
+                    };
+                    resolved.push((l.line, id, l.quantity, l.kind));
+                }
+                if !whole && !map.sales.enabled {
+                    continue;
+                }
+                whole.then(|| Fact::SalesOrder {
+                    key: crate::stock::OrderKey {
+                        shop: shop.clone(),
+                        order: *order,
+                    },
+                    snapshot: crate::sales::OrderSnapshot {
+                        number: number.clone(),
+                        payment: payment.clone(),
+                        test: *test,
+                        cancelled: *cancelled,
+                        lines: resolved,
+                        version: *version,
+                    },
+                    settings: map.sales,
+                    at: event.source.received_at,
+                })
+            }
             StockChange::FulfillmentOrder {
                 fulfillment_order,
                 order,
@@ -185,6 +256,25 @@ pub fn resolve(event: &InventoryEvent, map: &SkuMap) -> ResolvedEvent {
                     .filter(|l| map.items.contains_key(&l.item))
                     .map(|l| (l.line, l.item, l.remaining))
                     .collect();
+                // With the order flow on, an order's line left out for want of a mapping must
+                // learn its location once mapped (its order waits for it, whole): that part of
+                // the read is parked and replayed with the mapping.
+                let unmapped: Vec<crate::event::FulfillmentOrderLine> = lines
+                    .iter()
+                    .filter(|l| !map.items.contains_key(&l.item))
+                    .cloned()
+                    .collect();
+                if map.sales.enabled && !unmapped.is_empty() {
+                    missing.extend(unmapped.iter().map(|l| format!("item {}", l.item)));
+                    waiting.push(StockChange::FulfillmentOrder {
+                        fulfillment_order: *fulfillment_order,
+                        order: *order,
+                        location: *location,
+                        open: *open,
+                        lines: unmapped,
+                        version: *version,
+                    });
+                }
                 Some(Fact::FulfillmentOrder {
                     shop: shop.clone(),
                     fulfillment_order: *fulfillment_order,

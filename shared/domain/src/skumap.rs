@@ -118,6 +118,8 @@ pub struct SkuMap {
     pub by_variant: HashMap<VariantId, InventoryItemId>,
     pub by_sku: HashMap<String, InventoryItemId>,
     pub locations: HashMap<LocationId, LocationMapping>,
+    /// The shop's setting for the order flow (off unless set).
+    pub sales: crate::sales::SalesSettings,
 }
 
 impl SkuMap {

@@ -53,6 +53,13 @@ pub struct LineKey {
     pub line: LineItemId,
 }
 
+/// One Shopify order, the unit the order flow keeps its record by ([`crate::sales`]).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct OrderKey {
+    pub shop: ShopDomain,
+    pub order: OrderId,
+}
+
 /// One Shopify movement line (a fulfilment line, a refund line).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct MovementKey {
@@ -104,6 +111,10 @@ pub struct StockLevel {
     pub unsettled_since: Option<Timestamp>,
     /// Newest version of any fact that changed this record (a read newer than it sees it all).
     pub fact_version: Option<Version>,
+    /// Movements noted here since `settled` that ERP sales orders carry ([`crate::sales`]):
+    /// left out of what a Shopify-master location owes the ERP when it settles.
+    #[serde(default)]
+    pub carried: i64,
 }
 
 /// Shopify's states beside `available` and `committed`, kept as last read.
@@ -185,6 +196,7 @@ impl Default for StockLevel {
             moved: 0,
             unsettled_since: None,
             fact_version: None,
+            carried: 0,
         }
     }
 }
@@ -295,6 +307,21 @@ pub enum Fact {
         reference: String,
         quantity: i64,
         version: Version,
+        /// The order and line it moved, when the shop's order flow is on: an ERP sales order
+        /// of that order may carry it ([`crate::sales`]).
+        carry: Option<(OrderId, LineItemId)>,
+    },
+    /// Movements of an order its ERP sales order could not carry: given back to the stock push.
+    SalesRelease {
+        key: OrderKey,
+        movements: Vec<String>,
+    },
+    /// An order snapshot for the order flow, with the shop's setting and the receipt time.
+    SalesOrder {
+        key: OrderKey,
+        snapshot: crate::sales::OrderSnapshot,
+        settings: crate::sales::SalesSettings,
+        at: Timestamp,
     },
     Item {
         shop: ShopDomain,
@@ -311,8 +338,18 @@ pub enum Effect {
     /// A movement note for the log; quantities unchanged. The number is what the movement means
     /// for an ERP that keeps the count itself (shipped: minus, taken back into stock: plus).
     /// A movement whose newer snapshot names another location notes both: the old location
-    /// gives back what it had noted, the new one takes the movement.
-    Noted(Vec<(StockKey, String, i64)>),
+    /// gives back what it had noted, the new one takes the movement. `carried`: an ERP sales
+    /// order carries these effects, so the stock push leaves them out.
+    Noted {
+        notes: Vec<(StockKey, String, i64)>,
+        carried: bool,
+    },
+    /// An order's record changed; movements it had carried are given back to the stock push
+    /// (the order never goes), with a note for the log.
+    SalesChanged {
+        key: OrderKey,
+        released: Vec<(StockKey, String, i64)>,
+    },
     /// The item record changed.
     ItemUpdated,
     /// A read of the level was applied; `Some(on_hand)` when it confirms that figure (it agrees
@@ -333,6 +370,7 @@ pub struct Book {
     pub lines: BTreeMap<LineKey, OrderLine>,
     pub items: BTreeMap<(ShopDomain, InventoryItemId), ItemRecord>,
     pub movements: BTreeMap<MovementKey, MovementRecord>,
+    pub sales: BTreeMap<OrderKey, crate::sales::SalesRecord>,
 }
 
 impl Book {

@@ -60,6 +60,7 @@ fn movement(id: &str, quantity: i64, t: i64) -> Fact {
         reference: "test".into(),
         quantity,
         version: v(t),
+        carry: None,
     }
 }
 

@@ -35,6 +35,8 @@ use stockbridge_core::config::{required_env, ConfigError};
 use stockbridge_core::ports::{Erp, ErpError};
 use stockbridge_domain::erp_write::{ErpWrite, Incoming};
 
+pub mod sales;
+
 /// Whole-request timeout (connect, send, wait, read the body).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// TCP (and TLS) connect timeout.

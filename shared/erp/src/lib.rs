@@ -15,7 +15,9 @@ use std::collections::HashMap;
 
 use rust_decimal::Decimal;
 use stockbridge_core::config::{ConfigError, SecretSource};
-use stockbridge_core::ports::{Erp, ErpError};
+use stockbridge_core::ports::{
+    Change, Erp, ErpError, ErpSales, SalesMovement, SalesOrder, SalesOrderView,
+};
 use stockbridge_domain::erp_write::{ErpWrite, Incoming};
 
 use crate::http_erp::HttpErp;
@@ -47,7 +49,10 @@ impl AnyErp {
                     .secret("TRYTON_API_KEY", "ERP_CREDENTIAL_SSM_PARAM")
                     .await?;
                 let company = stockbridge_core::config::env_or("TRYTON_COMPANY_ID", 1)?;
-                Ok(AnyErp::Tryton(TrytonErp::new(url, key, company)?))
+                Ok(AnyErp::Tryton(
+                    TrytonErp::new(url, key, company)?
+                        .with_sale_party(tryton::sale_party_from_env()),
+                ))
             }
             "http" => {
                 let url = url
@@ -98,4 +103,59 @@ impl Erp for AnyErp {
             AnyErp::None => Ok(Vec::new()),
         }
     }
+}
+
+/// The sales port of the configured ERP; none configured refuses every call.
+impl ErpSales for AnyErp {
+    async fn place(&self, o: &SalesOrder) -> Result<SalesOrderView, ErpError> {
+        match self {
+            AnyErp::Tryton(e) => e.place(o).await,
+            AnyErp::Http(h) => h.place(o).await,
+            AnyErp::None => Err(no_erp()),
+        }
+    }
+
+    async fn revise(&self, o: &SalesOrder) -> Result<Change, ErpError> {
+        match self {
+            AnyErp::Tryton(e) => e.revise(o).await,
+            AnyErp::Http(h) => h.revise(o).await,
+            AnyErp::None => Err(no_erp()),
+        }
+    }
+
+    async fn cancel(&self, reference: &str) -> Result<Change, ErpError> {
+        match self {
+            AnyErp::Tryton(e) => e.cancel(reference).await,
+            AnyErp::Http(h) => h.cancel(reference).await,
+            AnyErp::None => Err(no_erp()),
+        }
+    }
+
+    async fn ship(&self, m: &SalesMovement) -> Result<Change, ErpError> {
+        match self {
+            AnyErp::Tryton(e) => e.ship(m).await,
+            AnyErp::Http(h) => h.ship(m).await,
+            AnyErp::None => Err(no_erp()),
+        }
+    }
+
+    async fn take_back(&self, m: &SalesMovement) -> Result<Change, ErpError> {
+        match self {
+            AnyErp::Tryton(e) => e.take_back(m).await,
+            AnyErp::Http(h) => h.take_back(m).await,
+            AnyErp::None => Err(no_erp()),
+        }
+    }
+
+    async fn find(&self, reference: &str) -> Result<Option<SalesOrderView>, ErpError> {
+        match self {
+            AnyErp::Tryton(e) => e.find(reference).await,
+            AnyErp::Http(h) => h.find(reference).await,
+            AnyErp::None => Err(no_erp()),
+        }
+    }
+}
+
+fn no_erp() -> ErpError {
+    ErpError::Rejected("no ERP configured".into())
 }

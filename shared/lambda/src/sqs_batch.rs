@@ -2,31 +2,61 @@
 //! the messages that failed back as `batchItemFailures`, so only they are delivered again.
 //! The consumer works within the invocation's deadline (Lambda's, or the local poller's) and
 //! reports what it did not get to as failed.
+//!
+//! Each message that failed (but those only deferred for want of time) leaves a failure record
+//! ([`FailureLog`]): its id, its event's key, the consumer's reason and the receive count, so
+//! `stockbridge dlq list` can tell why once the redrive policy dead-letters it. A record that
+//! cannot be written is logged; the batch's answer does not depend on it.
 
+use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use stockbridge_core::consumer::BatchReport;
 use stockbridge_core::consumer::StockConsumer;
-use stockbridge_core::ports::{Erp, EventQueue, ShopifyReads, SkuMapStore, StockStore};
+use stockbridge_core::ports::{
+    Erp, ErpSales, EventQueue, FailureLog, FailureRecord, ShopifyReads, SkuMapStore, StockStore,
+};
 
 /// Applies one SQS batch before `deadline` and reports its failed messages.
-pub async fn consume<S, E, Q, R>(
-    consumer: &StockConsumer<S, E, Q, R>,
+pub async fn consume<S, E, Q, R, O>(
+    consumer: &StockConsumer<S, E, Q, R, O>,
     event: SqsEvent,
     deadline: Option<Instant>,
 ) -> SqsBatchResponse
 where
-    S: StockStore + SkuMapStore,
+    S: StockStore + SkuMapStore + FailureLog,
     E: Erp,
     Q: EventQueue,
     R: ShopifyReads,
+    O: ErpSales,
 {
+    let mut receives: BTreeMap<String, u32> = BTreeMap::new();
     let messages: Vec<(String, String)> = event
         .records
         .into_iter()
-        .map(|m| (m.message_id.unwrap_or_default(), m.body.unwrap_or_default()))
+        .map(|m| {
+            let id = m.message_id.unwrap_or_default();
+            if let Some(n) = m
+                .attributes
+                .get("ApproximateReceiveCount")
+                .and_then(|n| n.parse().ok())
+            {
+                receives.insert(id.clone(), n);
+            }
+            (id, m.body.unwrap_or_default())
+        })
         .collect();
     let report = consumer.apply_messages_until(&messages, deadline).await;
+    let failures = failure_records(&messages, &report, &receives);
+    if !failures.is_empty() {
+        if let Err(e) = consumer.store.record_failures(&failures).await {
+            tracing::warn!(
+                failed = failures.len(),
+                "could not keep why these messages failed (`dlq list` infers it): {e}"
+            );
+        }
+    }
     let mut response = SqsBatchResponse::default();
     response.batch_item_failures = report
         .failed
@@ -38,6 +68,29 @@ where
         })
         .collect();
     response
+}
+
+/// The failure record of each failed message that was tried (a deferred one was not: it just
+/// comes back); the reason is the consumer's, else what leaves a tried message failed.
+fn failure_records(
+    messages: &[(String, String)],
+    report: &BatchReport,
+    receives: &BTreeMap<String, u32>,
+) -> Vec<FailureRecord> {
+    let deferred: HashSet<&String> = report.deferred.iter().collect();
+    let failed: HashSet<&String> = report.failed.iter().collect();
+    messages
+        .iter()
+        .filter(|(id, _)| failed.contains(id) && !deferred.contains(id))
+        .map(|(id, body)| {
+            let reason = report.reasons.get(id).cloned().unwrap_or_else(|| {
+                "tried and not finished (a shop redaction step, or an ERP push that could not be \
+                 scheduled again): see the consumer's log"
+                    .into()
+            });
+            FailureRecord::of_message(id, body, reason, receives.get(id).copied())
+        })
+        .collect()
 }
 
 /// A Lambda invocation's deadline (`Context::deadline`: milliseconds since the Unix epoch) as

@@ -15,22 +15,25 @@ use stockbridge_domain::erp_write::{ErpWrite, Incoming};
 
 /// What the next call does instead of succeeding.
 #[derive(Clone, Debug)]
-enum ErpFault {
+pub(crate) enum ErpFault {
     Fail(ErpError),
     /// Apply the write, then answer as a timeout would.
     LoseAnswer,
 }
 
 #[derive(Default)]
-struct ErpState {
-    on_hand: BTreeMap<(String, String), Decimal>,
+pub(crate) struct ErpState {
+    pub(crate) on_hand: BTreeMap<(String, String), Decimal>,
     keys: BTreeSet<String>,
     applied: Vec<ErpWrite>,
     calls: Vec<String>,
     faults: VecDeque<ErpFault>,
     incoming: BTreeMap<String, Vec<Incoming>>,
-    known: Option<BTreeSet<String>>,
+    pub(crate) known: Option<BTreeSet<String>>,
     latency: std::time::Duration,
+    /// Sales orders by reference, and the movement keys carried out (see `erp_sales`).
+    pub(crate) sales: BTreeMap<String, stockbridge_core::ports::SalesOrderView>,
+    pub(crate) sales_moves: BTreeSet<String>,
 }
 
 /// The in-memory ERP. `Clone` is a handle to the same ERP.
@@ -55,7 +58,7 @@ impl MemoryErp {
         MemoryErp::default()
     }
 
-    fn lock(&self) -> MutexGuard<'_, ErpState> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, ErpState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -123,7 +126,7 @@ impl MemoryErp {
         self.lock().calls.clone()
     }
 
-    fn next_fault(&self) -> Option<ErpFault> {
+    pub(crate) fn next_fault(&self) -> Option<ErpFault> {
         self.lock().faults.pop_front()
     }
 

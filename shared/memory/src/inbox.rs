@@ -3,7 +3,7 @@
 //! twice is one entry, listed oldest first), refused like DynamoDB refuses an item over 400 KB;
 //! bodies by shop and SHA-256; parked events by shop and event key (`remove_parked` answers
 //! whether it was still there); reconciliation reports by shop and run, listed newest run first,
-//! at least one and at most 100.
+//! at least one and at most 100; the consumer's failure records by message id, the latest kept.
 
 use stockbridge_core::ports::{BodyRef, BodyStore, Inbox, ParkedEvent, PortError, QuarantineEntry};
 use stockbridge_domain::ids::{ShopDomain, Version};
@@ -136,5 +136,30 @@ impl Inbox for MemoryStore {
             .map(|(_, r)| r.clone())
             .collect();
         Self::finish(StoreOp::Reports, lost, Ok(newest))
+    }
+}
+
+impl stockbridge_core::ports::FailureLog for MemoryStore {
+    async fn record_failures(
+        &self,
+        records: &[stockbridge_core::ports::FailureRecord],
+    ) -> Result<(), PortError> {
+        let mut state = self.lock();
+        for r in records {
+            state.failures.insert(r.message_id.clone(), r.clone());
+        }
+        Ok(())
+    }
+
+    async fn failures(
+        &self,
+        message_ids: &[String],
+    ) -> Result<std::collections::HashMap<String, stockbridge_core::ports::FailureRecord>, PortError>
+    {
+        let state = self.lock();
+        Ok(message_ids
+            .iter()
+            .filter_map(|id| state.failures.get(id).map(|r| (id.clone(), r.clone())))
+            .collect())
     }
 }

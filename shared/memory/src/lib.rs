@@ -17,13 +17,15 @@
 //!   names per level, fulfillment orders); counts calls and can fail the next ones.
 //!   [`EchoShopify`]: one that agrees with whatever a store holds (for push tests).
 //! - [`MemoryErp`] ([`erp`]): `Erp`; applies each write key once, keeps on-hand per warehouse and
-//!   item, and can fail its next calls or lose the answer of a write it applied.
+//!   item, and can fail its next calls or lose the answer of a write it applied; and
+//!   `ErpSales` (`erp_sales`): sales orders by reference, shipments and returns once per key.
 //!
 //! Every adapter is a cheap handle (`Clone` shares the state), so a test can hand one to a
 //! handler and still read what happened through another.
 
 pub mod alerts;
 pub mod erp;
+mod erp_sales;
 pub mod inbox;
 pub mod lease;
 pub mod queue;

@@ -8,7 +8,7 @@
 
 use stockbridge_domain::event::RedactCursor;
 use stockbridge_domain::ids::{InventoryItemId, LocationId, ShopDomain, VariantId};
-use stockbridge_domain::stock::{LineKey, MovementKey, StockKey};
+use stockbridge_domain::stock::{LineKey, MovementKey, OrderKey, StockKey};
 
 use crate::store::State;
 
@@ -20,11 +20,13 @@ enum Place {
     Line(LineKey),
     Item((ShopDomain, InventoryItemId)),
     Movement(MovementKey),
+    Sale(OrderKey),
     Applied(String),
     ItemMap((ShopDomain, InventoryItemId)),
     Variant((ShopDomain, VariantId)),
     Sku((ShopDomain, String)),
     Location((ShopDomain, LocationId)),
+    SalesSettings(ShopDomain),
     Parked((ShopDomain, String)),
     Quarantine((ShopDomain, String)),
     Report((ShopDomain, String)),
@@ -52,6 +54,11 @@ impl State {
         for k in self.movements.keys() {
             add(3, format!("{k:?}"), Place::Movement(k.clone()));
         }
+        // After the movements (`03`) and before the idempotency records (`04`), still among
+        // the stock table's records.
+        for k in self.sales.keys() {
+            add(3, format!("~sale/{k:?}"), Place::Sale(k.clone()));
+        }
         for k in self.applied.keys() {
             add(4, k.clone(), Place::Applied(k.clone()));
         }
@@ -66,6 +73,14 @@ impl State {
         }
         for k in self.locations.keys() {
             add(8, format!("{k:?}"), Place::Location(k.clone()));
+        }
+        // In the locations partition, as DynamoDB keeps it.
+        for k in self.sales_settings.keys() {
+            add(
+                8,
+                format!("~settings/{k:?}"),
+                Place::SalesSettings(k.clone()),
+            );
         }
         for k in self.parked.keys() {
             add(9, format!("{k:?}"), Place::Parked(k.clone()));
@@ -86,6 +101,8 @@ impl State {
             Place::Level(k) | Place::Log(k) => &k.shop == shop,
             Place::Line(k) => &k.shop == shop,
             Place::Movement(k) => &k.shop == shop,
+            Place::Sale(k) => &k.shop == shop,
+            Place::SalesSettings(k) => k == shop,
             Place::Applied(key) => key.starts_with(&format!("{shop}:")),
             Place::Item(k) | Place::ItemMap(k) => &k.0 == shop,
             Place::Variant(k) => &k.0 == shop,
@@ -113,6 +130,8 @@ impl State {
             Place::Line(k) => drop(self.lines.remove(k)),
             Place::Item(k) => drop(self.items.remove(k)),
             Place::Movement(k) => drop(self.movements.remove(k)),
+            Place::Sale(k) => drop(self.sales.remove(k)),
+            Place::SalesSettings(k) => drop(self.sales_settings.remove(k)),
             Place::Applied(k) => drop(self.applied.remove(k)),
             Place::ItemMap(k) => drop(self.item_maps.remove(k)),
             Place::Variant(k) => drop(self.variant_alias.remove(k)),

@@ -1,13 +1,15 @@
 //! `SkuMapStore` for [`MemoryStore`], as the DynamoDB adapter answers it: a look-up returns the
 //! mappings of the items named directly or through a variant or SKU alias (SKUs compared
 //! upper-cased), the aliases found even when their item has no mapping, and every location of
-//! the shop; listing is in inventory item order; writes overwrite, and an alias once written
-//! stays until the shop is redacted.
+//! the shop, and the shop's order-flow setting (none set: [`SalesSettings::default`], off);
+//! listing is in inventory item order; writes overwrite, and an alias once written stays until
+//! the shop is redacted.
 
 use std::collections::BTreeSet;
 
 use stockbridge_core::ports::{PortError, SkuMapStore};
 use stockbridge_domain::ids::{InventoryItemId, ShopDomain, VariantId};
+use stockbridge_domain::sales::SalesSettings;
 use stockbridge_domain::skumap::{ItemMapping, LocationMapping, SkuMap};
 
 use crate::store::{MemoryStore, StoreOp};
@@ -47,6 +49,7 @@ impl SkuMapStore for MemoryStore {
                 map.locations.insert(*location, l.clone());
             }
         }
+        map.sales = s.sales_settings.get(shop).copied().unwrap_or_default();
         Self::finish(StoreOp::Lookup, lost, Ok(map))
     }
 
@@ -87,5 +90,15 @@ impl SkuMapStore for MemoryStore {
             s.locations.insert((l.shop.clone(), l.location), l.clone());
         }
         Self::finish(StoreOp::PutLocations, lost, Ok(()))
+    }
+
+    async fn put_sales_settings(
+        &self,
+        shop: &ShopDomain,
+        settings: SalesSettings,
+    ) -> Result<(), PortError> {
+        let lost = self.enter(StoreOp::PutSalesSettings).await?;
+        self.lock().sales_settings.insert(shop.clone(), settings);
+        Self::finish(StoreOp::PutSalesSettings, lost, Ok(()))
     }
 }

@@ -1,12 +1,14 @@
 //! `StockStore` for [`MemoryStore`], with the DynamoDB adapter's semantics:
 //!
 //! - `commit` is one transaction: it counts its actions as DynamoDB's `TransactWriteItems` would
-//!   (one per changed level, line, item record and movement, per log entry, per new idempotency
+//!   (one per changed level, line, item record, movement and order record of the order flow,
+//!   per log entry, per new idempotency
 //!   record, per parked event), answers `TooLarge` over 100, and writes everything or nothing.
 //!   Every record write is conditional on the revision in `loaded` (absent in `loaded`: the
 //!   record must not exist), every idempotency record on the key not being recorded yet; either
 //!   failing is a `Conflict`.
 //! - `put_levels` is one transaction of conditional level writes (`TooLarge` over 100).
+//! - `put_sales` is one conditional write of an order record, as `commit` writes it.
 //! - `redact_shop` is one page of a redaction (`crate::redact`): every record of the shop and
 //!   every event key starting `shop:` it reads is deleted, counted as DynamoDB holds them (an
 //!   item mapping is two: the mapping and its listing); progress records are kept apart.
@@ -22,10 +24,11 @@ use stockbridge_core::ports::{
 use stockbridge_domain::batch::Plan;
 use stockbridge_domain::event::{EventBody, InventoryEvent, RedactCursor};
 use stockbridge_domain::ids::{ShopDomain, Timestamp};
-use stockbridge_domain::stock::{StockKey, StockLevel};
+use stockbridge_domain::sales::SalesRecord;
+use stockbridge_domain::stock::{OrderKey, StockKey, StockLevel};
 
 use crate::store::{
-    item_pk, level_pk, line_pk, movement_pk, LogEntry, MemoryStore, State, StoreOp, Stored,
+    item_pk, level_pk, line_pk, movement_pk, sale_pk, LogEntry, MemoryStore, State, StoreOp, Stored,
 };
 
 /// DynamoDB's limit of actions in one transaction.
@@ -51,6 +54,11 @@ pub fn transaction_actions(plan: &Plan, events: &[InventoryEvent]) -> usize {
             .changed_movements
             .iter()
             .filter(|k| book.movements.contains_key(*k))
+            .count()
+        + plan
+            .changed_sales
+            .iter()
+            .filter(|k| book.sales.contains_key(*k))
             .count()
         + plan.ledger.len()
         + plan.new_keys().count()
@@ -103,6 +111,11 @@ impl State {
                 check(movement_pk(key), loaded, self.movements.get(key))?;
             }
         }
+        for key in &plan.changed_sales {
+            if plan.book.sales.contains_key(key) {
+                check(sale_pk(key), loaded, self.sales.get(key))?;
+            }
+        }
         for (key, _) in plan.new_keys() {
             if self.applied.contains_key(key) {
                 return Err(PortError::Conflict(format!(
@@ -143,6 +156,13 @@ impl State {
                     .insert(key.clone(), Stored { value, rev: next });
             }
         }
+        for key in &plan.changed_sales {
+            if let Some(sale) = plan.book.sales.get(key) {
+                let next = rev(self.sales.get(key).map(|s| s.rev));
+                let value = sale.clone();
+                self.sales.insert(key.clone(), Stored { value, rev: next });
+            }
+        }
         for entry in &plan.ledger {
             self.log
                 .entry(entry.key.clone())
@@ -178,12 +198,14 @@ impl State {
             + self.lines.len()
             + self.items.len()
             + self.movements.len()
+            + self.sales.len()
             + self.log.values().map(Vec::len).sum::<usize>()
             + self.applied.len()
             + 2 * self.item_maps.len()
             + self.variant_alias.len()
             + self.sku_alias.len()
             + self.locations.len()
+            + self.sales_settings.len()
             + self.parked.len()
             + self.quarantine.len()
             + self.reports.len()
@@ -228,6 +250,12 @@ impl StockStore for MemoryStore {
             if let Some(r) = s.movements.get(key) {
                 loaded.book.movements.insert(key.clone(), r.value.clone());
                 loaded.revisions.insert(movement_pk(key), r.rev);
+            }
+        }
+        for key in &wanted.orders {
+            if let Some(r) = s.sales.get(key) {
+                loaded.book.sales.insert(key.clone(), r.value.clone());
+                loaded.revisions.insert(sale_pk(key), r.rev);
             }
         }
         Self::finish(StoreOp::Load, lost, Ok(loaded))
@@ -293,6 +321,20 @@ impl StockStore for MemoryStore {
             s.levels.insert(key, Stored { value, rev });
         }
         Self::finish(StoreOp::PutLevels, lost, Ok(()))
+    }
+
+    async fn put_sales(
+        &self,
+        key: &OrderKey,
+        record: &SalesRecord,
+        loaded: &Loaded,
+    ) -> Result<(), PortError> {
+        let lost = self.enter(StoreOp::PutSales).await?;
+        let mut s = self.lock();
+        let (_, rev) = check(sale_pk(key), loaded, s.sales.get(key))?;
+        let value = record.clone();
+        s.sales.insert(key.clone(), Stored { value, rev });
+        Self::finish(StoreOp::PutSales, lost, Ok(()))
     }
 
     async fn log_corrections(&self, records: &[CorrectionRecord]) -> Result<(), PortError> {

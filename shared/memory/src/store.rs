@@ -19,9 +19,10 @@ use stockbridge_core::ports::{
 };
 use stockbridge_domain::batch::{LedgerEntry, Outcome};
 use stockbridge_domain::ids::{InventoryItemId, LocationId, ShopDomain, Timestamp, VariantId};
+use stockbridge_domain::sales::{SalesRecord, SalesSettings};
 use stockbridge_domain::skumap::{ItemMapping, LocationMapping};
 use stockbridge_domain::stock::{
-    ItemRecord, LineKey, MovementKey, MovementRecord, OrderLine, StockKey, StockLevel,
+    ItemRecord, LineKey, MovementKey, MovementRecord, OrderKey, OrderLine, StockKey, StockLevel,
 };
 
 /// One port operation of the store, to aim a fault at or count calls of.
@@ -39,6 +40,8 @@ pub enum StoreOp {
     ItemsAfter,
     PutItems,
     PutLocations,
+    PutSalesSettings,
+    PutSales,
     Quarantine,
     ListQuarantine,
     RemoveQuarantine,
@@ -121,6 +124,8 @@ pub(crate) struct State {
     pub lines: BTreeMap<LineKey, Stored<OrderLine>>,
     pub items: BTreeMap<(ShopDomain, InventoryItemId), Stored<ItemRecord>>,
     pub movements: BTreeMap<MovementKey, Stored<MovementRecord>>,
+    // The order flow's record per Shopify order.
+    pub sales: BTreeMap<OrderKey, Stored<SalesRecord>>,
     pub log: BTreeMap<StockKey, Vec<LogEntry>>,
     // Idempotency table: event key -> outcome.
     pub applied: BTreeMap<String, Outcome>,
@@ -130,10 +135,14 @@ pub(crate) struct State {
     pub variant_alias: BTreeMap<(ShopDomain, VariantId), InventoryItemId>,
     pub sku_alias: BTreeMap<(ShopDomain, String), InventoryItemId>,
     pub locations: BTreeMap<(ShopDomain, LocationId), LocationMapping>,
+    // The shop's order-flow setting (absent: off, `SalesSettings::default`).
+    pub sales_settings: BTreeMap<ShopDomain, SalesSettings>,
     // Inbox table: parked by event key, quarantine by receipt time and webhook id, reports by run.
     pub parked: BTreeMap<(ShopDomain, String), ParkedEvent>,
     pub quarantine: BTreeMap<(ShopDomain, String), QuarantineEntry>,
     pub reports: BTreeMap<(ShopDomain, String), String>,
+    // Inbox table: the consumer's latest failure record per queue message id.
+    pub failures: BTreeMap<String, stockbridge_core::ports::FailureRecord>,
     // Body store (S3): quarantined bodies too large for an inbox record, by key.
     pub bodies: BTreeMap<String, Vec<u8>>,
     // Inbox table: each shop's newest redaction progress (not the shop's data: kept).
@@ -190,6 +199,10 @@ pub(crate) fn item_pk(shop: &ShopDomain, item: InventoryItemId) -> String {
 
 pub(crate) fn movement_pk(key: &MovementKey) -> String {
     format!("MOVE#{}#{}", key.shop, key.id)
+}
+
+pub(crate) fn sale_pk(key: &OrderKey) -> String {
+    format!("SALE#{}#{}", key.shop, key.order)
 }
 
 impl MemoryStore {
@@ -308,6 +321,16 @@ impl MemoryStore {
             .filter(|(k, _)| &k.shop == shop)
             .map(|(k, s)| (k.clone(), s.value.clone()))
             .collect()
+    }
+
+    /// One order's record of the order flow, as stored.
+    pub fn sale(&self, key: &OrderKey) -> Option<SalesRecord> {
+        self.lock().sales.get(key).map(|s| s.value.clone())
+    }
+
+    /// The revision of one order's record (absent: never written, or deleted).
+    pub fn sale_revision(&self, key: &OrderKey) -> Option<u64> {
+        self.lock().sales.get(key).map(|s| s.rev)
     }
 
     /// One order line, as stored.

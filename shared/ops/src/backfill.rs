@@ -6,15 +6,22 @@
 //! logged. Resumable: after every chunk the location's checkpoint (the last item done) is kept,
 //! so an interrupted run carries on there and a run over a finished backfill does nothing.
 //!
+//! A starting record carries no `committed` (Stockbridge counts it from the order lines it holds,
+//! and holds none yet); once a location is recorded the consumer is sent the reconciliation's
+//! commitments repair for it, which reads the open fulfillment orders and takes their lines in
+//! ([`commitments`]).
+//!
 //! The records are written directly, each with a put conditional on its absence, rather than
 //! sent through the queue as `Quantities` snapshots: the consumer counts a level it sees for the
 //! first time as stock that arrived, and at a Shopify-master location it would owe the ERP the
 //! whole on-hand, stock the ERP counts already. A record a webhook wrote first is newer than the
 //! bulk read and is left as it is (counted as already held).
 //!
+//! - [`commitments`]: the commitments repair sent once a location is recorded.
 //! - [`diff`]: the pairing of Shopify's levels with the map, the differences, the records.
 //! - [`erp_file`]: a recorded ERP levels file (`--erp-levels`), for the ERP side without a live read.
 
+pub mod commitments;
 pub mod diff;
 pub mod erp_file;
 
@@ -26,8 +33,8 @@ use crate::backfill::diff::{
     in_bounds, snapshot_quantities, snapshot_version, starting_level, take, LocationSurvey, Take,
 };
 use stockbridge_core::ports::{
-    BackfillCheckpoint, BackfillCheckpoints, CorrectionRecord, Erp, ErpError, Loaded, PortError,
-    ShopifyAdmin, ShopifyError, SkuMapStore, StockStore, Wanted,
+    BackfillCheckpoint, BackfillCheckpoints, CorrectionRecord, Erp, ErpError, EventQueue, Loaded,
+    PortError, ShopifyAdmin, ShopifyError, ShopifyReads, SkuMapStore, StockStore, Wanted,
 };
 use stockbridge_domain::event::ShopifyQuantities;
 use stockbridge_domain::ids::{InventoryItemId, LocationId, ShopDomain, StockKey, Timestamp};
@@ -68,6 +75,13 @@ pub enum BackfillError {
     },
     #[error("stock records at location {0} kept changing while they were written; run again")]
     KeptChanging(LocationId),
+    #[error("reading the open fulfillment orders at location {location}: {why}; run again (the location is finished once its commitments repair is sent)")]
+    OpenOrders { location: LocationId, why: String },
+    #[error("sending the commitments repair of location {location} to the events queue: {error}; check EVENTS_QUEUE_URL and run again")]
+    Queue {
+        location: LocationId,
+        error: PortError,
+    },
 }
 
 /// How the backfill is shown progressing (a progress bar in the command; nothing in tests).
@@ -115,6 +129,8 @@ pub struct LocationRecorded {
     pub already_held: u64,
     /// Done by an earlier run, or finished by this one.
     pub finished: bool,
+    /// Open fulfillment orders the commitments repair named (when this run finished it).
+    pub open_fulfillment_orders: u64,
 }
 
 /// What a recording run did.
@@ -240,16 +256,19 @@ where
 
 /// Records the starting state of every mapped location not finished yet, from its checkpoint
 /// on; stops once `stop_after` records were written in this run (after that chunk's checkpoint).
-pub async fn record<St, S, P>(
+/// A location is finished once its commitments repair is sent on `queue`.
+pub async fn record<St, S, Q, P>(
     store: &St,
     shopify: &S,
+    queue: &Q,
     shop: &ShopDomain,
     stop_after: Option<u64>,
     progress: &P,
 ) -> Result<Recorded, BackfillError>
 where
     St: StockStore + SkuMapStore + BackfillCheckpoints,
-    S: ShopifyAdmin,
+    S: ShopifyAdmin + ShopifyReads,
+    Q: EventQueue,
     P: Progress,
 {
     let plan = plan(store, shopify, shop).await?;
@@ -289,6 +308,8 @@ where
         let mut pairs = Pairs::open(shopify, shop, location.location, checkpoint.after).await?;
         let mut chunk: Vec<ShopifyLevel> = Vec::with_capacity(WRITE_CHUNK);
         let mut last = checkpoint.after;
+        // The records Shopify said had something committed: the repair names them.
+        let mut committed: Vec<StockKey> = Vec::new();
         loop {
             let pair = pairs.next(store).await?;
             let end = pair.is_none();
@@ -300,6 +321,11 @@ where
                 chunk.extend(level);
             }
             if chunk.len() == WRITE_CHUNK || end {
+                committed.extend(chunk.iter().filter(|l| l.committed != 0).map(|l| StockKey {
+                    shop: shop.clone(),
+                    item: l.item,
+                    location: l.location,
+                }));
                 let (recorded, held) = write_chunk(store, shop, &run, &chunk, version).await?;
                 chunk.clear();
                 done.recorded += recorded;
@@ -310,6 +336,15 @@ where
                 checkpoint.already_held += held;
                 checkpoint.updated_at = Timestamp::now();
                 if end {
+                    done.open_fulfillment_orders = commitments::send_commitments_repair(
+                        shopify,
+                        queue,
+                        shop,
+                        &run,
+                        location.location,
+                        &committed,
+                    )
+                    .await?;
                     checkpoint.finished_at = Some(checkpoint.updated_at);
                     done.finished = true;
                 }
@@ -385,7 +420,7 @@ async fn write_chunk<St: StockStore>(
                     before: ShopifyQuantities::default(),
                     after: snapshot_quantities(l),
                 },
-                reason: "backfill: Shopify's quantities when the shop was taken in, settled, owing the ERP nothing".into(),
+                reason: "backfill: Shopify's quantities when the shop was taken in, settled, owing the ERP nothing; committed follows from the open orders' lines (commitments repair)".into(),
                 outcome: "applied".into(),
                 at: Timestamp::now(),
             })

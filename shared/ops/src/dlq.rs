@@ -1,18 +1,18 @@
-//! What a message in the events dead-letter queue is and why it failed, read from the message
-//! itself (`stockbridge dlq list|show`).
+//! What a message in the events dead-letter queue is and why it failed (`stockbridge dlq
+//! list|show`): the consumer's own reason where it kept one ([`FailureRecord`], written by the
+//! SQS batch handler on every failed receive, by message id), else inferred from the message.
 //!
-//! The consumer cannot attach anything to a message it reports failed, so the reason is decided
-//! here from the body, the way the consumer decided it: a body that is not an inventory event,
+//! The consumer cannot attach anything to a message it reports failed, so without a record the
+//! reason is decided here from the body, the way the consumer decided it: a body that is not an inventory event,
 //! or one of a schema this build does not read, fails on every receive and explains itself; an
 //! event whose key passes DynamoDB's 2,048-byte key limit is refused by the store on every
 //! receive. An event that decodes and that the store can take failed for a cause outside the
 //! message (the store or the ERP unreachable on every receive, a deadline): the consumer's
 //! errors logged while it was being received say which, and a redrive is the fix once that cause
-//! is gone. (Recording the consumer's reason per message, e.g. in the inbox table, would need a
-//! new `Inbox` method written on every failure; the body answers the cases that fail for
-//! themselves, which are the ones a redrive cannot fix.)
+//! is gone; the consumer's record, when there is one, says which.
 
 use serde::Serialize;
+use stockbridge_core::ports::FailureRecord;
 use stockbridge_domain::event::{EventBody, EventDecodeError, InventoryEvent};
 
 /// DynamoDB's limit on a partition key; the idempotency record's key is the event key.
@@ -121,11 +121,31 @@ pub fn diagnose(body: &str) -> Diagnosis {
     }
 }
 
+/// The reason `dlq list|show` gives: the consumer's recorded one when there is one (with the
+/// receive it is from), else the one inferred from the body.
+pub fn reason_line(diagnosis: &Diagnosis, recorded: Option<&FailureRecord>) -> String {
+    match recorded {
+        Some(r) => {
+            let receive = r
+                .attempts
+                .map_or(String::new(), |n| format!(" on receive {n}"));
+            format!(
+                "{} (the consumer's reason{receive}, {}; inferred: {})",
+                r.reason,
+                r.at.to_rfc3339(),
+                diagnosis.failure
+            )
+        }
+        None => format!("{} (inferred from the message)", diagnosis.failure),
+    }
+}
+
 fn body_kind(body: &EventBody) -> &'static str {
     match body {
         EventBody::Stock { .. } => "stock",
         EventBody::ShopRedact { .. } => "shop_redact",
         EventBody::ErpRetry { .. } => "erp_retry",
+        EventBody::SalesRetry { .. } => "sales_retry",
         EventBody::Refresh { .. } => "refresh",
     }
 }
@@ -194,6 +214,27 @@ mod tests {
         assert_eq!(d.failure, FailureReason::OutsideTheMessage);
         let d = diagnose(&event(&"w".repeat(2100)));
         assert!(matches!(d.failure, FailureReason::KeyTooLong { bytes } if bytes > 2048));
+    }
+
+    #[test]
+    fn the_consumers_recorded_reason_comes_first_else_the_inferred_one() {
+        let d = diagnose("this is not an inventory event");
+        let inferred = reason_line(&d, None);
+        assert!(inferred.starts_with("not an inventory event"), "{inferred}");
+        assert!(inferred.ends_with("(inferred from the message)"));
+        let record = FailureRecord {
+            message_id: "m-1".into(),
+            event_key: None,
+            shop: None,
+            reason: "the store refuses it: too long".into(),
+            attempts: Some(3),
+            at: Timestamp(1_795_000_000_000_000_000),
+        };
+        let line = reason_line(&d, Some(&record));
+        assert!(
+            line.starts_with("the store refuses it: too long (the consumer's reason on receive 3"),
+            "{line}"
+        );
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! A verified delivery becomes internal events, or a reason it cannot be used.
 //!
-//! The event keeps ids, quantities, locations and times; nothing personal. Orders with more lines
+//! The event keeps ids, quantities, locations and times; nothing personal. Every `orders/*`
+//! delivery gives each stocked line's commitment and, last, one sales order
+//! ([`StockChange::SalesOrder`], built in `normalise/sales.rs`) for the ERP's order flow. Orders with more lines
 //! than fit one queue message are split into parts, never truncated. A `fulfillment_orders/*`
 //! delivery becomes one change naming the fulfillment orders it changed, versioned by Shopify's
 //! trigger time (those payloads carry no time of their own).
@@ -19,6 +21,9 @@ use stockbridge_domain::stock::MAX_QUANTITY;
 
 use crate::payload::{self, Invalid};
 use crate::topic::Topic;
+
+mod sales;
+use sales::SalesOrderError;
 
 /// At most this many changes go in one queue message. A part then needs at most 1 + 5 x 19
 /// DynamoDB transaction actions (idempotency record; per line its record, the levels it leaves
@@ -266,6 +271,7 @@ pub fn normalise(d: &Delivery<'_>) -> Result<Normalised, Unusable> {
         }
         Topic::OrdersCreate
         | Topic::OrdersUpdated
+        | Topic::OrdersPaid
         | Topic::OrdersCancelled
         | Topic::OrdersFulfilled
         | Topic::OrdersPartiallyFulfilled => {
@@ -289,6 +295,11 @@ pub fn normalise(d: &Delivery<'_>) -> Result<Normalised, Unusable> {
                     version,
                 });
             }
+            let sales = sales::sales_order(&p, order, version).map_err(|e| match e {
+                SalesOrderError::PaymentNotAWord => invalid(Problem::BadField, e.detail().into()),
+                _ => unmappable(e.detail()),
+            })?;
+            changes.push(sales);
             changes
         }
         Topic::FulfillmentsCreate | Topic::FulfillmentsUpdate => {
@@ -319,6 +330,8 @@ pub fn normalise(d: &Delivery<'_>) -> Result<Normalised, Unusable> {
                     location: p.location_id.map(LocationId),
                     quantity,
                     version,
+                    order: p.order_id.map(OrderId),
+                    line: Some(LineItemId(line_id)),
                 });
             }
             changes
@@ -355,6 +368,8 @@ pub fn normalise(d: &Delivery<'_>) -> Result<Normalised, Unusable> {
                     location: rli.location_id.map(LocationId),
                     quantity,
                     version,
+                    order: p.order_id.map(OrderId),
+                    line: rli.line_item_id.or(line.id).map(LineItemId),
                 });
             }
             changes
@@ -578,6 +593,7 @@ mod tests {
                     EventBody::Stock { changes } => changes,
                     EventBody::ShopRedact { .. }
                     | EventBody::ErpRetry { .. }
+                    | EventBody::SalesRetry { .. }
                     | EventBody::Refresh { .. } => vec![],
                 })
                 .collect(),
@@ -629,21 +645,21 @@ mod tests {
 
     #[test]
     fn orders_become_line_commitments_without_personal_data() {
-        let body = r#"{"id":820982911946154508,"email":"jon@example.com","updated_at":"2026-11-27T09:00:00Z",
+        let body = r##"{"id":820982911946154508,"name":"#1001","email":"jon@example.com","updated_at":"2026-11-27T09:00:00Z",
             "customer":{"first_name":"Jon","last_name":"Snow","email":"jon@example.com"},
             "billing_address":{"address1":"1 Wall","phone":"555"},
             "line_items":[
               {"id":866550311766439020,"variant_id":808950810,"sku":"IPOD-1","quantity":3,"fulfillable_quantity":2,"name":"IPod"},
               {"id":141249953214522974,"variant_id":null,"sku":"SKU-ONLY","quantity":1,"fulfillable_quantity":1},
               {"id":5,"variant_id":null,"sku":"","quantity":1,"title":"Tip"},
-              {"id":6,"variant_id":9,"sku":"GC","quantity":1,"gift_card":true}]}"#;
+              {"id":6,"variant_id":9,"sku":"GC","quantity":1,"gift_card":true}]}"##;
         let result = deliver("orders/create", body).unwrap();
         let text = format!("{result:?}");
         for pii in ["jon@example.com", "Jon", "Snow", "Wall", "555", "IPod"] {
             assert!(!text.contains(pii), "{pii} leaked into {text}");
         }
         let c = changes(Ok(result));
-        assert_eq!(c.len(), 2);
+        assert_eq!(c.len(), 3, "two commitments and the sales order");
         let StockChange::Commitment {
             order,
             line,
@@ -672,7 +688,7 @@ mod tests {
     fn a_cancelled_order_commits_nothing() {
         let c = changes(deliver(
             "orders/cancelled",
-            r#"{"id":1,"cancelled_at":"2026-11-27T09:00:00Z","line_items":[{"id":2,"variant_id":3,"quantity":4,"fulfillable_quantity":4}]}"#,
+            r##"{"id":1,"name":"#1","cancelled_at":"2026-11-27T09:00:00Z","line_items":[{"id":2,"variant_id":3,"quantity":4,"fulfillable_quantity":4}]}"##,
         ));
         assert!(matches!(c[0], StockChange::Commitment { open: 0, .. }));
     }
@@ -684,7 +700,10 @@ mod tests {
                 format!(r#"{{"id":{i},"variant_id":{i},"quantity":1,"fulfillable_quantity":1}}"#)
             })
             .collect();
-        let body = format!(r#"{{"id":1,"line_items":[{}]}}"#, lines.join(","));
+        let body = format!(
+            r##"{{"id":1,"name":"#1","line_items":[{}]}}"##,
+            lines.join(",")
+        );
         let Ok(Normalised::Events(events)) = deliver("orders/create", &body) else {
             panic!()
         };
@@ -701,7 +720,10 @@ mod tests {
         assert!(events
             .iter()
             .all(|e| e.part.count == 3 && e.to_json().len() < 256 * 1024));
-        assert_eq!(changes(Ok(Normalised::Events(events))).len(), 50);
+        // 50 commitments and, last, the sales order with all 50 lines.
+        let all = changes(Ok(Normalised::Events(events)));
+        assert_eq!(all.len(), 51);
+        assert!(matches!(&all[50], StockChange::SalesOrder { lines, .. } if lines.len() == 50));
     }
 
     #[test]

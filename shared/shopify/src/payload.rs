@@ -1,6 +1,6 @@
 //! Serde shapes of the webhook payloads Stockbridge reads.
 //!
-//! Only ids, quantities, statuses and times are declared (of `fulfillment_orders/*`, only the
+//! Only ids, quantities, statuses, flags, times and an order's number (`name`) are declared (of `fulfillment_orders/*`, only the
 //! fulfillment orders' ids); every other field (customers, addresses, e-mails, prices, tags,
 //! properties, free-text messages) is skipped by serde and never held. Missing or `null` fields
 //! become `None`; whether that is usable is decided in [`super::normalise`]. A declared field that
@@ -47,6 +47,12 @@ pub enum Kind {
     /// A status word (`success`, `return`, `fulfilled`, ...).
     Status,
     Sku,
+    /// A status word passed on as Shopify spells it (`financial_status`): text that is no
+    /// status word is refused by normalise, so redaction replaces it with a placeholder.
+    Word,
+    /// An order's number as the shop shows it (`name`, `#1001`): the merchant's prefix and
+    /// suffix around a counter, not personal data. Kept as text.
+    OrderNumber,
     Flag,
     /// An array of objects of this payload type.
     List(&'static str),
@@ -82,6 +88,9 @@ pub const FIELDS: &[(&str, &[(&str, Kind)])] = &[
         "Order",
         &[
             ("id", Kind::Id),
+            ("name", Kind::OrderNumber),
+            ("financial_status", Kind::Word),
+            ("test", Kind::Flag),
             ("updated_at", Kind::Time),
             ("created_at", Kind::Time),
             ("cancelled_at", Kind::Time),
@@ -213,11 +222,21 @@ pub struct InventoryItem {
     pub created_at: Option<String>,
 }
 
-/// `orders/*`.
+/// `orders/*` (`orders/paid` included).
 #[derive(Debug, Deserialize)]
 pub struct Order {
     #[serde(default, deserialize_with = "flex_id")]
     pub id: Option<u64>,
+    /// The order's number as the shop shows it (`#1001`).
+    #[serde(default, deserialize_with = "flex_text")]
+    pub name: Option<String>,
+    /// `pending`, `authorized`, `partially_paid`, `paid`, `partially_refunded`, `refunded`,
+    /// `voided`, `expired`, or a word Shopify adds later.
+    #[serde(default, deserialize_with = "flex_text")]
+    pub financial_status: Option<String>,
+    /// A test order (Bogus Gateway, test mode).
+    #[serde(default, deserialize_with = "flex_flag")]
+    pub test: Option<bool>,
     #[serde(default, deserialize_with = "flex_text")]
     pub updated_at: Option<String>,
     #[serde(default, deserialize_with = "flex_text")]

@@ -2,12 +2,12 @@
 //!
 //! A quarantined payload is kept so it can be replayed, and replay needs only what
 //! [`crate::normalise`] reads: the fields [`crate::payload`] declares (ids, quantities, times,
-//! SKUs, statuses, flags, and the lists of line items that hold them), listed with their kind in
+//! SKUs, statuses, flags, an order's number (`name`), and the lists of line items that hold them), listed with their kind in
 //! [`payload::FIELDS`]. [`redact`] keeps exactly those for the delivery's topic and removes
 //! everything else at every depth (customers, addresses, names, e-mails, notes, tags, line item
 //! `properties`, `note_attributes`, whatever a new API version adds). A kept field keeps its value
 //! only where the value cannot carry free text: ids and quantities that parse, times that parse,
-//! status words (`[a-z_]`, at most 40), flags, SKUs (catalogue data). Any other value is replaced
+//! status words (`[a-z_]`, at most 40), flags, SKUs (catalogue data), order numbers. Any other value is replaced
 //! by a placeholder that fails the same way when normalised again (text where a number belongs
 //! stays text, a wrong type stays a wrong type), so a redacted body normalises exactly as the
 //! original did, and replay gives the same events or the same refusal.
@@ -47,6 +47,7 @@ fn schema(topic: &str) -> &'static [(&'static str, Kind)] {
         Some(
             Topic::OrdersCreate
             | Topic::OrdersUpdated
+            | Topic::OrdersPaid
             | Topic::OrdersCancelled
             | Topic::OrdersFulfilled
             | Topic::OrdersPartiallyFulfilled,
@@ -114,8 +115,13 @@ fn field(value: Value, kind: Kind, removed: &mut usize) -> Value {
             *removed += 1;
             Value::Null
         }
-        (Kind::Sku, Value::String(s)) => Value::String(s),
-        (Kind::Time | Kind::Status | Kind::Sku, _) => not_text(removed),
+        (Kind::Word, Value::String(s)) if is_status_word(&s) => Value::String(s),
+        // Normalise refuses text that is no status word here; the placeholder is refused too.
+        (Kind::Word, Value::String(_)) => placeholder(removed),
+        (Kind::Sku | Kind::OrderNumber, Value::String(s)) => Value::String(s),
+        (Kind::Time | Kind::Status | Kind::Word | Kind::Sku | Kind::OrderNumber, _) => {
+            not_text(removed)
+        }
         (Kind::Flag, v @ Value::Bool(_)) => v,
         (Kind::Flag, _) => not_text(removed),
         (Kind::List(type_name) | Kind::Objects(type_name), Value::Array(items)) => Value::Array(
@@ -134,7 +140,8 @@ fn field(value: Value, kind: Kind, removed: &mut usize) -> Value {
     }
 }
 
-fn is_status_word(s: &str) -> bool {
+/// A word as Shopify spells its statuses: `[a-z_]`, 1 to 40 bytes.
+pub fn is_status_word(s: &str) -> bool {
     (1..=40).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
 }
 

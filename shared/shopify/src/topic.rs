@@ -1,7 +1,7 @@
 //! The webhook topics Stockbridge subscribes to, and what each is for.
 //!
 //! Inventory levels and items say what Shopify holds; orders, fulfilments and refunds say what
-//! committed or moved stock; `fulfillment_orders/*` say that Shopify assigned, moved, held,
+//! committed or moved stock, and orders (`orders/paid` too) what the ERP's sales order holds; `fulfillment_orders/*` say that Shopify assigned, moved, held,
 //! released, cancelled, split or merged the parts of an order a location fulfils (the consumer
 //! then reads those fulfillment orders through the Admin API); the privacy topics are mandatory.
 
@@ -17,6 +17,8 @@ pub enum Topic {
     InventoryItemsDelete,
     OrdersCreate,
     OrdersUpdated,
+    /// The order's payment was captured in full (`financial_status` became `paid`).
+    OrdersPaid,
     OrdersCancelled,
     OrdersFulfilled,
     OrdersPartiallyFulfilled,
@@ -80,7 +82,7 @@ impl FulfillmentOrderTopic {
 }
 
 impl Topic {
-    pub const ALL: [Topic; 30] = [
+    pub const ALL: [Topic; 31] = [
         Topic::InventoryLevelsUpdate,
         Topic::InventoryLevelsConnect,
         Topic::InventoryLevelsDisconnect,
@@ -89,6 +91,7 @@ impl Topic {
         Topic::InventoryItemsDelete,
         Topic::OrdersCreate,
         Topic::OrdersUpdated,
+        Topic::OrdersPaid,
         Topic::OrdersCancelled,
         Topic::OrdersFulfilled,
         Topic::OrdersPartiallyFulfilled,
@@ -123,6 +126,7 @@ impl Topic {
             Topic::InventoryItemsDelete => "inventory_items/delete",
             Topic::OrdersCreate => "orders/create",
             Topic::OrdersUpdated => "orders/updated",
+            Topic::OrdersPaid => "orders/paid",
             Topic::OrdersCancelled => "orders/cancelled",
             Topic::OrdersFulfilled => "orders/fulfilled",
             Topic::OrdersPartiallyFulfilled => "orders/partially_fulfilled",
@@ -167,6 +171,7 @@ mod tests {
             Topic::parse("ORDERS_PARTIALLY_FULFILLED"),
             Some(Topic::OrdersPartiallyFulfilled)
         );
+        assert_eq!(Topic::parse("ORDERS_PAID"), Some(Topic::OrdersPaid));
         assert_eq!(
             Topic::parse("INVENTORY_LEVELS_UPDATE"),
             Some(Topic::InventoryLevelsUpdate)

@@ -195,11 +195,12 @@ fn bodies_that_are_not_utf8_json_objects_are_quarantined_with_their_own_reason()
     // Nesting deeper than serde_json's limit (128) in a field nobody reads is skipped without
     // recursion: the order is used.
     let deep = format!(
-        r#"{{"id":1,"x":{}{},"line_items":[{{"id":2,"variant_id":3,"quantity":1,"fulfillable_quantity":1}}]}}"#,
+        r##"{{"id":1,"name":"#1","x":{}{},"line_items":[{{"id":2,"variant_id":3,"quantity":1,"fulfillable_quantity":1}}]}}"##,
         "[".repeat(300),
         "]".repeat(300)
     );
-    assert_eq!(changes(deliver("orders/create", &deep)).len(), 1);
+    // Its line's commitment and the sales order.
+    assert_eq!(changes(deliver("orders/create", &deep)).len(), 2);
 }
 
 #[test]

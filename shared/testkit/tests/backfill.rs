@@ -5,7 +5,8 @@
 //! Tryton tests cover). 300 items x 2 mapped locations and one unmapped: a dry run reports the
 //! differences and writes nothing; a run stopped early keeps its checkpoint and the next one
 //! carries on from it, leaving a record a webhook wrote meanwhile as it is; a run over the
-//! finished backfill does nothing.
+//! finished backfill does nothing. An order open at the backfill is counted once: its lines come
+//! from the commitments repair the backfill sends, and its next webhook does not add them again.
 
 mod support;
 
@@ -181,7 +182,7 @@ async fn a_backfill_reports_then_records_resumes_and_then_finds_nothing_to_do() 
     assert!(s.store.checkpoints(&shop).await.unwrap().is_empty());
 
     // Interrupted after the first chunk at the warehouse.
-    let first = record(&s.store, &shopify, &shop, Some(50), &Quiet)
+    let first = record(&s.store, &shopify, &s.queue, &shop, Some(50), &Quiet)
         .await
         .expect("record");
     assert!(first.stopped_early);
@@ -205,7 +206,7 @@ async fn a_backfill_reports_then_records_resumes_and_then_finds_nothing_to_do() 
         .unwrap();
 
     // The next run carries on from the checkpoint and finishes both locations.
-    let second = record(&s.store, &shopify, &shop, None, &Quiet)
+    let second = record(&s.store, &shopify, &s.queue, &shop, None, &Quiet)
         .await
         .expect("record");
     assert!(!second.stopped_early);
@@ -223,18 +224,22 @@ async fn a_backfill_reports_then_records_resumes_and_then_finds_nothing_to_do() 
         let (a, c, d) = quantities(*n, WH);
         assert_eq!(
             (level.available, level.committed, level.states.damaged),
-            (a, c, d),
-            "item {n}"
+            (a, 0, d),
+            "item {n}: committed comes from order lines, and none is held yet"
         );
-        assert_eq!(level.settled, a + c + d);
-        assert!(level.is_settled());
+        assert_eq!(level.settled, a + c + d, "Shopify's on-hand");
+        assert_eq!(
+            level.is_settled(),
+            c == 0,
+            "item {n}: unexplained while Shopify's committed is not"
+        );
         assert_eq!(level.erp_owed, 0, "item {n} owes the ERP nothing");
     }
     let at_store = held(&s.store, 0..ITEMS + UNMAPPED, STORE).await;
     assert_eq!(at_store.len() as u64, ITEMS - 10 + UNMAPPED);
     assert!(at_store
         .iter()
-        .all(|(_, l)| l.erp_owed == 0 && l.is_settled()));
+        .all(|(n, l)| l.erp_owed == 0 && l.is_settled() == (quantities(*n, STORE).1 == 0)));
     assert!(
         held(&s.store, 0..3, POPUP).await.is_empty(),
         "an unmapped location is left alone"
@@ -245,7 +250,7 @@ async fn a_backfill_reports_then_records_resumes_and_then_finds_nothing_to_do() 
         .await
         .expect("survey");
     assert!(again.nothing_to_do());
-    let third = record(&s.store, &shopify, &shop, None, &Quiet)
+    let third = record(&s.store, &shopify, &s.queue, &shop, None, &Quiet)
         .await
         .expect("record");
     assert!(third
@@ -255,4 +260,147 @@ async fn a_backfill_reports_then_records_resumes_and_then_finds_nothing_to_do() 
     let bulk_runs = standin.get("/_standin/stats").await["bulk_operations"].as_u64();
     // Survey (2), the stopped run (1), the resumed run (2); none for finished locations.
     assert_eq!(bulk_runs, Some(5));
+}
+
+/// Stockbridge's record of item `n` at `location`.
+async fn one(store: &DynamoStore, n: u64, location: u64) -> StockLevel {
+    held(store, n..n + 1, location)
+        .await
+        .pop()
+        .map(|(_, l)| l)
+        .unwrap_or_else(|| panic!("no record of item {n} at {location}"))
+}
+
+/// Shopify's `committed` of item `n` at `location`, as the stand-in keeps it.
+async fn shopify_committed(standin: &Standin, n: u64, location: u64) -> i64 {
+    let state = standin.get("/_standin/state").await;
+    state["levels"]
+        .as_array()
+        .expect("levels")
+        .iter()
+        .find(|l| {
+            l["item_id"].as_u64() == Some(item(n)) && l["location_id"].as_u64() == Some(location)
+        })
+        .and_then(|l| l["committed"].as_i64())
+        .expect("a level with committed")
+}
+
+/// An order open when the shop is taken in (a POS sale at the shop floor, so its webhooks name
+/// the location): the backfill records no `committed` for it (no order line is held) and sends
+/// the consumer the commitments repair; the consumer reads the order's fulfillment order and
+/// takes its line in; the order's next `orders/updated` then counts nothing twice: `committed`
+/// stays Shopify's, `on_hand` is `available + committed + states`, and the Shopify-master
+/// location owes the ERP nothing.
+#[tokio::test]
+async fn an_order_open_at_the_backfill_is_counted_once_when_its_webhook_comes() {
+    let s = support::stack().await;
+    // Webhooks to the stack's, held until the test says (the order's never go).
+    let standin = Standin::start(Options {
+        webhook_url: Some(s.url.clone()),
+        ..Options::default()
+    })
+    .await;
+    let (n, sold) = (4, 3);
+    let mut levels = Vec::new();
+    for k in 0..6 {
+        for location in [WH, STORE] {
+            levels.push(
+                json!({"item": item(k), "location": location, "available": 10,
+                               "damaged": i64::from(k == n)}),
+            );
+        }
+    }
+    let items: Vec<Value> = (0..6)
+        .map(|k| json!({"id": item(k), "sku": format!("BF-{k}")}))
+        .collect();
+    let locations = json!([{"id": WH, "name": "Warehouse"}, {"id": STORE, "name": "Shop floor"}]);
+    standin
+        .post(
+            "/_standin/seed",
+            json!({"reset": true, "items": items, "locations": locations, "levels": levels}),
+        )
+        .await;
+    import_map(&s).await;
+    // Sold before the shop was taken in; its webhooks are held, never delivered.
+    let placed = standin
+        .post(
+            "/_standin/order",
+            json!({"pos_location": STORE, "hold": true,
+                   "lines": [{"inventory_item_id": item(n), "quantity": sold}]}),
+        )
+        .await;
+    let order = placed["order"]["id"].as_u64().expect("an order id");
+    assert_eq!(shopify_committed(&standin, n, STORE).await, sold);
+
+    let shopify: ShopifyGraphql = standin.client();
+    let shop = ShopDomain::new(SHOP);
+    let recorded = record(&s.store, &shopify, &s.queue, &shop, None, &Quiet)
+        .await
+        .expect("record");
+    assert_eq!(recorded.locations[1].open_fulfillment_orders, 1);
+    let start = one(&s.store, n, STORE).await;
+    assert_eq!(
+        (start.available, start.committed, start.states.damaged),
+        (10 - sold, 0, 1),
+        "no order line is held yet: nothing committed"
+    );
+    assert_eq!(start.settled, 11, "Shopify's on-hand");
+    assert!(!start.is_settled(), "unexplained until the lines arrive");
+
+    // The consumer takes the commitments repair: it reads the fulfillment order.
+    let consumer = std::sync::Arc::new(
+        stockbridge_core::consumer::StockConsumer::new(
+            s.store.clone(),
+            stockbridge_core::telemetry::Metrics::silent("stock-consumer"),
+        )
+        .with_queue(s.queue.clone())
+        .with_shopify(Some(standin.client())),
+    );
+    s.drain_with(&consumer).await;
+    let repaired = one(&s.store, n, STORE).await;
+    assert_eq!(repaired.committed, sold, "the open line is counted");
+    assert_eq!(repaired.available, 10 - sold);
+    assert_eq!(repaired.on_hand(), 11);
+    assert!(repaired.is_settled());
+    assert_eq!(repaired.erp_owed, 0);
+
+    // The order's next webhook: the same line, not counted again.
+    let held = standin.get("/_standin/webhooks").await;
+    let mut body = held["held"]
+        .as_array()
+        .expect("held webhooks")
+        .iter()
+        .find(|w| w["topic"] == "orders/create" && w["body"]["id"].as_u64() == Some(order))
+        .map(|w| w["body"].clone())
+        .expect("the order's orders/create");
+    body["updated_at"] = json!(stockbridge_domain::ids::Timestamp::now().to_rfc3339());
+    let (status, text) = s
+        .post(
+            "orders/updated",
+            &body.to_string(),
+            support::SECRET,
+            "w-backfill-order-updated",
+        )
+        .await;
+    assert_eq!(status, 200, "{text}");
+    s.drain_with(&consumer).await;
+    let after = one(&s.store, n, STORE).await;
+    assert_eq!(
+        after.committed,
+        shopify_committed(&standin, n, STORE).await,
+        "committed is Shopify's, not doubled"
+    );
+    assert_eq!(
+        after.on_hand(),
+        after.available + after.committed + after.states.unavailable()
+    );
+    assert_eq!(after.on_hand(), 11);
+    assert!(after.is_settled());
+    assert_eq!(
+        after.erp_owed, 0,
+        "the Shopify-master location owes the ERP nothing"
+    );
+    // The warehouse's record of the item never moved.
+    let wh = one(&s.store, n, WH).await;
+    assert_eq!((wh.available, wh.committed, wh.erp_owed), (10, 0, 0));
 }

@@ -150,7 +150,7 @@ fn level(available: &str) -> String {
 
 fn order(line: &str) -> String {
     format!(
-        r#"{{"id":9100,"updated_at":"2026-11-27T12:00:00Z","email":"arya@winterfell.example","tags":"Engrave: Arya","line_items":[{line}]}}"#
+        r#"{{"id":9100,"name":"SB9100","updated_at":"2026-11-27T12:00:00Z","email":"arya@winterfell.example","tags":"Engrave: Arya","line_items":[{line}]}}"#
     )
 }
 
@@ -711,7 +711,10 @@ async fn a_one_megabyte_unusable_payload_is_kept_whole_encrypted_expiring_and_re
                 )
             })
             .collect();
-        format!(r#"{{"id":9400,"line_items":[{}]}}"#, lines.join(","))
+        format!(
+            r#"{{"id":9400,"name":"SB9400","line_items":[{}]}}"#,
+            lines.join(",")
+        )
     };
     let shop = ShopDomain::new(SHOP);
     let at = inbox

@@ -1,6 +1,8 @@
 //! The events dead-letter queue as `stockbridge dlq` reads and redrives it, through moto: a
 //! poison message and an event of an unknown schema fail in the real consumer until the redrive
-//! policy dead-letters them; listing names each one's reason and leaves them there; a dry run
+//! policy dead-letters them; listing names each one's reason (the consumer's own, recorded in
+//! the inbox table on every failed receive, ahead of the one inferred from the message) and
+//! leaves them there; a dry run
 //! moves nothing; a redrive of one id, then of all, puts each back on the events queue once.
 
 mod support;
@@ -8,9 +10,10 @@ mod support;
 use std::time::Duration;
 
 use stockbridge_aws::dead_letters::SqsDeadLetters;
+use stockbridge_core::ports::FailureLog;
 use stockbridge_domain::event::{EventBody, InventoryEvent, Part, Source};
 use stockbridge_domain::ids::{ShopDomain, Timestamp};
-use stockbridge_ops::dlq::{diagnose, FailureReason};
+use stockbridge_ops::dlq::{diagnose, reason_line, FailureReason};
 use support::{stack, Stack, SHOP};
 
 const POISON: &str = "this is not an inventory event";
@@ -103,6 +106,25 @@ async fn dead_letters_are_listed_with_their_reason_and_redriven_once() {
         assert!(m.sent_at_ms.is_some_and(|ms| ms > 0), "sent time");
         assert!(m.receive_count.is_some_and(|n| n >= 1), "receive count");
     }
+
+    // The consumer's reasons, kept by message id, are what `dlq list` shows.
+    let ids: Vec<String> = listed.iter().map(|m| m.message_id.clone()).collect();
+    let recorded = s.store.failures(&ids).await.unwrap();
+    let why = recorded
+        .get(&poison.message_id)
+        .expect("the poison message's failure is recorded");
+    assert!(why.reason.starts_with("not an event: "), "{why:?}");
+    assert_eq!(why.event_key, None);
+    assert!(why.attempts.is_some_and(|n| n >= 1), "{why:?}");
+    let shown = reason_line(&diagnose(&poison.body), Some(why));
+    assert!(
+        shown.starts_with(&format!("{} (the consumer's reason on receive", why.reason)),
+        "{shown}"
+    );
+    let schema = recorded
+        .get(&future.message_id)
+        .expect("the schema 2 event's failure is recorded");
+    assert!(schema.reason.contains('2'), "{schema:?}");
     assert_eq!(
         dlq.read_all().await.unwrap().len(),
         2,

@@ -66,7 +66,7 @@ fn order(
     (
         topic,
         format!(
-            r#"{{"id":{id},"email":"buyer@example.com","updated_at":"{}","cancelled_at":{cancelled},"location_id":{location},"customer":{{"first_name":"Ann"}},"line_items":[{}]}}"#,
+            r#"{{"id":{id},"name":"SB{id}","email":"buyer@example.com","updated_at":"{}","cancelled_at":{cancelled},"location_id":{location},"customer":{{"first_name":"Ann"}},"line_items":[{}]}}"#,
             t(n),
             lines.join(",")
         ),

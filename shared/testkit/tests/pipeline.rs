@@ -392,7 +392,7 @@ async fn racing_consumers_apply_each_event_exactly_once() {
     }
     for n in 0..10u64 {
         let body = format!(
-            r#"{{"id":{},"updated_at":"2026-11-27T10:01:00Z","line_items":[{{"id":{},"variant_id":46000000000000001,"quantity":2,"fulfillable_quantity":2}}]}}"#,
+            r#"{{"id":{},"name":"SB1001","updated_at":"2026-11-27T10:01:00Z","line_items":[{{"id":{},"variant_id":46000000000000001,"quantity":2,"fulfillable_quantity":2}}]}}"#,
             9_000_000_000_000_000_000u64 + n,
             9_100_000_000_000_000_000u64 + n
         );

@@ -6,22 +6,28 @@
 //! and the attribute, because a stored record that cannot be read back needs an operator, and a
 //! default in its place would act on a value nobody wrote. The only leniency is for attributes
 //! added after the first release (the ERP debt, Shopify states and settling fields of a stock
-//! level, the fulfillment orders of an order line) and for optional ones; each such place says
-//! so. The order line record is in [`line`].
+//! level, the fulfillment orders of an order line, the carried movements of a level) and for
+//! optional ones; each such place says so. The order line record is in [`line`]; the order
+//! flow's records (the order record `SALE#<shop>#<order>`, kind `sale`, its [`SalesRecord`]
+//! kept whole as JSON in `record`; the shop's setting, kind `sales_settings`) are in [`sales`].
+//!
+//! [`SalesRecord`]: stockbridge_domain::sales::SalesRecord
 
 use stockbridge_core::ports::{CorrectionRecord, ParkedEvent, PortError, QuarantineEntry};
 use stockbridge_domain::batch::{LedgerEntry, Outcome};
 use stockbridge_domain::ids::{InventoryItemId, LocationId, ShopDomain, Timestamp, VariantId};
+use stockbridge_domain::sales::SalesRecord;
 use stockbridge_domain::skumap::{ItemMapping, LocationMapping, Master, UomFactor};
 use stockbridge_domain::stock::{
-    Inflight, ItemRecord, LineKey, MovementKey, MovementRecord, OrderLine, States, StockKey,
-    StockLevel,
+    Inflight, ItemRecord, LineKey, MovementKey, MovementRecord, OrderKey, OrderLine, States,
+    StockKey, StockLevel,
 };
 
 use super::keys::{self, Alias, MAP, PK, SK, STATE};
 
 pub(super) mod attr;
 mod line;
+mod sales;
 
 use attr::{
     b, days_from, json, opt_bool, opt_n, opt_s, opt_version, req_bool, req_json, req_n, req_s,
@@ -30,6 +36,7 @@ use attr::{
 pub(super) use attr::{corrupt, n, s, Item};
 use line::read_line;
 pub(super) use line::write_line;
+pub(super) use sales::{read_sales_settings, write_sale, write_sales_settings};
 
 /// How long an idempotency record outlives its event: longer than Shopify's 4 h of retries, an
 /// SQS message's 14 days and an operator's replay of a parked event.
@@ -43,12 +50,14 @@ pub(super) mod kind {
     pub const LINE: &str = "line";
     pub const ITEM: &str = "item";
     pub const MOVEMENT: &str = "movement";
+    pub const SALE: &str = "sale";
     pub const LOG: &str = "log";
     pub const CORRECTION: &str = "correction";
     pub const ITEM_MAP: &str = "item_map";
     pub const ITEM_LISTING: &str = "item_listing";
     pub const ALIAS: &str = "alias";
     pub const LOCATION_MAP: &str = "location_map";
+    pub const SALES_SETTINGS: &str = "sales_settings";
     pub const PARKED: &str = "parked";
     pub const REPORT: &str = "reconcile_report";
     pub const QUARANTINE: &str = "quarantine";
@@ -71,6 +80,11 @@ pub(super) fn read_pk(item: &Item) -> Result<String, PortError> {
     req_s(item, PK)
 }
 
+/// The sort key a record was stored under.
+pub(super) fn read_sk(item: &Item) -> Result<String, PortError> {
+    req_s(item, SK)
+}
+
 /// The optimistic revision of a stock table record, with its partition key.
 pub(super) fn read_revision(item: &Item) -> Result<(String, u64), PortError> {
     Ok((read_pk(item)?, req_n(item, "rev")?))
@@ -85,6 +99,7 @@ pub(super) enum StockRecord {
     Line(LineKey, OrderLine),
     Item((ShopDomain, InventoryItemId), ItemRecord),
     Movement(MovementKey, MovementRecord),
+    Sale(OrderKey, SalesRecord),
 }
 
 pub(super) fn read_stock_record(item: &Item) -> Result<StockRecord, PortError> {
@@ -93,6 +108,7 @@ pub(super) fn read_stock_record(item: &Item) -> Result<StockRecord, PortError> {
         Some(kind::LINE) => read_line(item).map(|(k, l)| StockRecord::Line(k, l)),
         Some(kind::ITEM) => read_item_record(item).map(|(k, r)| StockRecord::Item(k, r)),
         Some(kind::MOVEMENT) => read_movement(item).map(|(k, m)| StockRecord::Movement(k, m)),
+        Some(kind::SALE) => sales::read_sale(item).map(|(k, r)| StockRecord::Sale(k, r)),
         other => Err(corrupt(
             item,
             format!("attribute kind = {other:?} is not a stock record"),
@@ -131,6 +147,10 @@ pub(super) fn read_level(item: &Item) -> Result<(StockKey, StockLevel), PortErro
         moved: opt_n(item, "moved")?.unwrap_or(0),
         unsettled_since: opt_n(item, "unsettled_since")?.map(Timestamp),
         fact_version: opt_version(item, "fact_version")?,
+        // The movements carried by ERP sales orders came with the order flow: a record written
+        // before has none, and one written since stores `carried` only when not 0. A present
+        // attribute that is not a number in range is corrupt like any other.
+        carried: opt_n(item, "carried")?.unwrap_or(0),
     };
     // `on_hand` is derived by the domain, which does not expect the sum to overflow.
     let on_hand = stored_on_hand(item, &level)?;
@@ -230,6 +250,9 @@ pub(super) fn write_level(key: &StockKey, level: &StockLevel, rev: u64, now: Tim
     }
     if let Some(v) = level.fact_version {
         item.insert("fact_version".into(), s(&v.to_key()));
+    }
+    if level.carried != 0 {
+        item.insert("carried".into(), n(level.carried));
     }
     item.insert("rev".into(), n(rev));
     item.insert("updated_at".into(), s(&now.to_rfc3339()));
@@ -768,6 +791,41 @@ mod tests {
             assert!(!item.contains_key(name), "{name} is stored though zero");
         }
         assert_eq!(read_level(&item).ok(), Some((key, plain)));
+    }
+
+    #[test]
+    fn carried_movements_read_back_as_written_and_zero_is_left_out() {
+        let key = StockKey {
+            shop: shop(),
+            item: InventoryItemId(45),
+            location: LocationId(72),
+        };
+        for carried in [-3, 4] {
+            let level = StockLevel {
+                carried,
+                ..settling_level()
+            };
+            let item = write_level(&key, &level, 3, Timestamp(10));
+            assert_eq!(item.get("carried"), Some(&n(carried)));
+            assert_eq!(read_level(&item).ok(), Some((key.clone(), level)));
+        }
+        let item = write_level(&key, &settling_level(), 3, Timestamp(10));
+        assert!(
+            !item.contains_key("carried"),
+            "carried is stored though zero"
+        );
+        assert_eq!(read_level(&item).ok().map(|(_, l)| l.carried), Some(0));
+        // A record from before the order flow has none: nothing carried.
+        assert_eq!(
+            read_level(&level_record(None)).ok().map(|(_, l)| l.carried),
+            Some(0)
+        );
+        let at = "LEVEL#a.myshopify.com#45#72 / STATE";
+        for bad in [s("-3"), n("1.5"), n("x"), AttributeValue::Bool(true)] {
+            let mut item = write_level(&key, &settling_level(), 3, Timestamp(10));
+            item.insert("carried".into(), bad);
+            assert_corrupt(read_level(&item), at, "carried");
+        }
     }
 
     #[test]

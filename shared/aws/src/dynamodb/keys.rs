@@ -2,14 +2,17 @@
 //! and nowhere else (`docs/DATA.md` draws the same layout for people).
 //!
 //! - Stock table: `LEVEL#<shop>#<item>#<location>`, `LINE#<shop>#<line>`, `ITEM#<shop>#<item>`,
-//!   `MOVE#<shop>#<movement>`, each under sort key `STATE`; a level's log entries and
-//!   reconciliation corrections share its partition under `LOG#<time>#<n>` / `LOG#<time>#rc<n>`.
+//!   `MOVE#<shop>#<movement>`, `SALE#<shop>#<order>`, each under sort key `STATE`; a level's
+//!   log entries and reconciliation corrections share its partition under `LOG#<time>#<n>` /
+//!   `LOG#<time>#rc<n>`.
 //! - Idempotency table: the event key itself (`<shop>:<webhook id>:<part>`), no sort key.
 //! - SKU map table: `ITEM#<shop>#<item>`, `VARIANT#<shop>#<variant>`, `SKU#<shop>#<SKU upper-case>`
 //!   under `MAP`; the listing `ITEMS#<shop>` sorted by the zero-padded item id;
-//!   `LOCATIONS#<shop>` sorted by location id.
+//!   `LOCATIONS#<shop>` sorted by location id, which also holds the shop's order-flow setting
+//!   under `SETTINGS#sales` (read by the same query, so no extra round trip).
 //! - Inbox table: `PARKED#<shop>` / event key, `REPORT#<shop>` / run id,
-//!   `QUARANTINE#<shop>` / `<received>#<webhook id>`, `REDACT#<shop>` / `PROGRESS`.
+//!   `QUARANTINE#<shop>` / `<received>#<webhook id>`, `REDACT#<shop>` / `PROGRESS`,
+//!   `FAILURE#<message id>` / `FAILURE`.
 
 use std::collections::HashMap;
 
@@ -18,7 +21,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use stockbridge_domain::ids::{
     InventoryItemId, LocationId, ShopDomain, Timestamp, VariantId, Version,
 };
-use stockbridge_domain::stock::{LineKey, MovementKey, StockKey};
+use stockbridge_domain::stock::{LineKey, MovementKey, OrderKey, StockKey};
 
 use super::codec::Item;
 
@@ -70,6 +73,11 @@ pub(super) fn item_pk(shop: &ShopDomain, item: InventoryItemId) -> String {
 /// Partition of a fulfilment or refund line already told to the ERP (sort key [`STATE`]).
 pub(super) fn movement_pk(key: &MovementKey) -> String {
     format!("MOVE#{}#{}", key.shop, key.id)
+}
+
+/// Partition of an order's record for the order flow (sort key [`STATE`]).
+pub(super) fn sale_pk(key: &OrderKey) -> String {
+    format!("SALE#{}#{}", key.shop, key.order)
 }
 
 /// Sort key of the `n`th log entry a batch committed at `at`.
@@ -125,6 +133,10 @@ pub(super) fn locations_pk(shop: &ShopDomain) -> String {
     format!("LOCATIONS#{shop}")
 }
 
+/// Sort key of the shop's order-flow setting in its locations partition; location sort keys are
+/// decimal ids, so it never names a location.
+pub(super) const SALES_SETTINGS_SK: &str = "SETTINGS#sales";
+
 /// Sort key of a location mapping.
 pub(super) fn location_sk(location: LocationId) -> String {
     location.to_string()
@@ -149,6 +161,14 @@ pub(super) fn redact_pk(shop: &ShopDomain) -> String {
 pub(super) fn backfill_pk(shop: &ShopDomain) -> String {
     format!("BACKFILL#{shop}")
 }
+
+/// Partition of the consumer's failure record of one queue message (sort key [`FAILURE`]).
+pub(super) fn failure_pk(message_id: &str) -> String {
+    format!("FAILURE#{message_id}")
+}
+
+/// Sort key of a failure record.
+pub(super) const FAILURE: &str = "FAILURE";
 
 /// Sort key of a redaction progress record.
 pub(super) const PROGRESS: &str = "PROGRESS";

@@ -34,6 +34,7 @@ use stockbridge_core::ports::PortError;
 
 mod backfill;
 mod codec;
+mod failures;
 mod inbox;
 mod keys;
 mod lock;

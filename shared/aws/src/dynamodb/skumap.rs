@@ -1,11 +1,17 @@
 //! [`SkuMapStore`] over the SKU map table: looking mappings up by inventory item, variant or SKU
 //! (through the alias records), paging through a shop's item listing, and writing item and
-//! location mappings. Also the operator's read of a shop's whole map.
+//! location mappings and the shop's order-flow setting. Also the operator's read of a shop's
+//! whole map.
+//!
+//! The setting lives in the shop's locations partition (`SETTINGS#sales`), so the look-up's one
+//! `Query` of that partition reads it with the locations: no extra round trip. Like the
+//! locations it is read without `ConsistentRead`, so a change applies within a second or so.
 
 use std::collections::HashSet;
 
 use stockbridge_core::ports::{PortError, SkuMapStore};
-use stockbridge_domain::ids::{InventoryItemId, ShopDomain, VariantId};
+use stockbridge_domain::ids::{InventoryItemId, ShopDomain, Timestamp, VariantId};
+use stockbridge_domain::sales::SalesSettings;
 use stockbridge_domain::skumap::{ItemMapping, LocationMapping, SkuMap};
 
 use super::codec::{self, kind, s, Item};
@@ -76,7 +82,12 @@ impl SkuMapStore for DynamoStore {
         let locations = self
             .query_partition(table, &keys::locations_pk(shop), None)
             .await?;
+        // No setting stored: the documented default, off.
         for i in &locations {
+            if codec::read_sk(i)? == keys::SALES_SETTINGS_SK {
+                map.sales = codec::read_sales_settings(i)?;
+                continue;
+            }
             let l = codec::read_location(i, shop)?;
             map.locations.insert(l.location, l);
         }
@@ -138,5 +149,21 @@ impl SkuMapStore for DynamoStore {
             .map(|l| put_request(codec::write_location(l)))
             .collect::<Result<Vec<_>, _>>()?;
         self.batch_write(&self.tables.skumap, writes).await
+    }
+
+    async fn put_sales_settings(
+        &self,
+        shop: &ShopDomain,
+        settings: SalesSettings,
+    ) -> Result<(), PortError> {
+        let item = codec::write_sales_settings(shop, settings, Timestamp::now());
+        self.client
+            .put_item()
+            .table_name(&self.tables.skumap)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(sdk_unavailable)?;
+        Ok(())
     }
 }

@@ -1,10 +1,12 @@
 //! [`StockStore`] over the stock and idempotency tables: which events are done, loading the
 //! records a batch touches, committing a plan in one transaction, reconciliation's level writes
-//! and corrections, and `shop/redact`. Also the operator's reads of a shop's levels and of one
+//! and corrections, the order flow's conditional write of an order record (`put_sales`), and
+//! `shop/redact`. Also the operator's reads of a shop's levels and of one
 //! level's log.
 
 use std::collections::HashSet;
 
+use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 
 use stockbridge_core::ports::{
@@ -14,11 +16,12 @@ use stockbridge_core::ports::{
 use stockbridge_domain::batch::Plan;
 use stockbridge_domain::event::{EventBody, InventoryEvent, RedactCursor};
 use stockbridge_domain::ids::{ShopDomain, Timestamp};
-use stockbridge_domain::stock::{StockKey, StockLevel};
+use stockbridge_domain::sales::SalesRecord;
+use stockbridge_domain::stock::{OrderKey, StockKey, StockLevel};
 
 use super::codec::{self, kind, n, s, Item, StockRecord};
 use super::keys::{self, LOG_PREFIX, STATE};
-use super::{put_request, unavailable, DynamoStore};
+use super::{put_request, sdk_unavailable, unavailable, DynamoStore};
 
 /// Most actions one `TransactWriteItems` takes.
 const TRANSACTION_ACTIONS: usize = 100;
@@ -99,6 +102,7 @@ impl StockStore for DynamoStore {
         pks.extend(wanted.lines.iter().map(keys::line_pk));
         pks.extend(wanted.items.iter().map(|(sh, i)| keys::item_pk(sh, *i)));
         pks.extend(wanted.movements.iter().map(keys::movement_pk));
+        pks.extend(wanted.orders.iter().map(keys::sale_pk));
         let request = pks.iter().map(|pk| keys::key(pk, STATE)).collect();
         let mut loaded = Loaded::default();
         for item in self.batch_get(&self.tables.stock, request).await? {
@@ -116,6 +120,9 @@ impl StockStore for DynamoStore {
                 }
                 StockRecord::Movement(key, movement) => {
                     book.movements.insert(key, movement);
+                }
+                StockRecord::Sale(key, sale) => {
+                    book.sales.insert(key, sale);
                 }
             }
             loaded.revisions.insert(pk, rev);
@@ -156,6 +163,13 @@ impl StockStore for DynamoStore {
             if let Some(m) = plan.book.movements.get(key) {
                 let (expected, rev) = revisions(loaded, &keys::movement_pk(key));
                 let item = codec::write_movement(key, m, rev);
+                actions.push(guarded_put(&t.stock, item, expected)?);
+            }
+        }
+        for key in &plan.changed_sales {
+            if let Some(sale) = plan.book.sales.get(key) {
+                let (expected, rev) = revisions(loaded, &keys::sale_pk(key));
+                let item = codec::write_sale(key, sale, rev, now);
                 actions.push(guarded_put(&t.stock, item, expected)?);
             }
         }
@@ -214,6 +228,37 @@ impl StockStore for DynamoStore {
             })
             .collect::<Result<Vec<_>, _>>()?;
         self.transact(actions).await
+    }
+
+    async fn put_sales(
+        &self,
+        key: &OrderKey,
+        record: &SalesRecord,
+        loaded: &Loaded,
+    ) -> Result<(), PortError> {
+        let pk = keys::sale_pk(key);
+        let (expected, rev) = revisions(loaded, &pk);
+        let item = codec::write_sale(key, record, rev, Timestamp::now());
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.tables.stock)
+            .set_item(Some(item));
+        let put = match expected {
+            Some(rev) => put
+                .condition_expression("rev = :rev")
+                .expression_attribute_values(":rev", n(rev)),
+            None => put.condition_expression("attribute_not_exists(pk)"),
+        };
+        match put.send().await {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                Err(PortError::Conflict(format!(
+                    "{pk}: revision {expected:?} expected, changed meanwhile"
+                )))
+            }
+            Err(e) => Err(sdk_unavailable(e)),
+        }
     }
 
     async fn log_corrections(&self, records: &[CorrectionRecord]) -> Result<(), PortError> {

@@ -12,15 +12,15 @@ use stockbridge_domain::event::{EventBody, InventoryEvent, StockChange};
 use stockbridge_domain::ids::{ShopDomain, Timestamp};
 use stockbridge_domain::resolve::{references, resolve};
 use stockbridge_domain::skumap::SkuMap;
-use stockbridge_domain::stock::{Fact, LineKey, StockKey};
+use stockbridge_domain::stock::{Fact, LineKey, OrderKey, StockKey};
 
 /// Typical transaction actions per change (its record, a level, a log entry); a plan that still
 /// needs more than one transaction takes is split in half and tried again.
 const ACTIONS_PER_CHANGE: usize = 3;
 const MAX_ACTIONS: usize = 100;
 
-impl<S: StockStore + SkuMapStore, E: Erp, Q: EventQueue, R: ShopifyReads>
-    StockConsumer<S, E, Q, R>
+impl<S: StockStore + SkuMapStore, E: Erp, Q: EventQueue, R: ShopifyReads, O>
+    StockConsumer<S, E, Q, R, O>
 {
     /// Applies a chunk; returns each event's outcome, the stock records each one touches
     /// (duplicates included, so a redelivery can finish an ERP push) and what is left to read
@@ -95,9 +95,23 @@ impl<S: StockStore + SkuMapStore, E: Erp, Q: EventQueue, R: ShopifyReads>
                         });
                     }
                 }
-                Fact::Movement { movement, key, .. } => {
+                Fact::Movement {
+                    movement,
+                    key,
+                    carry,
+                    ..
+                } => {
                     wanted.movements.insert(movement.clone());
                     wanted.levels.insert(key.clone());
+                    if let Some((order, _)) = carry {
+                        wanted.orders.insert(OrderKey {
+                            shop: key.shop.clone(),
+                            order: *order,
+                        });
+                    }
+                }
+                Fact::SalesOrder { key, .. } | Fact::SalesRelease { key, .. } => {
+                    wanted.orders.insert(key.clone());
                 }
                 Fact::Item { shop, item, .. } => {
                     wanted.items.insert((shop.clone(), *item));
@@ -124,6 +138,11 @@ impl<S: StockStore + SkuMapStore, E: Erp, Q: EventQueue, R: ShopifyReads>
             }
         }
         more.levels.extend(line_levels);
+        // An order record may give the movements it carried back to the stock push.
+        for record in loaded.book.sales.values() {
+            more.levels
+                .extend(record.carried.values().map(|c| c.key.clone()));
+        }
         more.levels.retain(|k| !wanted.levels.contains(k));
         if !more.levels.is_empty() {
             let extra = self.store.load(&more).await?;
@@ -131,6 +150,18 @@ impl<S: StockStore + SkuMapStore, E: Erp, Q: EventQueue, R: ShopifyReads>
             loaded.revisions.extend(extra.revisions);
         }
 
+        // Where each loaded order's carried movements are (a release leaves the record).
+        let before_carried: HashMap<OrderKey, Vec<StockKey>> = loaded
+            .book
+            .sales
+            .iter()
+            .map(|(k, r)| {
+                (
+                    k.clone(),
+                    r.carried.values().map(|c| c.key.clone()).collect(),
+                )
+            })
+            .collect();
         let masters: Masters = maps
             .iter()
             .flat_map(|(shop, map)| {
@@ -172,6 +203,13 @@ impl<S: StockStore + SkuMapStore, E: Erp, Q: EventQueue, R: ShopifyReads>
             .map(|r| {
                 let mut keys: BTreeSet<StockKey> = r.facts.iter().filter_map(fact_key).collect();
                 let items: BTreeSet<_> = r.facts.iter().flat_map(line_items).collect();
+                // An order snapshot or release may give carried movements back to the push.
+                for fact in &r.facts {
+                    if let Fact::SalesOrder { key, .. } | Fact::SalesRelease { key, .. } = fact {
+                        let held = before_carried.get(key).into_iter().flatten();
+                        keys.extend(held.filter(|k| plan.changed_levels.contains(*k)).cloned());
+                    }
+                }
                 keys.extend(
                     plan.changed_levels
                         .iter()
@@ -181,7 +219,20 @@ impl<S: StockStore + SkuMapStore, E: Erp, Q: EventQueue, R: ShopifyReads>
                 keys
             })
             .collect();
-        let needs = Needs::of(events, &plan.book, &masters);
+        // An order snapshot parked for a mapping: the order waits whole (never half placed).
+        for (_, unresolved) in &plan.parked {
+            let orders = unresolved
+                .changes
+                .iter()
+                .filter(|c| matches!(c, StockChange::SalesOrder { .. }))
+                .count();
+            if orders > 0 {
+                self.metrics
+                    .put("OrdersParked", orders as f64, Unit::Count, Some("unmapped"));
+            }
+        }
+        let mut needs = Needs::of(events, &plan.book, &masters);
+        needs.orders.extend(plan.changed_sales.iter().cloned());
         Ok((plan.outcomes, touched, needs))
     }
 
@@ -210,7 +261,11 @@ fn fact_key(fact: &Fact) -> Option<StockKey> {
         | Fact::Disconnected { key, .. }
         | Fact::Quantities { key, .. }
         | Fact::Movement { key, .. } => Some(key.clone()),
-        Fact::Commitment { .. } | Fact::FulfillmentOrder { .. } | Fact::Item { .. } => None,
+        Fact::Commitment { .. }
+        | Fact::FulfillmentOrder { .. }
+        | Fact::Item { .. }
+        | Fact::SalesOrder { .. }
+        | Fact::SalesRelease { .. } => None,
     }
 }
 
@@ -232,11 +287,16 @@ pub(super) fn chunks(events: &[(String, InventoryEvent)]) -> Vec<&[(String, Inve
                 .map(|c| match c {
                     // Per line: its record, the levels it leaves and joins, their log entries.
                     StockChange::FulfillmentOrder { lines, .. } => 5 * lines.len().max(1),
+                    // Its record, the level, a log entry, and the order record carrying it.
+                    StockChange::Movement { order: Some(_), .. } => ACTIONS_PER_CHANGE + 1,
                     _ => ACTIONS_PER_CHANGE,
                 })
                 .sum::<usize>()
         }
-        EventBody::ShopRedact { .. } | EventBody::ErpRetry { .. } | EventBody::Refresh { .. } => 0,
+        EventBody::ShopRedact { .. }
+        | EventBody::ErpRetry { .. }
+        | EventBody::SalesRetry { .. }
+        | EventBody::Refresh { .. } => 0,
     };
     let mut out = Vec::new();
     let (mut start, mut total) = (0, 0);

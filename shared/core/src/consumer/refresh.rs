@@ -23,7 +23,8 @@ use std::time::Duration;
 use super::{BatchReport, StockConsumer};
 use crate::deadline::Clock;
 use crate::ports::{
-    Erp, EventQueue, FulfillmentOrderRead, LevelRead, ShopifyReads, SkuMapStore, StockStore, Wanted,
+    Erp, ErpSales, EventQueue, FulfillmentOrderRead, LevelRead, ShopifyReads, SkuMapStore,
+    StockStore, Wanted,
 };
 use crate::telemetry::Unit;
 use stockbridge_domain::batch::Masters;
@@ -50,6 +51,8 @@ pub struct Needs {
     pub fulfillment_orders: BTreeMap<ShopDomain, BTreeSet<FulfillmentOrderId>>,
     /// Records whose `on_hand` is unexplained, at mapped locations.
     pub levels: BTreeSet<StockKey>,
+    /// Orders whose record changed: the order flow takes their next steps (not a read).
+    pub orders: BTreeSet<stockbridge_domain::stock::OrderKey>,
 }
 
 impl Needs {
@@ -62,6 +65,7 @@ impl Needs {
             self.fulfillment_orders.entry(shop).or_default().extend(ids);
         }
         self.levels.extend(other.levels);
+        self.orders.extend(other.orders);
     }
 
     pub fn add_fulfillment_orders(
@@ -108,8 +112,8 @@ impl Needs {
     }
 }
 
-impl<S: StockStore + SkuMapStore, E: Erp, Q: EventQueue, R: ShopifyReads>
-    StockConsumer<S, E, Q, R>
+impl<S: StockStore + SkuMapStore, E: Erp, Q: EventQueue, R: ShopifyReads, O: ErpSales>
+    StockConsumer<S, E, Q, R, O>
 {
     /// Reads and applies what `needs` asks (see the module), the batch being at `attempt` of its
     /// refresh; what it could not read is scheduled again. Stock the reads settle joins the

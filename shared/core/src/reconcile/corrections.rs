@@ -9,8 +9,8 @@ use super::{
 };
 use crate::ports::RunLock;
 use crate::ports::{
-    AlertSink, CorrectionRecord, Erp, EventQueue, Inbox, ShopifyAdmin, ShopifyError, ShopifySet,
-    SkuMapStore, StockStore,
+    AlertSink, CorrectionRecord, Erp, EventQueue, Inbox, ShopifyAdmin, ShopifyError, ShopifyReads,
+    ShopifySet, SkuMapStore, StockStore,
 };
 use stockbridge_domain::erp_write::{ErpLine, ErpWrite};
 use stockbridge_domain::event::InventoryEvent;
@@ -272,18 +272,7 @@ where
         &self,
         location: LocationId,
     ) -> Result<Vec<FulfillmentOrderId>, ReconcileError> {
-        let mut ids = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let c = cursor.clone();
-            let (page, next) =
-                read_shopify(|| self.shopify.open_fulfillment_orders(location, c.clone())).await?;
-            ids.extend(page.into_iter().map(|fo| fo.id));
-            match next {
-                Some(n) => cursor = Some(n),
-                None => return Ok(ids),
-            }
-        }
+        open_fulfillment_orders(&self.shopify, location).await
     }
 
     /// At the end of a location's pass: the `refresh` messages of its commitments repair (the
@@ -308,6 +297,27 @@ where
             pending.log.clear();
         }
         Ok(())
+    }
+}
+
+/// Every open fulfillment order assigned to `location`, all pages, each read under the
+/// reconciliation's retries: what a commitments repair ([`commitments_refresh`]) names (the
+/// backfill sends one too).
+pub async fn open_fulfillment_orders<R: ShopifyReads>(
+    shopify: &R,
+    location: LocationId,
+) -> Result<Vec<FulfillmentOrderId>, ReconcileError> {
+    let mut ids = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let c = cursor.clone();
+        let (page, next) =
+            read_shopify(|| shopify.open_fulfillment_orders(location, c.clone())).await?;
+        ids.extend(page.into_iter().map(|fo| fo.id));
+        match next {
+            Some(n) => cursor = Some(n),
+            None => return Ok(ids),
+        }
     }
 }
 

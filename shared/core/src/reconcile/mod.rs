@@ -42,6 +42,7 @@ mod options;
 mod pass;
 mod report;
 
+pub use corrections::open_fulfillment_orders;
 pub use keys::{
     commitments_refresh, correction_key, level_snapshot, quantities_snapshot, run_id, REFRESH_CHUNK,
 };

@@ -67,6 +67,23 @@ impl TrytonErp {
         self.send(req, path).await
     }
 
+    /// PUT to `model/<id>` (a write) with `body`, reading back `fields`.
+    pub(super) async fn put(
+        &self,
+        path: &str,
+        body: &Value,
+        fields: &[&str],
+    ) -> Result<Value, ErpError> {
+        let query: Vec<(&str, &str)> = fields.iter().map(|f| ("f", *f)).collect();
+        let req = self
+            .client
+            .put(self.url(path))
+            .query(&query)
+            .header("X-Tryton-Context", self.context(None))
+            .json(body);
+        self.send(req, path).await
+    }
+
     async fn send(&self, req: reqwest::RequestBuilder, what: &str) -> Result<Value, ErpError> {
         let started = std::time::Instant::now();
         let resp = req

@@ -9,7 +9,9 @@
 //! - `wire`: Tryton's JSON values (Decimals, dates, Many2One ids);
 //! - `lookups`: warehouses and products by code, and their caches;
 //! - `shipments`: the write, as internal shipments keyed by our write key;
-//! - `levels`: on-hand and incoming reads.
+//! - `levels`: on-hand and incoming reads;
+//! - `sales`: the `ErpSales` port (sales orders to the generic party `TRYTON_SALE_PARTY`, their
+//!   customer shipments and returns).
 //!
 //! **Writes.** An [`ErpWrite`] becomes at most two `stock.shipment.internal` documents in the
 //! warehouse: lines with a positive change go lost-and-found -> storage (reference
@@ -39,6 +41,7 @@
 mod client;
 mod levels;
 mod lookups;
+mod sales;
 mod shipments;
 mod wire;
 
@@ -65,6 +68,11 @@ pub struct TrytonErp {
     api_key: String,
     company: i64,
     caches: Mutex<Caches>,
+    /// Code of the generic party every sale goes to (`TRYTON_SALE_PARTY`); sales calls are
+    /// refused without it.
+    sale_party: Option<String>,
+    /// Its ids once looked up.
+    sale_party_ids: Mutex<Option<sales::SaleParty>>,
 }
 
 impl std::fmt::Debug for TrytonErp {
@@ -73,6 +81,7 @@ impl std::fmt::Debug for TrytonErp {
             .field("base", &self.base)
             .field("api_key", &"<redacted>")
             .field("company", &self.company)
+            .field("sale_party", &self.sale_party)
             .finish()
     }
 }
@@ -102,7 +111,16 @@ impl TrytonErp {
             api_key: api_key.into(),
             company,
             caches: Mutex::new(Caches::default()),
+            sale_party: None,
+            sale_party_ids: Mutex::new(None),
         })
+    }
+
+    /// The same adapter selling to the party with this code (`TRYTON_SALE_PARTY`); `None`
+    /// (or blank) leaves every sales call refused.
+    pub fn with_sale_party(mut self, code: Option<String>) -> Self {
+        self.sale_party = code.filter(|c| !c.trim().is_empty());
+        self
     }
 
     /// The same adapter with other timeouts (tests that inject slow answers).
@@ -119,12 +137,13 @@ impl TrytonErp {
         Ok(self)
     }
 
-    /// From `TRYTON_URL`, `TRYTON_API_KEY` and `TRYTON_COMPANY_ID` (default 1).
+    /// From `TRYTON_URL`, `TRYTON_API_KEY`, `TRYTON_COMPANY_ID` (default 1) and
+    /// `TRYTON_SALE_PARTY` (optional: without it sales calls are refused).
     pub fn from_env() -> Result<Self, ConfigError> {
         let base = required_env("TRYTON_URL")?;
         let key = required_env("TRYTON_API_KEY")?;
         let company = stockbridge_core::config::env_or("TRYTON_COMPANY_ID", 1)?;
-        TrytonErp::new(base, key, company)
+        Ok(TrytonErp::new(base, key, company)?.with_sale_party(sale_party_from_env()))
     }
 
     /// The database URL this adapter talks to.
@@ -136,6 +155,13 @@ impl TrytonErp {
     pub fn company(&self) -> i64 {
         self.company
     }
+}
+
+/// `TRYTON_SALE_PARTY`, if set and not blank.
+pub fn sale_party_from_env() -> Option<String> {
+    std::env::var("TRYTON_SALE_PARTY")
+        .ok()
+        .filter(|c| !c.trim().is_empty())
 }
 
 impl Erp for TrytonErp {

@@ -194,12 +194,21 @@ pub fn snapshot_version(read_at: Timestamp) -> Version {
     Version::new(at, at)
 }
 
-/// The starting stock record of one level: Shopify's quantities as read, settled at their
-/// on-hand, owing the ERP nothing (the ERP's own count stands for what is there already).
+/// The starting stock record of one level: Shopify's quantities as read but `committed`,
+/// settled at Shopify's on-hand, owing the ERP nothing (the ERP's own count stands for what is
+/// there already).
+///
+/// `committed` starts at 0: Stockbridge derives it from the order lines it holds, and the
+/// starting state holds none. Recording Shopify's figure would count an open order twice once
+/// its next `orders/*` webhook brings the line. Until the commitments repair the backfill sends
+/// (the location's open fulfillment orders, read by the consumer) brings the lines in, a record
+/// with a `committed` is unsettled (`on_hand` short of `settled` by it): it tells the ERP nothing,
+/// and when the lines arrive `on_hand` meets `settled` again with nothing owed.
 pub fn starting_level(level: &ShopifyLevel, version: Version) -> StockLevel {
-    let mut record = StockLevel {
+    let unsettled_since = (level.committed != 0).then_some(version.as_of);
+    StockLevel {
         available: level.available,
-        committed: level.committed,
+        committed: 0,
         tracked: true,
         connected: true,
         level_version: Some(version),
@@ -212,10 +221,10 @@ pub fn starting_level(level: &ShopifyLevel, version: Version) -> StockLevel {
         },
         states_version: Some(version),
         fact_version: Some(version),
+        settled: on_hand(level),
+        unsettled_since,
         ..StockLevel::default()
-    };
-    record.settled = record.on_hand();
-    record
+    }
 }
 
 /// Every quantity name of the starting record, as the log entry states it.
@@ -359,14 +368,22 @@ mod tests {
         l.incoming = 4;
         let v = snapshot_version(Timestamp(10_000_000_000));
         let r = starting_level(&l, v);
-        assert_eq!(r.on_hand(), 10);
-        assert_eq!(r.settled, 10);
-        assert!(r.is_settled());
+        assert_eq!(r.committed, 0, "no order line is held yet");
+        assert_eq!(r.on_hand(), 8);
+        assert_eq!(r.settled, 10, "Shopify's on-hand");
+        assert!(
+            !r.is_settled(),
+            "short of the 2 committed until the lines arrive"
+        );
+        assert_eq!(r.unsettled_since, Some(v.as_of));
         assert_eq!(r.erp_owed, 0);
         assert_eq!(r.states.incoming, 4);
         assert_eq!(r.level_version, Some(v));
         assert_eq!(v.as_of, Timestamp(9_000_000_000));
         assert_eq!(snapshot_quantities(&l).on_hand, 10);
+        let without = starting_level(&level(2, 5, 0), v);
+        assert!(without.is_settled() && without.unsettled_since.is_none());
+        assert_eq!((without.on_hand(), without.settled), (5, 5));
     }
 
     #[test]

@@ -57,6 +57,34 @@ pub async fn create_products(base: &str, key: &str, codes: &[String]) {
     }
 }
 
+/// Creates salable goods (unit "u", sold in "u") with the given codes: what sales order
+/// lines need.
+pub async fn create_salable_products(base: &str, key: &str, codes: &[String]) {
+    let ctx = base64::engine::general_purpose::URL_SAFE.encode(json!({"company": 1}).to_string());
+    let client = reqwest::Client::new();
+    for code in codes {
+        let body = json!({
+            "name": format!("test {code}"), "code": code, "type": "goods",
+            "default_uom": 1, "salable": true, "sale_uom": 1, "products": [["create", [{}]]],
+        });
+        let r = client
+            .post(format!("{base}/rest/model/product.template"))
+            .query(&[("f", "products")])
+            .bearer_auth(key)
+            .header("X-Tryton-Context", &ctx)
+            .json(&body)
+            .send()
+            .await
+            .expect("Tryton reachable");
+        let status = r.status();
+        let text = r.text().await.unwrap_or_default();
+        assert!(
+            status.is_success(),
+            "create product {code}: {status} {text}"
+        );
+    }
+}
+
 /// A Tryton of this test's own, from the shared test instance's snapshot, on a free port.
 pub struct PrivateTryton {
     pub dir: tempfile::TempDir,

@@ -247,11 +247,14 @@ impl Stack {
     }
 
     /// The same with another consumer (e.g. one that pushes to an ERP).
-    pub async fn drain_with<E, Q, R>(&self, consumer: &Arc<StockConsumer<DynamoStore, E, Q, R>>)
-    where
+    pub async fn drain_with<E, Q, R, O>(
+        &self,
+        consumer: &Arc<StockConsumer<DynamoStore, E, Q, R, O>>,
+    ) where
         E: stockbridge_core::ports::Erp + 'static,
         Q: stockbridge_core::ports::EventQueue + 'static,
         R: stockbridge_core::ports::ShopifyReads + 'static,
+        O: stockbridge_core::ports::ErpSales + 'static,
     {
         let consumer = consumer.clone();
         let handler = move |event, deadline| {
@@ -328,13 +331,14 @@ pub mod standin;
 
 impl Stack {
     /// One poll cycle with another consumer.
-    pub async fn drain_once_with<E, Q, R>(
+    pub async fn drain_once_with<E, Q, R, O>(
         &self,
-        consumer: &Arc<StockConsumer<DynamoStore, E, Q, R>>,
+        consumer: &Arc<StockConsumer<DynamoStore, E, Q, R, O>>,
     ) where
         E: stockbridge_core::ports::Erp + 'static,
         Q: stockbridge_core::ports::EventQueue + 'static,
         R: stockbridge_core::ports::ShopifyReads + 'static,
+        O: stockbridge_core::ports::ErpSales + 'static,
     {
         let consumer = consumer.clone();
         let handler = move |event, deadline| {

@@ -154,4 +154,60 @@ impl Standin {
             .await
             .expect("json")
     }
+
+    // --- orders: payment, edits, refunds (infra/shopify-standin/README.md, "The day") ---
+
+    /// `POST /_standin/order` with a payment status (`pending`, `authorized`, `partially_paid`,
+    /// `paid`: `paid` also sends `orders/paid`), the test flag and `lines` as the README has
+    /// them (`{"sku", "quantity"}`, `{"gift_card": true, "quantity"}`, `{"custom": true,
+    /// "title", "quantity"}`). Answers `{order, fulfillment_orders, ...}`.
+    pub async fn order_with(&self, financial_status: &str, test: bool, lines: Value) -> Value {
+        self.post(
+            "/_standin/order",
+            serde_json::json!({"financial_status": financial_status, "test": test, "lines": lines}),
+        )
+        .await
+    }
+
+    /// A gift card line for [`Standin::order_with`].
+    pub fn gift_card_line(quantity: u32) -> Value {
+        serde_json::json!({"gift_card": true, "title": "Gift card", "quantity": quantity, "price": "25.00"})
+    }
+
+    /// A custom line (a tip, a custom item: no variant, no SKU) for [`Standin::order_with`].
+    pub fn custom_line(title: &str, quantity: u32) -> Value {
+        serde_json::json!({"custom": true, "title": title, "quantity": quantity})
+    }
+
+    /// `POST /_standin/pay`: `financial_status` -> paid; `orders/paid`, `orders/updated`.
+    pub async fn pay(&self, order: u64) -> Value {
+        self.post("/_standin/pay", serde_json::json!({ "order": order }))
+            .await
+    }
+
+    /// `POST /_standin/void`: an authorized payment -> voided; `orders/updated`.
+    pub async fn void(&self, order: u64) -> Value {
+        self.post("/_standin/void", serde_json::json!({ "order": order }))
+            .await
+    }
+
+    /// `POST /_standin/edit`: the line's new quantity before it ships (fewer units restocked
+    /// when `restock`); `orders/updated` and `inventory_levels/update`.
+    pub async fn edit_line(&self, order: u64, line: u64, quantity: u32, restock: bool) -> Value {
+        self.post(
+            "/_standin/edit",
+            serde_json::json!({"order": order, "line": line, "quantity": quantity, "restock": restock}),
+        )
+        .await
+    }
+
+    /// `POST /_standin/refund`: fulfilled units of one line refunded, returned to stock when
+    /// `restock`; `refunds/create`, `inventory_levels/update`, `orders/updated`.
+    pub async fn refund_line(&self, order: u64, line: u64, quantity: u32, restock: bool) -> Value {
+        self.post(
+            "/_standin/refund",
+            serde_json::json!({"order": order, "lines": [{"line": line, "quantity": quantity, "restock": restock}]}),
+        )
+        .await
+    }
 }
