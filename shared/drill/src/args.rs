@@ -189,3 +189,55 @@ impl FlashArgs {
         Ok(())
     }
 }
+
+#[derive(clap::Parser, Clone)]
+pub struct OrdersArgs {
+    /// Paid orders (1-3 lines of 1-2 units on distinct SKUs each).
+    #[arg(long, default_value_t = 200)]
+    pub orders: usize,
+    /// Orders created per second (each sends orders/create, then orders/paid).
+    #[arg(long, default_value_t = 5.0)]
+    pub rate: f64,
+    #[arg(long, default_value_t = 20)]
+    pub skus: usize,
+    /// How long after its orders/create (payment pending) an order's orders/paid is sent.
+    #[arg(long, default_value_t = 1000)]
+    pub pay_after_ms: u64,
+    /// Concurrent consumers (Lambda's MaximumConcurrency).
+    #[arg(long, default_value_t = 4)]
+    pub consumers: usize,
+    /// The consumers' batching window.
+    #[arg(long, default_value_t = 1000)]
+    pub window_ms: u64,
+    /// How often Tryton is searched for the sales not yet seen confirmed.
+    #[arg(long, default_value_t = 200)]
+    pub poll_ms: u64,
+    /// Give up waiting for the sales after this long.
+    #[arg(long, default_value_t = 600)]
+    pub max_seconds: u64,
+    /// Write the report (Markdown) here too.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+impl OrdersArgs {
+    /// Flags the drill cannot run with, before anything is provisioned.
+    pub fn check(&self) -> Result<(), String> {
+        if self.orders == 0 {
+            return Err("--orders must be at least 1".into());
+        }
+        if self.skus == 0 {
+            return Err("--skus must be at least 1".into());
+        }
+        if !(self.rate.is_finite() && self.rate > 0.0) {
+            return Err("--rate must be a positive number of orders per second".into());
+        }
+        if self.consumers == 0 {
+            return Err("--consumers must be at least 1".into());
+        }
+        if self.poll_ms == 0 {
+            return Err("--poll-ms must be at least 1".into());
+        }
+        Ok(())
+    }
+}

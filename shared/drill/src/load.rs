@@ -175,7 +175,7 @@ fn order_body(id: u64, lines: &[OrderLine], fulfilled: bool, at: &str) -> String
         })
         .collect();
     format!(
-        r#"{{"id":{id},"email":"shopper@example.com","updated_at":"{at}","cancelled_at":null,"location_id":{STORE},"customer":{{"first_name":"Sam","last_name":"Shopper"}},"billing_address":{{"address1":"1 Main St"}},"line_items":[{}]}}"#,
+        r#"{{"id":{id},"name":"SB{id}","email":"shopper@example.com","updated_at":"{at}","cancelled_at":null,"location_id":{STORE},"customer":{{"first_name":"Sam","last_name":"Shopper"}},"billing_address":{{"address1":"1 Main St"}},"line_items":[{}]}}"#,
         lines.join(",")
     )
 }

@@ -8,6 +8,8 @@
 //!   `--url`, against a deployed webhook, reporting what the sender sees.
 //! - `drill flash` ([`flash`]): a flash sale on a private Shopify stand-in, its webhooks through
 //!   the real consumers reading the Admin API: points spent per 1,000 events beside the budget.
+//! - `drill orders` ([`orders`]): paid orders as signed webhooks through the order flow into
+//!   Tryton: `orders/paid` to the ERP sales order confirmed, p50/p99, one sale per order.
 //! - `drill reconcile` ([`reconcile`]): the reconciliation comparison at full size, streamed.
 //!
 //! Shared by the drills: [`stack`] (the private stack and its checks), [`load`] (the synthetic
@@ -24,6 +26,7 @@ mod erp;
 mod flash;
 mod load;
 mod measure;
+mod orders;
 mod plot;
 mod reconcile;
 mod report;
@@ -48,6 +51,8 @@ enum Command {
     Webhooks(webhooks::WebhookArgs),
     /// Flash sale on a private stand-in: Admin API points per 1,000 events beside the budget.
     Flash(flash::FlashArgs),
+    /// Paid orders into ERP sales orders: orders/paid to the sale confirmed in Tryton.
+    Orders(orders::OrdersArgs),
     /// The reconciliation comparison at full size (pure, streamed): time and peak memory.
     Reconcile(reconcile::ReconcileArgs),
 }
@@ -64,6 +69,7 @@ async fn main() -> ExitCode {
             None => webhooks::local(args).await,
         },
         Command::Flash(args) => flash::drill(args).await,
+        Command::Orders(args) => orders::drill(args).await,
         Command::Reconcile(args) if args.live => reconcile::live(args).await,
         Command::Reconcile(args) => reconcile::run(args),
     };

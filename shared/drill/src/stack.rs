@@ -120,7 +120,7 @@ async fn create_products(base: &str, key: &str, codes: &[String]) -> Result<(), 
     let ctx = base64::engine::general_purpose::URL_SAFE.encode(r#"{"company":1}"#);
     let client = reqwest::Client::new();
     for code in codes {
-        let body = serde_json::json!({"name": code, "code": code, "type": "goods", "default_uom": 1, "products": [["create", [{}]]]});
+        let body = serde_json::json!({"name": code, "code": code, "type": "goods", "default_uom": 1, "salable": true, "sale_uom": 1, "products": [["create", [{}]]]});
         let r = client
             .post(format!("{base}/rest/model/product.template"))
             .bearer_auth(key)
@@ -253,11 +253,15 @@ pub fn start_consumers_reading<R: stockbridge_core::ports::ShopifyReads + 'stati
 }
 
 /// Runs `count` consumers, each a poller with the event source's semantics, until `stop`.
-fn spawn_consumers<E: Erp + 'static, R: stockbridge_core::ports::ShopifyReads + 'static>(
+pub(crate) fn spawn_consumers<
+    E: Erp + 'static,
+    R: stockbridge_core::ports::ShopifyReads + 'static,
+    O: stockbridge_core::ports::ErpSales + 'static,
+>(
     count: usize,
     sqs: &aws_sdk_sqs::Client,
     settings: &PollerSettings,
-    consumer: &Arc<StockConsumer<DynamoStore, E, SqsQueue, R>>,
+    consumer: &Arc<StockConsumer<DynamoStore, E, SqsQueue, R, O>>,
     stop: &tokio::sync::watch::Receiver<bool>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     (0..count)
