@@ -106,8 +106,9 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Wait used when a 429 carries no usable `Retry-After`.
 pub const DEFAULT_RETRY_AFTER_MS: u64 = 1000;
-/// How long a bulk operation may take before the run gives up (Shopify's own limit is days; a
-/// reconcile run has a Lambda's 15 minutes); also the timeout of its download.
+/// How long a bulk operation may take before the run gives up, unless the client was given
+/// another ([`ShopifyGraphql::with_bulk_timeout`]): Shopify's own limit is days, a reconcile run
+/// has a Lambda's 15 minutes. Also the timeout of its download.
 pub const BULK_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// The Admin GraphQL client for one shop. Cheap to share by reference; the throttle status is
@@ -122,6 +123,8 @@ pub struct ShopifyGraphql {
     spent: Mutex<f64>,
     /// What the reads learnt a node costs, and how many ids a request may carry.
     sizing: Mutex<reads::Sizing>,
+    /// How long a bulk operation (and its download) may take: [`BULK_TIMEOUT`] unless set.
+    bulk_timeout: Duration,
 }
 
 impl fmt::Debug for ShopifyGraphql {
@@ -176,7 +179,16 @@ impl ShopifyGraphql {
             budget: Mutex::new(None),
             spent: Mutex::new(0.0),
             sizing: Mutex::new(reads::Sizing::default()),
+            bulk_timeout: BULK_TIMEOUT,
         })
+    }
+
+    /// The same client, waiting up to `timeout` for a bulk operation to complete (and for its
+    /// download) instead of [`BULK_TIMEOUT`]: for a command run by an operator, where a bulk
+    /// over a large catalogue may take Shopify longer than a Lambda could wait.
+    pub fn with_bulk_timeout(mut self, timeout: Duration) -> Self {
+        self.bulk_timeout = timeout;
+        self
     }
 
     /// Reads `SHOPIFY_ADMIN_URL` and `SHOPIFY_ACCESS_TOKEN`.

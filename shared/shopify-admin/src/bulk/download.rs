@@ -27,7 +27,7 @@ use stockbridge_domain::ids::LocationId;
 use crate::bulk::item_order::{InItemOrder, ItemOrder, RUN_LEN};
 use crate::client::transport_error;
 use crate::wire::{level_from, LevelNode};
-use crate::{ShopifyGraphql, BULK_TIMEOUT};
+use crate::ShopifyGraphql;
 
 /// Hosts Shopify serves bulk operation results from: Google Cloud Storage (today's URLs are
 /// `https://storage.googleapis.com/shopify-tiers-assets-prod-<region>/bulk-operation-outputs/..`),
@@ -213,7 +213,7 @@ impl ShopifyGraphql {
             let mut response = self
                 .client
                 .get(url)
-                .timeout(BULK_TIMEOUT)
+                .timeout(self.bulk_timeout)
                 .send()
                 .await
                 .map_err(|e| transport_error("bulk output", e))?;

@@ -1,6 +1,7 @@
 //! Running a bulk operation: `bulkOperationRunQuery` over a location's levels, then
 //! `currentBulkOperation` polled (250 ms doubling to 5 s) until it completes, fails, is replaced
-//! by another, or [`BULK_TIMEOUT`] passes; the completed result is handed to the download.
+//! by another, or the client's bulk timeout ([`crate::BULK_TIMEOUT`] unless set) passes; the
+//! completed result is handed to the download.
 
 use std::time::{Duration, Instant};
 
@@ -12,7 +13,7 @@ use stockbridge_domain::ids::LocationId;
 use crate::bulk::item_order::InItemOrder;
 use crate::client::describe_user_errors;
 use crate::wire::{bulk_levels_query, BulkPollData, BulkRunData, BULK_MUTATION, BULK_POLL};
-use crate::{ShopifyGraphql, BULK_TIMEOUT, MUTATION_COST};
+use crate::{ShopifyGraphql, MUTATION_COST};
 
 /// The first wait between polls, and the longest.
 const FIRST_POLL_WAIT: Duration = Duration::from_millis(250);
@@ -80,10 +81,10 @@ impl ShopifyGraphql {
                     )))
                 }
             }
-            if started.elapsed() > BULK_TIMEOUT {
+            if started.elapsed() > self.bulk_timeout {
                 return Err(ShopifyError::Unavailable(format!(
                     "bulk operation {id} still running after {} s",
-                    BULK_TIMEOUT.as_secs()
+                    self.bulk_timeout.as_secs()
                 )));
             }
             tokio::time::sleep(wait).await;
