@@ -289,6 +289,10 @@ pub(super) fn chunks(events: &[(String, InventoryEvent)]) -> Vec<&[(String, Inve
                     StockChange::FulfillmentOrder { lines, .. } => 5 * lines.len().max(1),
                     // Its record, the level, a log entry, and the order record carrying it.
                     StockChange::Movement { order: Some(_), .. } => ACTIONS_PER_CHANGE + 1,
+                    // The order record, and per line what it may give back to the stock push:
+                    // a level and its log entry.
+                    StockChange::SalesOrder { lines, .. } => 1 + 2 * lines.len(),
+                    StockChange::SalesRelease { movements, .. } => 1 + 2 * movements.len(),
                     _ => ACTIONS_PER_CHANGE,
                 })
                 .sum::<usize>()
