@@ -20,10 +20,10 @@ use std::time::{Duration, Instant};
 
 use crate::deadline::Clock;
 
-use crate::erp_push::{retry_events, ErpPush};
+use crate::erp_push::ErpPush;
 use crate::ports::{
-    Erp, ErpSales, EventQueue, NoErp, NoQueue, NoShopify, PortError, ShopifyReads, SkuMapStore,
-    StockStore,
+    Erp, ErpSales, EventQueue, LatencyDigest, LatencyTally, NoErp, NoQueue, NoShopify, PortError,
+    ShopifyReads, SkuMapStore, StockStore,
 };
 use crate::redact::{redact, Redaction};
 use crate::retry::{RetryPolicy, Retryable, Verdict};
@@ -31,9 +31,11 @@ use crate::sales_flow::{NoSales, SalesFlow};
 use crate::telemetry::{Metrics, Unit};
 use stockbridge_domain::batch::Outcome;
 use stockbridge_domain::event::{EventBody, InventoryEvent};
+use stockbridge_domain::ids::Timestamp;
 use stockbridge_domain::stock::{OrderKey, StockKey};
 
 mod apply;
+mod push;
 mod refresh;
 mod sales;
 mod settings;
@@ -113,6 +115,8 @@ pub struct BatchReport {
     pub deferred: Vec<String>,
     /// What the batch left to read from the Admin API (before the reads).
     pub needs: Needs,
+    /// The batch's sync latencies per shop, added to the latency digest at its end.
+    pub latency: LatencyTally,
 }
 
 impl BatchReport {
@@ -208,7 +212,10 @@ impl<S: StockStore + SkuMapStore, E: Erp, Q: EventQueue, R: ShopifyReads, O: Erp
 {
     /// Applies `(message id, body)` pairs with no deadline; returns what happened and the ids
     /// that failed.
-    pub async fn apply_messages(&self, messages: &[(String, String)]) -> BatchReport {
+    pub async fn apply_messages(&self, messages: &[(String, String)]) -> BatchReport
+    where
+        S: LatencyDigest,
+    {
         self.apply_messages_until(messages, None).await
     }
 
@@ -219,7 +226,10 @@ impl<S: StockStore + SkuMapStore, E: Erp, Q: EventQueue, R: ShopifyReads, O: Erp
         &self,
         messages: &[(String, String)],
         deadline: Option<Instant>,
-    ) -> BatchReport {
+    ) -> BatchReport
+    where
+        S: LatencyDigest,
+    {
         let clock = Clock {
             deadline,
             margin: self.settings.deadline_margin,
@@ -325,6 +335,10 @@ impl<S: StockStore + SkuMapStore, E: Erp, Q: EventQueue, R: ShopifyReads, O: Erp
                 "deadline near: messages not applied go back to the queue"
             );
         }
+        report
+            .latency
+            .keep(&self.store, Timestamp::now(), &self.metrics)
+            .await;
         tracing::info!(
             messages = messages.len(),
             failed = report.failed.len(),
@@ -376,103 +390,6 @@ impl<S: StockStore + SkuMapStore, E: Erp, Q: EventQueue, R: ShopifyReads, O: Erp
                 report.failed.push(id.to_string());
             }
         }
-    }
-
-    /// The ERP push skipped for want of time: the stock keeps its debt and an `erp_retry` (at
-    /// the same attempt: the ERP did not fail) is scheduled; if it cannot be, the messages that
-    /// touched that stock fail and come back.
-    async fn defer_erp(&self, attempt: u32, report: &mut BatchReport) {
-        let (failed, keys) = report.owing();
-        if keys.is_empty() {
-            return;
-        }
-        let mut scheduled = self.retries.is_some();
-        if let Some(queue) = &self.retries {
-            // One message per send, as `push_to_erp` sends them.
-            for retry in retry_events(&keys, attempt) {
-                if let Err(e) = queue.send_after(&[retry], RETRY_BASE_DELAY).await {
-                    tracing::error!("could not schedule the deferred ERP push: {e}");
-                    scheduled = false;
-                }
-            }
-        }
-        if scheduled {
-            self.metrics.count("ErpPushDeferred", None);
-            tracing::warn!(
-                pending = keys.len(),
-                "deadline near: ERP push deferred to an erp_retry"
-            );
-        } else {
-            let owed: Vec<String> = report
-                .touched
-                .iter()
-                .filter(|(id, k)| !failed.contains(id) && !k.is_empty())
-                .map(|(id, _)| id.clone())
-                .collect();
-            report.failed.extend(owed);
-        }
-        report.erp_pending = keys;
-    }
-
-    /// One ERP push for everything the batch touched (a burst across chunks coalesces too),
-    /// starting nothing after `deadline`. Stock still owed afterwards gets scheduled retries
-    /// ([`crate::erp_push::PushReport::retries`]: a growing delay after an ERP failure, one
-    /// retry after the lease for stock that met another consumer's write in flight); stock
-    /// whose retry cannot be sent fails the messages that touched it, so they come back.
-    /// Parked stock waits for its operator.
-    async fn push_to_erp(
-        &self,
-        erp: &ErpPush<E>,
-        attempt: u32,
-        deadline: Option<Instant>,
-        report: &mut BatchReport,
-    ) {
-        let (failed, keys) = report.owing();
-        if keys.is_empty() {
-            return;
-        }
-        let pushed = erp.push_before(&self.store, &keys, deadline).await;
-        if !pushed.parked.is_empty() {
-            tracing::warn!(
-                parked = pushed.parked.len(),
-                "stock owed behind ERP writes parked for an operator (`stockbridge erp parked`)"
-            );
-        }
-        let mut unscheduled: BTreeSet<StockKey> = BTreeSet::new();
-        for retry in pushed.retries(attempt) {
-            let mut sent = self.retries.is_some();
-            if let Some(queue) = &self.retries {
-                // One message per send: a batch of them could pass SQS's 256 KB.
-                for event in retry_events(&retry.keys, retry.attempt) {
-                    if let Err(e) = queue.send_after(&[event], retry.delay).await {
-                        tracing::error!("could not schedule the ERP retry: {e}");
-                        sent = false;
-                    }
-                }
-            }
-            if sent {
-                self.metrics.count("ErpRetryScheduled", Some(retry.reason));
-                tracing::warn!(
-                    pending = retry.keys.len(),
-                    delay_s = retry.delay.as_secs(),
-                    reason = retry.reason,
-                    error = ?pushed.last_error,
-                    "ERP push incomplete; retry scheduled"
-                );
-            } else {
-                unscheduled.extend(retry.keys);
-            }
-        }
-        let owed: Vec<String> = report
-            .touched
-            .iter()
-            .filter(|(id, keys)| {
-                keys.iter().any(|k| unscheduled.contains(k)) && !failed.contains(id)
-            })
-            .map(|(id, _)| id.clone())
-            .collect();
-        report.failed.extend(owed);
-        report.erp_pending = pushed.pending;
     }
 
     async fn apply_chunk(
@@ -530,7 +447,7 @@ impl<S: StockStore + SkuMapStore, E: Erp, Q: EventQueue, R: ShopifyReads, O: Erp
         match applied {
             Ok((outcomes, touched, needs)) => {
                 report.needs.merge(needs);
-                self.record(events, &outcomes);
+                self.record(events, &outcomes, &mut report.latency);
                 report.outcomes.extend(outcomes);
                 report
                     .touched

@@ -164,6 +164,8 @@ pub struct PushReport {
     /// Records whose write is parked for an operator: not tried again until released.
     pub parked: BTreeSet<StockKey>,
     pub last_error: Option<String>,
+    /// Webhook-to-acknowledged latencies of the writes acknowledged, per shop (the digest's).
+    pub latency: crate::ports::LatencyTally,
 }
 
 /// What a push met on its way, over its rounds.
@@ -393,11 +395,13 @@ impl<E: Erp> ErpPush<E> {
         self.metrics
             .put("ErpLines", write.lines.len() as f64, Unit::Count, None);
         let now = Timestamp::now();
-        for (_, inflight) in members {
+        for (key, inflight) in members {
             if let Some(since) = inflight.since {
                 let ms = (now.0 - since.0) as f64 / 1e6;
                 self.metrics
                     .put("EndToEndLatencyMs", ms.max(0.0), Unit::Milliseconds, None);
+                let kind = crate::ports::LatencyKind::ErpAcknowledged;
+                r.latency.record(&key.shop, kind, ms);
             }
         }
     }

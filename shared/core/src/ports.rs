@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 mod backfill;
 mod failures;
+mod latency;
 mod reads;
 mod sales;
 
@@ -411,6 +412,10 @@ pub trait ShopifyAdmin: Send + Sync {
 
 pub use backfill::{BackfillCheckpoint, BackfillCheckpoints};
 pub use failures::{FailureLog, FailureRecord};
+pub use latency::{
+    bucket_of, hour_of, upper_bound_ms, Histogram, HourDigest, LatencyDigest, LatencyKind,
+    LatencyTally, DIGEST_DAYS, LAST_BUCKET,
+};
 pub use reads::{FulfillmentOrderRead, LevelRead, NoShopify, ShopifyReads};
 pub use sales::{
     Change, ErpSales, SalesLine, SalesMovement, SalesOrder, SalesOrderState, SalesOrderView,

@@ -15,7 +15,8 @@ use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use stockbridge_core::consumer::BatchReport;
 use stockbridge_core::consumer::StockConsumer;
 use stockbridge_core::ports::{
-    Erp, ErpSales, EventQueue, FailureLog, FailureRecord, ShopifyReads, SkuMapStore, StockStore,
+    Erp, ErpSales, EventQueue, FailureLog, FailureRecord, LatencyDigest, ShopifyReads, SkuMapStore,
+    StockStore,
 };
 
 /// Applies one SQS batch before `deadline` and reports its failed messages.
@@ -25,7 +26,7 @@ pub async fn consume<S, E, Q, R, O>(
     deadline: Option<Instant>,
 ) -> SqsBatchResponse
 where
-    S: StockStore + SkuMapStore + FailureLog,
+    S: StockStore + SkuMapStore + FailureLog + LatencyDigest,
     E: Erp,
     Q: EventQueue,
     R: ShopifyReads,

@@ -27,6 +27,7 @@ pub mod alerts;
 pub mod erp;
 mod erp_sales;
 pub mod inbox;
+mod latency;
 pub mod lease;
 pub mod queue;
 mod redact;

@@ -52,6 +52,8 @@ pub enum StoreOp {
     PutBody,
     GetBody,
     DeleteBody,
+    AddLatency,
+    ReadLatency,
 }
 
 /// How an operation fails when a test asks it to.
@@ -143,6 +145,8 @@ pub(crate) struct State {
     pub reports: BTreeMap<(ShopDomain, String), String>,
     // Inbox table: the consumer's latest failure record per queue message id.
     pub failures: BTreeMap<String, stockbridge_core::ports::FailureRecord>,
+    // Inbox table: the latency digest per shop and hour (`yyyy-mm-ddThh`).
+    pub latency: BTreeMap<(ShopDomain, String), stockbridge_core::ports::HourDigest>,
     // Body store (S3): quarantined bodies too large for an inbox record, by key.
     pub bodies: BTreeMap<String, Vec<u8>>,
     // Inbox table: each shop's newest redaction progress (not the shop's data: kept).

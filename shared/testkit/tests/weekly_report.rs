@@ -5,7 +5,9 @@
 //! on a bus whose rule forwards `WeeklyHealthReportReady` to a queue this test reads. The page
 //! is then opened in headless Chromium: the dumped DOM must have the charts drawn (one
 //! polyline per location and per correction kind, with points) and the screenshot must be a
-//! 1200x900 PNG that is not blank. `WEEKLY_REPORT_SCREENSHOT=docs/weekly-report.png` keeps it.
+//! 1200x900 PNG that is not blank. Six days of latency digest rows (each hour added in two
+//! batches) must show as the week's p50/p99 and as the two latency charts drawn.
+//! `WEEKLY_REPORT_SCREENSHOT=docs/weekly-report.png` keeps it.
 
 mod support;
 
@@ -15,7 +17,7 @@ use std::process::Command;
 use serde_json::json;
 use stockbridge_aws::eventbridge::EventBridgeAlerts;
 use stockbridge_aws::health_reports::{S3HealthReports, SqsDeadLetterDepth};
-use stockbridge_core::ports::Inbox;
+use stockbridge_core::ports::{hour_of, Histogram, HourDigest, Inbox, LatencyDigest};
 use stockbridge_core::reconcile::{run_id, ReconcileReport};
 use stockbridge_core::weekly::{WeeklyReporter, READY_DETAIL_TYPE};
 use stockbridge_domain::ids::{LocationId, Timestamp};
@@ -25,6 +27,19 @@ use support::{level_body, stack, Stack, SECRET};
 const HOUR: i64 = 3600 * 1_000_000_000;
 /// Runs in the recorded week: every 4 hours for 7 days.
 const RUNS: i64 = 42;
+/// Days of the recorded week with a latency digest (1 to 6 days ago).
+const RECORDED_DAYS: i64 = 6;
+
+/// A histogram of `(latency ms, count)` pairs.
+fn histogram(latencies: &[(f64, u64)]) -> Histogram {
+    let mut h = Histogram::default();
+    for (ms, count) in latencies {
+        for _ in 0..*count {
+            h.record(*ms);
+        }
+    }
+    h
+}
 
 fn unique(name: &str) -> String {
     format!(
@@ -235,6 +250,20 @@ async fn a_recorded_week_is_rendered_kept_announced_and_drawn_in_chromium() {
         .await
         .unwrap();
 
+    // The latency digest of six recorded days, each hour kept in two batches (two ADDs): per
+    // day 98 applied in 64 ms and 2 in 4096 ms; 100 acknowledged by the ERP in 1024 ms.
+    for day in 1..=RECORDED_DAYS {
+        let hour = hour_of(Timestamp(now.0 - day * 24 * HOUR));
+        for _ in 0..2 {
+            let batch = HourDigest {
+                hour: hour.clone(),
+                applied: histogram(&[(64.0, 49), (4096.0, 1)]),
+                erp: histogram(&[(1024.0, 50)]),
+            };
+            s.store.add_latency(&shop, &batch).await.unwrap();
+        }
+    }
+
     // Two unmapped levels parked, one unusable delivery quarantined, one dead letter.
     for (i, item) in [777_001u64, 777_002].iter().enumerate() {
         let body = level_body(*item, 1001, 5, "2026-11-30T10:00:00Z");
@@ -296,9 +325,20 @@ async fn a_recorded_week_is_rendered_kept_announced_and_drawn_in_chromium() {
     assert!(!page.contains("src="), "no external asset");
     assert!(page.contains("WH&lt;main&gt;") && !page.contains("WH<main>"));
     assert!(
-        page.contains("No data: latency"),
-        "latency is honestly missing"
+        !page.contains("No data: latency"),
+        "latency from the digest"
     );
+    assert!(
+        page.contains("sync latency p50<b>64 ms</b>"),
+        "the week's p50"
+    );
+    assert!(
+        page.contains("sync latency p99<b>4096 ms</b>"),
+        "the week's p99"
+    );
+    assert!(page.contains("to ERP acknowledged p50<b>1024 ms</b>"));
+    assert!(page.contains("p50 64 ms, p99 4096 ms over"));
+    assert!(page.contains("upper bound of its digest bucket"));
     assert!(page.contains("item 777001") && page.contains("item 777002"));
     assert!(page.contains("quarantined: bad_json"));
     assert!(
@@ -343,6 +383,30 @@ async fn a_recorded_week_is_rendered_kept_announced_and_drawn_in_chromium() {
     assert_eq!(svg(&dom, "errors").matches("class=\"bar\"").count(), 3);
     assert_eq!(svg(&dom, "backlog").matches("class=\"bar\"").count(), 3);
     assert!(svg(&dom, "corrections-total").contains("class=\"bar\""));
+    for id in ["latency", "erp-latency"] {
+        let chart = svg(&dom, id);
+        let lines = polyline_points(chart);
+        assert_eq!(lines.len(), 2, "p50 and p99 in #{id}");
+        for points in &lines {
+            let n = points.split(' ').count() as i64;
+            assert!(
+                n >= RECORDED_DAYS,
+                "a point per recorded day in #{id}: {points}"
+            );
+        }
+        assert!(chart.contains(" ms<"), "values on the axis of #{id}");
+    }
+    let days = dom
+        .split("<table id=\"latency-days\">")
+        .nth(1)
+        .expect("the daily latency table")
+        .split("</table>")
+        .next()
+        .unwrap();
+    assert!(
+        days.matches("<td>64 ms</td><td>4096 ms</td>").count() >= RECORDED_DAYS as usize,
+        "each recorded day's p50 and p99 shown: {days}"
+    );
 
     let shot = dir.path().join("weekly.png");
     let arg = format!("--screenshot={}", shot.display());

@@ -12,7 +12,7 @@
 //!   under `SETTINGS#sales` (read by the same query, so no extra round trip).
 //! - Inbox table: `PARKED#<shop>` / event key, `REPORT#<shop>` / run id,
 //!   `QUARANTINE#<shop>` / `<received>#<webhook id>`, `REDACT#<shop>` / `PROGRESS`,
-//!   `FAILURE#<message id>` / `FAILURE`.
+//!   `FAILURE#<message id>` / `FAILURE`, `LATENCY#<shop>` / `<yyyy-mm-ddThh>`.
 
 use std::collections::HashMap;
 
@@ -165,6 +165,11 @@ pub(super) fn backfill_pk(shop: &ShopDomain) -> String {
 /// Partition of the consumer's failure record of one queue message (sort key [`FAILURE`]).
 pub(super) fn failure_pk(message_id: &str) -> String {
     format!("FAILURE#{message_id}")
+}
+
+/// Partition of a shop's latency digest in the inbox table (sort key `<yyyy-mm-ddThh>`).
+pub(super) fn latency_pk(shop: &ShopDomain) -> String {
+    format!("LATENCY#{shop}")
 }
 
 /// Sort key of a failure record.

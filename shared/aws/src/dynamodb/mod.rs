@@ -37,6 +37,7 @@ mod codec;
 mod failures;
 mod inbox;
 mod keys;
+mod latency;
 mod lock;
 mod redact;
 mod report_history;

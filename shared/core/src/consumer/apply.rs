@@ -5,7 +5,10 @@
 use std::collections::{BTreeSet, HashMap};
 
 use super::{Needs, StockConsumer};
-use crate::ports::{Erp, EventQueue, PortError, ShopifyReads, SkuMapStore, StockStore, Wanted};
+use crate::ports::{
+    Erp, EventQueue, LatencyKind, LatencyTally, PortError, ShopifyReads, SkuMapStore, StockStore,
+    Wanted,
+};
 use crate::telemetry::Unit;
 use stockbridge_domain::batch::{plan_batch, Masters, Outcome, ResolvedEvent};
 use stockbridge_domain::event::{EventBody, InventoryEvent, StockChange};
@@ -236,7 +239,12 @@ impl<S: StockStore + SkuMapStore, E: Erp, Q: EventQueue, R: ShopifyReads, O>
         Ok((plan.outcomes, touched, needs))
     }
 
-    pub(super) fn record(&self, events: &[InventoryEvent], outcomes: &[(String, Outcome)]) {
+    pub(super) fn record(
+        &self,
+        events: &[InventoryEvent],
+        outcomes: &[(String, Outcome)],
+        latency: &mut LatencyTally,
+    ) {
         let now = Timestamp::now();
         for ((_, outcome), event) in outcomes.iter().zip(events) {
             let (name, reason) = match outcome {
@@ -250,6 +258,7 @@ impl<S: StockStore + SkuMapStore, E: Erp, Q: EventQueue, R: ShopifyReads, O>
                 let ms = (now.0 - event.source.received_at.0) as f64 / 1e6;
                 self.metrics
                     .put("AppliedLatencyMs", ms.max(0.0), Unit::Milliseconds, None);
+                latency.record(&event.shop, LatencyKind::Applied, ms);
             }
         }
     }

@@ -36,7 +36,8 @@ impl Week {
     }
 }
 
-/// Sync latency over the week (webhook received to applied), when a source has it.
+/// One sync latency over the week (from the latency digest), when any was counted: each value
+/// the upper bound of the digest's bucket holding it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LatencySummary {
     pub p50_ms: f64,
@@ -83,8 +84,11 @@ pub struct WeeklyHealth {
     pub shop: String,
     pub week_start: String,
     pub week_end: String,
-    /// `None`: no source of latency was read; the page says so.
+    /// Webhook received to applied; `None`: none was counted; the page says so.
     pub latency: Option<LatencySummary>,
+    /// Webhook received to acknowledged by the ERP; `None`: none was counted.
+    #[serde(default)]
+    pub erp_latency: Option<LatencySummary>,
     /// The week's runs, oldest first.
     pub runs: Vec<RunPoint>,
     /// Failures by kind over the week (failed, stale and held corrections; quarantined
@@ -110,6 +114,7 @@ pub struct Readings<'a> {
     pub quarantined: &'a [QuarantineEntry],
     pub dlq_depth: Option<u64>,
     pub latency: Option<LatencySummary>,
+    pub erp_latency: Option<LatencySummary>,
 }
 
 /// A report whose start time does not parse: it is not silently left out of the week.
@@ -207,6 +212,7 @@ impl WeeklyHealth {
             week_start: readings.week.start.to_rfc3339(),
             week_end: readings.week.end.to_rfc3339(),
             latency: readings.latency,
+            erp_latency: readings.erp_latency,
             runs,
             errors,
             dlq_depth: readings.dlq_depth,

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::health::WeeklyHealth;
+use super::health::{LatencySummary, WeeklyHealth};
 use super::svg::{bar_chart, line_chart, Series};
 use stockbridge_domain::ids::Timestamp;
 
@@ -91,6 +91,17 @@ fn tiles(out: &mut String, h: &WeeklyHealth) {
         "sync latency p99",
         &or_no_data(lat.map(|l| format!("{:.0} ms", l.p99_ms))),
     );
+    let erp = h.erp_latency.as_ref();
+    tile(
+        out,
+        "to ERP acknowledged p50",
+        &or_no_data(erp.map(|l| format!("{:.0} ms", l.p50_ms))),
+    );
+    tile(
+        out,
+        "to ERP acknowledged p99",
+        &or_no_data(erp.map(|l| format!("{:.0} ms", l.p99_ms))),
+    );
     tile(out, "reconcile runs", &h.runs.len().to_string());
     let alerts = h.runs.iter().filter(|r| r.alert).count();
     tile(out, "runs that alerted", &alerts.to_string());
@@ -130,16 +141,29 @@ fn secs_since(start: &str, at: &str) -> Option<f64> {
 }
 
 fn latency(out: &mut String, h: &WeeklyHealth) {
-    out.push_str("<h2>Sync latency (webhook received to applied)</h2>");
-    let Some(l) = &h.latency else {
+    let applied = h.latency.as_ref();
+    latency_section(out, "latency", "webhook received to applied", applied);
+    let erp = h.erp_latency.as_ref();
+    latency_section(
+        out,
+        "erp-latency",
+        "webhook received to acknowledged by the ERP",
+        erp,
+    );
+}
+
+/// One latency's section: the week's p50/p99 and a chart of them per day.
+fn latency_section(out: &mut String, id: &str, what: &str, l: Option<&LatencySummary>) {
+    let _ = write!(out, "<h2>Sync latency ({})</h2>", escape(what));
+    let Some(l) = l else {
         return no_data(
             out,
-            "latency is measured by the consumer as CloudWatch metrics (AppliedLatencyMs, EndToEndLatencyMs); this report was given no latency source, so none is shown rather than a guess.",
+            &format!("latency ({what}): the latency digest counted none this week."),
         );
     };
     let _ = write!(
         out,
-        "<p>p50 {:.0} ms, p99 {:.0} ms over {} samples.</p>",
+        "<p>p50 {:.0} ms, p99 {:.0} ms over {} samples (each the upper bound of its digest bucket, at most 19% above the true value).</p>",
         l.p50_ms, l.p99_ms, l.samples
     );
     if l.daily.is_empty() {
@@ -173,13 +197,28 @@ fn latency(out: &mut String, h: &WeeklyHealth) {
         .collect();
     let last = l.daily.len().saturating_sub(1) as f64;
     out.push_str(&line_chart(
-        "latency",
-        "sync latency per day",
+        id,
+        &format!("sync latency per day ({what})"),
         " ms",
         &series,
         (0.0, last),
         &labels,
     ));
+    let _ = write!(
+        out,
+        "<table id=\"{}-days\"><tr><th>day</th><th>p50</th><th>p99</th></tr>",
+        escape(id)
+    );
+    for d in &l.daily {
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{:.0} ms</td><td>{:.0} ms</td></tr>",
+            escape(&d.day),
+            d.p50_ms,
+            d.p99_ms
+        );
+    }
+    out.push_str("</table>");
 }
 
 fn variance(out: &mut String, h: &WeeklyHealth) {

@@ -5,9 +5,10 @@
 //! bus ([`READY_DETAIL_TYPE`] with the key). `stockbridge report weekly --out FILE` renders the
 //! same page locally.
 //!
-//! Sync latency is not read: it lives in CloudWatch metrics (`AppliedLatencyMs`,
-//! `EndToEndLatencyMs`) and no port reads them yet, so the page says "no data" for it rather
-//! than a guess; [`LatencySummary`] is what a source would give.
+//! Sync latency comes from the latency digest ([`crate::ports::LatencyDigest`], hourly
+//! log-scale histograms the consumer keeps beside its CloudWatch metrics `AppliedLatencyMs` and
+//! `EndToEndLatencyMs`): p50/p99 per day and over the week ([`latency`]), each the upper bound
+//! of the bucket holding it; "no data" only when the digest holds none for the week.
 //!
 //! Here: the ports the report needs beyond the inbox ([`ReportHistory`], [`ReportArchive`],
 //! [`DeadLetters`]) and the [`WeeklyReporter`]. `health`: what the page shows, computed from
@@ -15,6 +16,7 @@
 
 pub mod health;
 pub mod html;
+pub mod latency;
 pub mod svg;
 
 pub use health::{LatencySummary, Readings, Week, WeeklyHealth};
@@ -22,7 +24,7 @@ pub use html::{escape, render};
 
 use std::future::Future;
 
-use crate::ports::{AlertSink, Inbox, PortError};
+use crate::ports::{hour_of, AlertSink, Inbox, LatencyDigest, LatencyKind, PortError};
 use crate::reconcile::ReconcileReport;
 use stockbridge_domain::ids::{ShopDomain, Timestamp};
 
@@ -95,7 +97,7 @@ pub fn key_for(shop: &ShopDomain, end: Timestamp) -> String {
 }
 
 /// Reads the week of `shop` ending at `week.end` from `store` (and the dead-letter depth when
-/// given), without latency.
+/// given), latency from its digest (the hours the week touches).
 pub async fn gather<S, D>(
     store: &S,
     dead_letters: Option<&D>,
@@ -103,7 +105,7 @@ pub async fn gather<S, D>(
     week: Week,
 ) -> Result<WeeklyHealth, WeeklyError>
 where
-    S: Inbox + ReportHistory,
+    S: Inbox + ReportHistory + LatencyDigest,
     D: DeadLetters,
 {
     let mut reports = Vec::new();
@@ -133,6 +135,10 @@ where
     }
     let parked = store.list_parked(shop).await?;
     let quarantined = store.list_quarantine(shop).await?;
+    let last_hour = Timestamp(week.end.0 - 1);
+    let digest = store
+        .read_latency(shop, &hour_of(week.start), &hour_of(last_hour))
+        .await?;
     let dlq_depth = match dead_letters {
         Some(d) => Some(d.depth().await?),
         None => None,
@@ -144,7 +150,8 @@ where
         parked: &parked,
         quarantined: &quarantined,
         dlq_depth,
-        latency: None,
+        latency: latency::summarise(&digest, LatencyKind::Applied),
+        erp_latency: latency::summarise(&digest, LatencyKind::ErpAcknowledged),
     })?)
 }
 
@@ -159,7 +166,7 @@ pub struct WeeklyReporter<S, Ar, D, A> {
 
 impl<S, Ar, D, A> WeeklyReporter<S, Ar, D, A>
 where
-    S: Inbox + ReportHistory,
+    S: Inbox + ReportHistory + LatencyDigest,
     Ar: ReportArchive,
     D: DeadLetters,
     A: AlertSink,
@@ -255,6 +262,7 @@ mod tests {
             quarantined: &[],
             dlq_depth: Some(3),
             latency: None,
+            erp_latency: None,
         })
         .expect("gather");
         assert_eq!(health.runs.len(), 2);
@@ -288,6 +296,7 @@ mod tests {
             quarantined: &[],
             dlq_depth: None,
             latency: None,
+            erp_latency: None,
         })
         .expect_err("refused");
         assert!(err.to_string().contains("yesterday"));
@@ -303,6 +312,7 @@ mod tests {
             quarantined: &[],
             dlq_depth: None,
             latency: None,
+            erp_latency: None,
         })
         .unwrap();
         health.latency = Some(LatencySummary {
