@@ -57,14 +57,7 @@ impl TrytonErp {
         body: &Value,
         fields: &[&str],
     ) -> Result<Value, ErpError> {
-        let query: Vec<(&str, &str)> = fields.iter().map(|f| ("f", *f)).collect();
-        let req = self
-            .client
-            .post(self.url(path))
-            .query(&query)
-            .header("X-Tryton-Context", self.context(None))
-            .json(body);
-        self.send(req, path).await
+        self.write(reqwest::Method::POST, path, body, fields).await
     }
 
     /// PUT to `model/<id>` (a write) with `body`, reading back `fields`.
@@ -74,10 +67,20 @@ impl TrytonErp {
         body: &Value,
         fields: &[&str],
     ) -> Result<Value, ErpError> {
+        self.write(reqwest::Method::PUT, path, body, fields).await
+    }
+
+    async fn write(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: &Value,
+        fields: &[&str],
+    ) -> Result<Value, ErpError> {
         let query: Vec<(&str, &str)> = fields.iter().map(|f| ("f", *f)).collect();
         let req = self
             .client
-            .put(self.url(path))
+            .request(method, self.url(path))
             .query(&query)
             .header("X-Tryton-Context", self.context(None))
             .json(body);

@@ -30,13 +30,27 @@ pub fn unique(tag: &str) -> String {
 
 /// Creates goods in unit "u" with the given codes in the Tryton at `base`.
 pub async fn create_products(base: &str, key: &str, codes: &[String]) {
+    create_goods(base, key, codes, json!({})).await;
+}
+
+/// Creates salable goods (unit "u", sold in "u") with the given codes: what sales order
+/// lines need.
+pub async fn create_salable_products(base: &str, key: &str, codes: &[String]) {
+    create_goods(base, key, codes, json!({"salable": true, "sale_uom": 1})).await;
+}
+
+/// One `product.template` (with its product) per code, unit "u", with `extra` template fields.
+async fn create_goods(base: &str, key: &str, codes: &[String], extra: Value) {
     let ctx = base64::engine::general_purpose::URL_SAFE.encode(json!({"company": 1}).to_string());
     let client = reqwest::Client::new();
     for code in codes {
-        let body = json!({
+        let mut body = json!({
             "name": format!("test {code}"), "code": code, "type": "goods",
             "default_uom": 1, "products": [["create", [{}]]],
         });
+        if let (Some(fields), Some(more)) = (body.as_object_mut(), extra.as_object()) {
+            fields.extend(more.clone());
+        }
         let r = client
             .post(format!("{base}/rest/model/product.template"))
             .query(&[("f", "products")])
@@ -54,34 +68,6 @@ pub async fn create_products(base: &str, key: &str, codes: &[String]) {
         );
         let v: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["products"].as_array().map(Vec::len), Some(1), "{v}");
-    }
-}
-
-/// Creates salable goods (unit "u", sold in "u") with the given codes: what sales order
-/// lines need.
-pub async fn create_salable_products(base: &str, key: &str, codes: &[String]) {
-    let ctx = base64::engine::general_purpose::URL_SAFE.encode(json!({"company": 1}).to_string());
-    let client = reqwest::Client::new();
-    for code in codes {
-        let body = json!({
-            "name": format!("test {code}"), "code": code, "type": "goods",
-            "default_uom": 1, "salable": true, "sale_uom": 1, "products": [["create", [{}]]],
-        });
-        let r = client
-            .post(format!("{base}/rest/model/product.template"))
-            .query(&[("f", "products")])
-            .bearer_auth(key)
-            .header("X-Tryton-Context", &ctx)
-            .json(&body)
-            .send()
-            .await
-            .expect("Tryton reachable");
-        let status = r.status();
-        let text = r.text().await.unwrap_or_default();
-        assert!(
-            status.is_success(),
-            "create product {code}: {status} {text}"
-        );
     }
 }
 
