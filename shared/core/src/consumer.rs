@@ -281,6 +281,15 @@ impl<S: StockStore + SkuMapStore, E: Erp, Q: EventQueue, R: ShopifyReads, O: Erp
                         order,
                     }));
                 }
+                Ok(event) if matches!(event.body, EventBody::ErpChange { .. }) => {
+                    // The ERP's changes travel on their own queue to the ERP sync.
+                    self.metrics.count("ConsumerUndecodable", None);
+                    report.failed.push(id.clone());
+                    report.reasons.insert(
+                        id.clone(),
+                        "an erp_change event belongs on the ERP changes queue".into(),
+                    );
+                }
                 Ok(event) if matches!(event.body, EventBody::ShopRedact { .. }) => {
                     redactions.push((id.clone(), event));
                 }

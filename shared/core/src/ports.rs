@@ -13,6 +13,7 @@ mod failures;
 mod latency;
 mod reads;
 mod sales;
+mod two_way;
 
 use stockbridge_domain::batch::Plan;
 use stockbridge_domain::event::{InventoryEvent, RedactCursor};
@@ -419,6 +420,10 @@ pub use latency::{
 pub use reads::{FulfillmentOrderRead, LevelRead, NoShopify, ShopifyReads};
 pub use sales::{
     Change, ErpSales, SalesLine, SalesMovement, SalesOrder, SalesOrderState, SalesOrderView,
+};
+pub use two_way::{
+    ErpFeed, ErpRecords, FeedCursor, FeedCursorStore, FeedCursors, FeedMove, FeedPage,
+    MetafieldRef, MetafieldWrite, Metafields, StorefrontMap, StorefrontSettings,
 };
 
 /// No ERP: a deployment that keeps stock in DynamoDB only. Uninhabited: an `Option<ErpPush<NoErp>>`

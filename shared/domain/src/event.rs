@@ -95,6 +95,16 @@ pub enum EventBody {
     /// or an order waited for its routing). Sent by the consumer to itself with a growing
     /// delay.
     SalesRetry { orders: Vec<OrderId>, attempt: u32 },
+    /// The ERP's own changes (the two-way direction, [`crate::storefront`]): stock at a
+    /// warehouse, restock dates, item fields. From the ERP poller or the ERP's signed webhook, on
+    /// the ERP changes queue; applied by the `erp-sync` function. Each fact is an absolute
+    /// snapshot, so duplicates and replays change nothing. `attempt` counts the sync's own
+    /// retries of the same facts (0 as the feed sends them).
+    ErpChange {
+        changes: Vec<crate::storefront::ErpChange>,
+        #[serde(default)]
+        attempt: u32,
+    },
     /// Internal: read these from the Admin API and apply what Shopify says (a batch left them
     /// to read and the read failed or could not be afforded). Sent by the consumer to itself
     /// with a growing delay; stock left unexplained meanwhile tells the ERP nothing.

@@ -11,6 +11,8 @@
 //! - [`resolve`]: looks an event's items and locations up in the SKU map; what is missing is parked.
 //! - [`erp_write`]: what the ERP is told (a write, its lines and key) and the rule per location.
 //! - [`sales`]: Shopify orders as ERP sales orders, and the one-movement rule.
+//! - [`storefront`]: what the storefront is told from the ERP (stock at ERP-master locations, the
+//!   available-to-sell rule, restock dates, reorder signals, the field map).
 //! - [`skumap`]: the Shopify-to-ERP reference table and the validation of its CSV import.
 //! - [`variance`]: comparing Shopify, Stockbridge and the ERP per item and location (what
 //!   reconciliation finds), and the
@@ -26,4 +28,5 @@ pub mod resolve;
 pub mod sales;
 pub mod skumap;
 pub mod stock;
+pub mod storefront;
 pub mod variance;

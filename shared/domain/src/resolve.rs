@@ -75,6 +75,7 @@ pub fn resolve(event: &InventoryEvent, map: &SkuMap) -> ResolvedEvent {
         EventBody::ShopRedact { .. }
         | EventBody::ErpRetry { .. }
         | EventBody::SalesRetry { .. }
+        | EventBody::ErpChange { .. }
         | EventBody::Refresh { .. } => &[],
     };
     let location_ok = |l: LocationId, missing: &mut BTreeSet<String>| {

@@ -309,6 +309,7 @@ pub(super) fn chunks(events: &[(String, InventoryEvent)]) -> Vec<&[(String, Inve
         EventBody::ShopRedact { .. }
         | EventBody::ErpRetry { .. }
         | EventBody::SalesRetry { .. }
+        | EventBody::ErpChange { .. }
         | EventBody::Refresh { .. } => 0,
     };
     let mut out = Vec::new();
