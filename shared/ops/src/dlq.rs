@@ -146,6 +146,7 @@ fn body_kind(body: &EventBody) -> &'static str {
         EventBody::ShopRedact { .. } => "shop_redact",
         EventBody::ErpRetry { .. } => "erp_retry",
         EventBody::SalesRetry { .. } => "sales_retry",
+        EventBody::ErpChange { .. } => "erp_change",
         EventBody::Refresh { .. } => "refresh",
     }
 }
