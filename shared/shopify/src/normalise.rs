@@ -594,6 +594,7 @@ mod tests {
                     EventBody::ShopRedact { .. }
                     | EventBody::ErpRetry { .. }
                     | EventBody::SalesRetry { .. }
+                    | EventBody::ErpChange { .. }
                     | EventBody::Refresh { .. } => vec![],
                 })
                 .collect(),
