@@ -422,8 +422,8 @@ pub use sales::{
     Change, ErpSales, SalesLine, SalesMovement, SalesOrder, SalesOrderState, SalesOrderView,
 };
 pub use two_way::{
-    ErpFeed, ErpRecords, FeedCursor, FeedCursorStore, FeedCursors, FeedMove, FeedPage,
-    MetafieldRef, MetafieldWrite, Metafields, StorefrontMap, StorefrontSettings,
+    ErpFeed, ErpRecords, ErpRecordsRead, FeedCursor, FeedCursorStore, FeedCursors, FeedMove,
+    FeedPage, MetafieldRef, MetafieldWrite, Metafields, StorefrontMap, StorefrontSettings,
 };
 
 /// No ERP: a deployment that keeps stock in DynamoDB only. Uninhabited: an `Option<ErpPush<NoErp>>`

@@ -326,6 +326,20 @@ pub fn reorder_step(
     (state, false)
 }
 
+/// `StockBelowReorderPoint`: the on-hand of an item at an ERP-master location fell below its
+/// reorder point.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReorderSignal {
+    pub warehouse: String,
+    pub erp_item: String,
+    pub location: LocationId,
+    pub on_hand: Decimal,
+    pub point: Decimal,
+    /// `erp` (the ERP's order point) or `skumap` (the shop's setting).
+    pub point_from: String,
+    pub at: Timestamp,
+}
+
 /// An item's next restock: the earliest expected date of its open purchase lines and the
 /// quantity still to receive on that date (ERP units).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -479,6 +493,10 @@ pub struct ErpStockRecord {
     /// Per Shopify location (as `"<location>"`): the reorder state.
     #[serde(default)]
     pub reorder: BTreeMap<String, ReorderState>,
+    /// Reorder signals decided and not yet on the bus (an outbox: put with the decision, taken
+    /// off once published, so a crash between the two publishes it on the next delivery).
+    #[serde(default)]
+    pub signals: Vec<ReorderSignal>,
     /// Per Shopify item and location (as `"<item>/<location>"`): what Shopify was last told.
     #[serde(default)]
     pub told: BTreeMap<String, Told>,

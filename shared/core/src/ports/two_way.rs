@@ -140,6 +140,9 @@ pub trait FeedCursorStore: Send + Sync {
     ) -> impl Future<Output = Result<(), PortError>> + Send;
 }
 
+/// ERP records by `(warehouse, item)`, each with its revision.
+pub type ErpRecordsRead = HashMap<(String, String), (ErpStockRecord, u64)>;
+
 /// What is kept per shop, ERP warehouse and ERP item (`ERP#<shop>#<warehouse>#<item>` in the
 /// stock table), revisioned like every stock record.
 pub trait ErpRecords: Send + Sync {
@@ -149,7 +152,7 @@ pub trait ErpRecords: Send + Sync {
         &self,
         shop: &ShopDomain,
         pairs: &[(String, String)],
-    ) -> impl Future<Output = Result<HashMap<(String, String), (ErpStockRecord, u64)>, PortError>> + Send;
+    ) -> impl Future<Output = Result<ErpRecordsRead, PortError>> + Send;
     /// Writes a record with revision `previous + 1` if the stored one is still at `previous`
     /// (0: must not exist); [`PortError::Conflict`] otherwise.
     fn put_erp_record(
