@@ -14,11 +14,13 @@ use stockbridge_domain::ids::{FulfillmentOrderId, InventoryItemId, LocationId, S
 use stockbridge_domain::stock::StockKey;
 
 #[derive(Default)]
-struct State {
-    levels: BTreeMap<(InventoryItemId, LocationId), ShopifyQuantities>,
+pub(crate) struct State {
+    pub(crate) levels: BTreeMap<(InventoryItemId, LocationId), ShopifyQuantities>,
     fulfillment_orders: BTreeMap<FulfillmentOrderId, FulfillmentOrderRead>,
     failures: VecDeque<ShopifyError>,
     calls: Vec<&'static str>,
+    /// The writes' side ([`crate::shopify_writes`]).
+    pub(crate) writes: crate::shopify_writes::Writes,
 }
 
 /// A shop's Admin API in memory; `Clone` shares the state.
@@ -32,7 +34,7 @@ impl MemoryShopify {
         Self::default()
     }
 
-    fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+    pub(crate) fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut state)
     }
@@ -69,7 +71,7 @@ impl MemoryShopify {
         self.with(|s| s.calls.clone())
     }
 
-    fn call(&self, name: &'static str) -> Result<(), ShopifyError> {
+    pub(crate) fn call(&self, name: &'static str) -> Result<(), ShopifyError> {
         self.with(|s| {
             s.calls.push(name);
             s.failures.pop_front().map_or(Ok(()), Err)
