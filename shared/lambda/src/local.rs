@@ -236,8 +236,17 @@ impl PollerSettings {
     pub async fn from_env(
         sdk: &aws_config::SdkConfig,
     ) -> Result<Self, stockbridge_core::config::ConfigError> {
+        Self::from_env_for(sdk, "EVENTS_QUEUE_URL").await
+    }
+
+    /// The same, for the queue whose URL is in the variable `queue` (the ERP sync's
+    /// `ERP_CHANGES_QUEUE_URL`).
+    pub async fn from_env_for(
+        sdk: &aws_config::SdkConfig,
+        queue: &'static str,
+    ) -> Result<Self, stockbridge_core::config::ConfigError> {
         use stockbridge_core::config::{required_env, ConfigError};
-        let queue_url = required_env("EVENTS_QUEUE_URL")?;
+        let queue_url = required_env(queue)?;
         let number = |name: &'static str, default: u64| -> Result<u64, ConfigError> {
             match std::env::var(name) {
                 Ok(v) => v.parse().map_err(|_| ConfigError::Invalid {

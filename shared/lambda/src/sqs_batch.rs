@@ -19,21 +19,52 @@ use stockbridge_core::ports::{
     StockStore,
 };
 
-/// Applies one SQS batch before `deadline` and reports its failed messages.
-pub async fn consume<S, E, Q, R, O>(
-    consumer: &StockConsumer<S, E, Q, R, O>,
+/// Applies one SQS batch of the ERP changes queue with the ERP sync and reports its failed
+/// messages (each leaving a failure record, as the stock consumer's do).
+pub async fn consume_erp_changes<S, W, A, Q>(
+    sync: &stockbridge_core::erp_sync::ErpSync<S, W, A, Q>,
     event: SqsEvent,
-    deadline: Option<Instant>,
 ) -> SqsBatchResponse
 where
-    S: StockStore + SkuMapStore + FailureLog + LatencyDigest,
-    E: Erp,
+    S: stockbridge_core::ports::ErpRecords
+        + stockbridge_core::ports::StorefrontMap
+        + StockStore
+        + FailureLog,
+    W: stockbridge_core::ports::ShopifyAdmin + ShopifyReads + stockbridge_core::ports::Metafields,
+    A: stockbridge_core::ports::AlertSink,
     Q: EventQueue,
-    R: ShopifyReads,
-    O: ErpSales,
 {
+    let (messages, receives) = messages_of(event);
+    let report = sync.apply_messages(&messages).await;
+    let failures: Vec<FailureRecord> = messages
+        .iter()
+        .filter(|(id, _)| report.failed.contains(id))
+        .map(|(id, body)| {
+            let reason = report
+                .reasons
+                .get(id)
+                .cloned()
+                .unwrap_or_else(|| "failed: see the ERP sync's log".into());
+            FailureRecord::of_message(id, body, reason, receives.get(id).copied())
+        })
+        .collect();
+    if !failures.is_empty() {
+        if let Err(e) = sync.store.record_failures(&failures).await {
+            tracing::warn!(
+                failed = failures.len(),
+                "could not keep why these messages failed: {e}"
+            );
+        }
+    }
+    response_of(report.failed)
+}
+
+type Received = (Vec<(String, String)>, BTreeMap<String, u32>);
+
+/// The batch's `(message id, body)` pairs and each message's receive count.
+fn messages_of(event: SqsEvent) -> Received {
     let mut receives: BTreeMap<String, u32> = BTreeMap::new();
-    let messages: Vec<(String, String)> = event
+    let messages = event
         .records
         .into_iter()
         .map(|m| {
@@ -48,6 +79,37 @@ where
             (id, m.body.unwrap_or_default())
         })
         .collect();
+    (messages, receives)
+}
+
+/// The partial batch response naming `failed`.
+fn response_of(failed: Vec<String>) -> SqsBatchResponse {
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = failed
+        .into_iter()
+        .map(|id| {
+            let mut f = BatchItemFailure::default();
+            f.item_identifier = id;
+            f
+        })
+        .collect();
+    response
+}
+
+/// Applies one SQS batch before `deadline` and reports its failed messages.
+pub async fn consume<S, E, Q, R, O>(
+    consumer: &StockConsumer<S, E, Q, R, O>,
+    event: SqsEvent,
+    deadline: Option<Instant>,
+) -> SqsBatchResponse
+where
+    S: StockStore + SkuMapStore + FailureLog + LatencyDigest,
+    E: Erp,
+    Q: EventQueue,
+    R: ShopifyReads,
+    O: ErpSales,
+{
+    let (messages, receives) = messages_of(event);
     let report = consumer.apply_messages_until(&messages, deadline).await;
     let failures = failure_records(&messages, &report, &receives);
     if !failures.is_empty() {
@@ -58,17 +120,7 @@ where
             );
         }
     }
-    let mut response = SqsBatchResponse::default();
-    response.batch_item_failures = report
-        .failed
-        .into_iter()
-        .map(|id| {
-            let mut f = BatchItemFailure::default();
-            f.item_identifier = id;
-            f
-        })
-        .collect();
-    response
+    response_of(report.failed)
 }
 
 /// The failure record of each failed message that was tried (a deferred one was not: it just
