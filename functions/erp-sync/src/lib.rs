@@ -1,7 +1,8 @@
 //! The ERP sync's composition root: which adapters the sync runs on.
 //!
 //! Environment (set by `template.yaml`): the four table names (`Tables::from_env`),
-//! `ERP_CHANGES_QUEUE_URL` (where the sync sends what it retries), `EVENT_BUS_NAME` (the
+//! `ERP_CHANGES_QUEUE_URL` (where the sync sends what it retries), `EVENTS_QUEUE_URL` (the
+//! stock consumer's queue: transfers the ERP booked into a Shopify-master location), `EVENT_BUS_NAME` (the
 //! reorder signal), `SHOPIFY_ADMIN_URL` and the Admin API token (`SHOPIFY_ACCESS_TOKEN`
 //! locally, else the SSM SecureString named by `SHOPIFY_TOKEN_SSM_PARAM`). Without the Admin
 //! API there is nothing to sync: the function refuses to start.
@@ -34,11 +35,16 @@ pub async fn sync(sdk: &aws_config::SdkConfig) -> Result<Sync, ConfigError> {
         aws_sdk_sqs::Client::new(sdk),
         required_env("ERP_CHANGES_QUEUE_URL")?,
     );
+    let stock_events = SqsQueue::new(
+        aws_sdk_sqs::Client::new(sdk),
+        required_env("EVENTS_QUEUE_URL")?,
+    );
     Ok(ErpSync {
         store,
         shopify,
         alerts,
         retries,
+        stock_events,
         metrics: Metrics::new("erp-sync"),
     })
 }

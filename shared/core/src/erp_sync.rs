@@ -19,6 +19,10 @@
 //! - **restock and fields** (`catalogue`): the next restock date and quantity, and the field
 //!   map's fields, written to the variant's metafields when they change, deleted when gone.
 //!
+//! - **transfers** into a Shopify-master location (`stock`): Shopify is not told (the shop floor
+//!   receives them in Shopify), but the stock consumer is (`erp_transfer_in`), so that receipt
+//!   is not told to the ERP a second time: counted once in each system.
+//!
 //! What cannot be done now (Shopify throttled or down, a write deferred, a conflict) is sent
 //! again on the ERP changes queue with a growing delay (2 s doubling to 15 minutes, 12
 //! attempts, then `ErpSyncAbandoned` and the message fails to the dead-letter queue). Facts are
@@ -59,6 +63,9 @@ pub struct ErpSync<S, W, A, Q> {
     pub shopify: W,
     pub alerts: A,
     pub retries: Q,
+    /// The stock consumer's queue: a transfer the ERP booked into a Shopify-master location
+    /// goes there as an `erp_transfer_in` change, so Shopify's receipt of it is not told back.
+    pub stock_events: Q,
     pub metrics: Metrics,
 }
 

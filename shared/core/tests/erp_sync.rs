@@ -50,6 +50,7 @@ async fn world() -> World {
         shopify: shopify.clone(),
         alerts: alerts.clone(),
         retries: queue.clone(),
+        stock_events: queue.clone(),
         metrics: Metrics::silent("test-erp-sync"),
     };
     World {
@@ -369,4 +370,77 @@ async fn a_message_that_is_not_an_erp_change_fails_alone() {
     let report = w.sync.apply_messages(&batch).await;
     assert_eq!(report.failed, vec!["bad".to_string()]);
     assert_eq!(report.writes, 1);
+}
+
+/// What the consumer owes the ERP at the shop floor after Shopify received 10 tees there,
+/// with or without the ERP's transfer of them seen first.
+async fn owed_after_receipt(transfer_seen: bool) -> (i64, i64) {
+    let w = world().await;
+    let consumer = consumer_echo(&w.store);
+    let stock = |webhook: &str, available: i64, n: u32| {
+        message(&event(webhook, vec![level(TEE.0, STORE, available, n)]))
+    };
+    consumer.apply_messages(&stock("w1", 10, 1)).await;
+    let before = w
+        .store
+        .load(&stockbridge_core::ports::Wanted {
+            levels: [key(TEE.0, STORE)].into_iter().collect(),
+            ..Default::default()
+        })
+        .await
+        .expect("load")
+        .book
+        .level(&key(TEE.0, STORE))
+        .erp_owed;
+    if transfer_seen {
+        // The ERP moved 10 tees WH -> STORE: at STORE's warehouse the move is a transfer in.
+        let change = ErpChange::Stock {
+            warehouse: "STORE".into(),
+            item: "TEE".into(),
+            on_hand: Decimal::from(20),
+            as_of: at(5),
+            moves: vec![ErpMove {
+                id: "t1".into(),
+                quantity: Decimal::from(10),
+                kind: "transfer".into(),
+                document: Some("IS-7".into()),
+                done_at: at(5),
+            }],
+            reorder_point: None,
+        };
+        let report = w
+            .sync
+            .apply_messages(&message(&erp_event("t1", vec![change])))
+            .await;
+        assert!(report.failed.is_empty(), "{report:?}");
+        // Shopify is not written at a Shopify-master location.
+        assert!(w.shopify.adjustments().is_empty());
+        // The credit goes to the stock consumer, once even if the fact comes twice.
+        let sent = w.queue.drain();
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        let twice = [sent.clone(), sent].concat();
+        let report = consumer.apply_messages(&twice).await;
+        assert!(report.failed.is_empty(), "{report:?}");
+    }
+    // The shop floor receives the 10 in Shopify.
+    consumer.apply_messages(&stock("w2", 20, 10)).await;
+    let level = w
+        .store
+        .load(&stockbridge_core::ports::Wanted {
+            levels: [key(TEE.0, STORE)].into_iter().collect(),
+            ..Default::default()
+        })
+        .await
+        .expect("load")
+        .book
+        .level(&key(TEE.0, STORE));
+    (level.erp_owed - before, level.erp_ahead)
+}
+
+#[tokio::test]
+async fn a_transfer_to_the_shop_floor_counts_once_in_each_system() {
+    // Without the ERP's transfer seen, Shopify's receipt is owed to the ERP (+10)...
+    assert_eq!(owed_after_receipt(false).await, (10, 0));
+    // ...with it, the ERP already has it: nothing owed, and the credit is used up.
+    assert_eq!(owed_after_receipt(true).await, (0, 0));
 }

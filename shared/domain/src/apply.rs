@@ -278,6 +278,30 @@ pub fn apply_change(book: &mut Book, fact: &Fact) -> Effect {
                 }
             }
         }
+        Fact::ErpTransferIn {
+            key,
+            quantity,
+            transfer,
+        } => {
+            if quantity.unsigned_abs() > MAX_QUANTITY as u64 {
+                return out_of_range(key, "transfer quantity");
+            }
+            let level = book.level_mut(key);
+            let Some(ahead) = level.erp_ahead.checked_add(*quantity) else {
+                return out_of_range(key, "units booked ahead by the ERP");
+            };
+            level.erp_ahead = ahead;
+            Effect::Noted {
+                notes: vec![(
+                    key.clone(),
+                    format!(
+                        "ERP transfer {transfer}: {quantity:+} booked in the ERP ahead of Shopify's receipt"
+                    ),
+                    0,
+                )],
+                carried: false,
+            }
+        }
         Fact::Item { shop, item, record } => {
             let slot = (shop.clone(), *item);
             if book

@@ -260,10 +260,18 @@ pub fn plan_batch(
             Some(Master::Shopify) => {
                 let level = plan.book.levels.entry(key.clone()).or_default();
                 level.carried += carry;
-                if explained != 0 || level.is_settled() {
+                let owed = if explained != 0 || level.is_settled() {
                     explained - std::mem::take(&mut level.carried)
                 } else {
                     0
+                };
+                // A receipt of what an ERP transfer already booked here is not told again.
+                if owed > 0 && level.erp_ahead > 0 {
+                    let netted = owed.min(level.erp_ahead);
+                    level.erp_ahead -= netted;
+                    owed - netted
+                } else {
+                    owed
                 }
             }
             Some(Master::Erp) => moved.get(&key).copied().unwrap_or(0) - carry,

@@ -240,6 +240,17 @@ pub enum StockChange {
         quantities: Option<ShopifyQuantities>,
         version: Version,
     },
+    /// From the ERP sync: the ERP booked `quantity` units (Shopify units) into this
+    /// Shopify-master location by the transfer `transfer` (its move id). When Shopify receives
+    /// them there, that receipt is not told to the ERP again: the ERP already has it. Applied
+    /// once per event key (`<shop>:erp-transfer:<move>:<location>`).
+    ErpTransferIn {
+        item: InventoryItemId,
+        location: LocationId,
+        quantity: i64,
+        transfer: String,
+        version: Version,
+    },
     /// `inventory_items/create|update|delete`: what Shopify says about the item itself.
     Item {
         item: InventoryItemId,
@@ -363,6 +374,7 @@ impl StockChange {
             | StockChange::FulfillmentOrdersChanged { version, .. }
             | StockChange::FulfillmentOrder { version, .. }
             | StockChange::Quantities { version, .. }
+            | StockChange::ErpTransferIn { version, .. }
             | StockChange::Item { version, .. } => *version,
         }
     }

@@ -22,6 +22,7 @@ pub fn references(event: &InventoryEvent) -> (Vec<InventoryItemId>, Vec<VariantI
                 StockChange::Available { item, .. }
                 | StockChange::Disconnected { item, .. }
                 | StockChange::Quantities { item, .. }
+                | StockChange::ErpTransferIn { item, .. }
                 | StockChange::Item { item, .. } => items.push(*item),
                 StockChange::FulfillmentOrder { lines, .. } => {
                     items.extend(lines.iter().map(|l| l.item));
@@ -300,6 +301,23 @@ pub fn resolve(event: &InventoryEvent, map: &SkuMap) -> ResolvedEvent {
                     key: key(*item, *location),
                     quantities: *quantities,
                     version: *version,
+                })
+            }
+            StockChange::ErpTransferIn {
+                item,
+                location,
+                quantity,
+                transfer,
+                ..
+            } => {
+                let item_ok = map.items.contains_key(item);
+                if !item_ok {
+                    missing.insert(format!("item {item}"));
+                }
+                (location_ok(*location, &mut missing) && item_ok).then(|| Fact::ErpTransferIn {
+                    key: key(*item, *location),
+                    quantity: *quantity,
+                    transfer: transfer.clone(),
                 })
             }
             StockChange::Item {

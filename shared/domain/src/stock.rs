@@ -115,6 +115,11 @@ pub struct StockLevel {
     /// left out of what a Shopify-master location owes the ERP when it settles.
     #[serde(default)]
     pub carried: i64,
+    /// Units the ERP booked here by a transfer from a warehouse before Shopify received them
+    /// (Shopify units, at a Shopify-master location): Shopify's receipt of them, when it
+    /// settles, is netted against this and not told to the ERP a second time.
+    #[serde(default)]
+    pub erp_ahead: i64,
 }
 
 /// Shopify's states beside `available` and `committed`, kept as last read.
@@ -197,6 +202,7 @@ impl Default for StockLevel {
             unsettled_since: None,
             fact_version: None,
             carried: 0,
+            erp_ahead: 0,
         }
     }
 }
@@ -327,6 +333,13 @@ pub enum Fact {
         shop: ShopDomain,
         item: InventoryItemId,
         record: ItemRecord,
+    },
+    /// Units the ERP booked into a Shopify-master location by a transfer, ahead of Shopify's
+    /// receipt of them (see [`StockLevel::erp_ahead`]).
+    ErpTransferIn {
+        key: StockKey,
+        quantity: i64,
+        transfer: String,
     },
 }
 

@@ -9,7 +9,9 @@
 //! level, the fulfillment orders of an order line, the carried movements of a level) and for
 //! optional ones; each such place says so. The order line record is in [`line`]; the order
 //! flow's records (the order record `SALE#<shop>#<order>`, kind `sale`, its [`SalesRecord`]
-//! kept whole as JSON in `record`; the shop's setting, kind `sales_settings`) are in [`sales`].
+//! kept whole as JSON in `record`; the shop's setting, kind `sales_settings`) are in [`sales`];
+//! the two-way direction's (ERP records, feed cursors, ERP item aliases, storefront settings)
+//! in [`two_way`].
 //!
 //! [`SalesRecord`]: stockbridge_domain::sales::SalesRecord
 
@@ -28,6 +30,7 @@ use super::keys::{self, Alias, MAP, PK, SK, STATE};
 pub(super) mod attr;
 mod line;
 mod sales;
+mod two_way;
 
 use attr::{
     b, days_from, json, opt_bool, opt_n, opt_s, opt_version, req_bool, req_json, req_n, req_s,
@@ -37,6 +40,10 @@ pub(super) use attr::{corrupt, n, s, Item};
 use line::read_line;
 pub(super) use line::write_line;
 pub(super) use sales::{read_sales_settings, write_sale, write_sales_settings};
+pub(super) use two_way::{
+    read_erp_item_alias, read_erp_record, read_feed_cursors, read_storefront_settings,
+    write_erp_record, write_feed_cursors, write_storefront_settings,
+};
 
 /// How long an idempotency record outlives its event: longer than Shopify's 4 h of retries, an
 /// SQS message's 14 days and an operator's replay of a parked event.
@@ -61,6 +68,10 @@ pub(super) mod kind {
     pub const PARKED: &str = "parked";
     pub const REPORT: &str = "reconcile_report";
     pub const QUARANTINE: &str = "quarantine";
+    pub const ERP_RECORD: &str = "erp_record";
+    pub const FEED_CURSORS: &str = "feed_cursors";
+    pub const ERP_ITEM_ALIAS: &str = "erp_item_alias";
+    pub const STOREFRONT_SETTINGS: &str = "storefront_settings";
 }
 
 /// A record's keys, `kind` and `shop`; the writers add the rest.
@@ -151,6 +162,9 @@ pub(super) fn read_level(item: &Item) -> Result<(StockKey, StockLevel), PortErro
         // before has none, and one written since stores `carried` only when not 0. A present
         // attribute that is not a number in range is corrupt like any other.
         carried: opt_n(item, "carried")?.unwrap_or(0),
+        // Units an ERP transfer booked ahead of Shopify's receipt: absent means none (records
+        // written before the two-way direction, and every record without a credit).
+        erp_ahead: opt_n(item, "erp_ahead")?.unwrap_or(0),
     };
     // `on_hand` is derived by the domain, which does not expect the sum to overflow.
     let on_hand = stored_on_hand(item, &level)?;
@@ -250,6 +264,9 @@ pub(super) fn write_level(key: &StockKey, level: &StockLevel, rev: u64, now: Tim
     }
     if let Some(v) = level.fact_version {
         item.insert("fact_version".into(), s(&v.to_key()));
+    }
+    if level.erp_ahead != 0 {
+        item.insert("erp_ahead".into(), n(level.erp_ahead));
     }
     if level.carried != 0 {
         item.insert("carried".into(), n(level.carried));
@@ -380,9 +397,9 @@ pub(super) fn read_parked(item: &Item) -> Result<ParkedEvent, PortError> {
     req_json(item, "parked")
 }
 
-/// The four records of an item mapping: the mapping, its place in the listing (with the same
-/// attributes, so the listing reads as mappings), and its variant and SKU aliases.
-pub(super) fn write_mapping(m: &ItemMapping) -> [Item; 4] {
+/// The five records of an item mapping: the mapping, its place in the listing (with the same
+/// attributes, so the listing reads as mappings), and its variant, SKU and ERP item aliases.
+pub(super) fn write_mapping(m: &ItemMapping) -> [Item; 5] {
     let mut item = record(
         &keys::item_pk(&m.shop, m.item),
         MAP,
@@ -410,7 +427,8 @@ pub(super) fn write_mapping(m: &ItemMapping) -> [Item; 4] {
     };
     let by_variant = alias(keys::variant_alias_pk(&m.shop, m.variant));
     let by_sku = alias(keys::sku_alias_pk(&m.shop, &m.sku));
-    [item, listed, by_variant, by_sku]
+    let by_erp_item = two_way::write_erp_item_alias(m);
+    [item, listed, by_variant, by_sku, by_erp_item]
 }
 
 /// An item mapping, from its own record or from the listing.
@@ -977,7 +995,8 @@ mod tests {
         let Some(m) = read(&mapping_record()) else {
             panic!("mapping expected");
         };
-        let [item, listed, by_variant, by_sku] = write_mapping(&m);
+        let [item, listed, by_variant, by_sku, by_erp_item] = write_mapping(&m);
+        assert_eq!(read_erp_item_alias(&by_erp_item).ok(), Some(m.item));
         assert_eq!(item, mapping_record());
         assert_eq!(read(&listed), Some(m.clone()));
         assert_eq!(

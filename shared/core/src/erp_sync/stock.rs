@@ -4,7 +4,12 @@
 
 use rust_decimal::Decimal;
 
-use stockbridge_domain::ids::{InventoryItemId, LocationId, ShopDomain, StockKey, Timestamp};
+use stockbridge_domain::event::{
+    EventBody, InventoryEvent, Part, Source, StockChange, SCHEMA_VERSION,
+};
+use stockbridge_domain::ids::{
+    InventoryItemId, LocationId, ShopDomain, StockKey, Timestamp, Version,
+};
 use stockbridge_domain::skumap::{ItemMapping, LocationMapping, Master};
 use stockbridge_domain::storefront::{
     derive, reorder_step, storefront_key, ErpChange, ErpMove, ErpStockRecord, ReorderSignal, Told,
@@ -97,6 +102,8 @@ where
                     }
                 }
                 self.decide_reorder(&mut record, warehouse, item, &locations, context);
+                self.transfers_in(shop, warehouse, moves, &mappings, context)
+                    .await?;
             }
             match self
                 .store
@@ -233,6 +240,62 @@ where
             "item {} at location {}: stale {STALE_TRIES} times in a row",
             mapping.item, location.location
         )))
+    }
+
+    /// Tells the stock consumer of the transfers the ERP booked into a Shopify-master location
+    /// of this warehouse, once per move (the event key is the move's).
+    async fn transfers_in(
+        &self,
+        shop: &ShopDomain,
+        warehouse: &str,
+        moves: &[ErpMove],
+        mappings: &[ItemMapping],
+        context: &Context,
+    ) -> Result<(), Later> {
+        // The units go to the first Shopify item selling the ERP item (in its unit).
+        let Some(mapping) = mappings.first() else {
+            return Ok(());
+        };
+        let floors = context
+            .locations
+            .iter()
+            .filter(|l| l.erp_warehouse == warehouse && l.master == Master::Shopify);
+        let mut events = Vec::new();
+        for l in floors {
+            for m in moves
+                .iter()
+                .filter(|m| m.kind == "transfer" && m.quantity > Decimal::ZERO)
+            {
+                let units = mapping.uom.to_shopify(m.quantity);
+                if units == 0 {
+                    continue;
+                }
+                let version = Version::new(m.done_at, m.done_at);
+                events.push(InventoryEvent {
+                    schema: SCHEMA_VERSION,
+                    key: format!("{shop}:erp-transfer:{}:{}", m.id, l.location),
+                    shop: shop.clone(),
+                    source: Source::internal("erp/transfer", Timestamp::now()),
+                    part: Part::WHOLE,
+                    body: EventBody::Stock {
+                        changes: vec![StockChange::ErpTransferIn {
+                            item: mapping.item,
+                            location: l.location,
+                            quantity: units,
+                            transfer: m.id.clone(),
+                            version,
+                        }],
+                    },
+                });
+            }
+        }
+        if events.is_empty() {
+            return Ok(());
+        }
+        self.stock_events.send(&events).await.map_err(retry)?;
+        self.metrics
+            .put("ErpTransfersIn", events.len() as f64, Unit::Count, None);
+        Ok(())
     }
 
     async fn read_one(
