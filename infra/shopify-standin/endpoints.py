@@ -1,5 +1,5 @@
 """The operator and test endpoints under ``/_standin/`` (not Shopify's; no token): seed the shop,
-read its whole state, drive a day (orders, payments, edits, refunds, moves, fulfilments, cancellations, quantity-state
+read its whole state or the log of applied inventory adjustment groups, drive a day (orders, payments, edits, refunds, moves, fulfilments, cancellations, quantity-state
 moves, receipts and adjustments, each with the webhooks Shopify would send), and hold, flush or
 drop webhooks to make delivery messy. Each handler takes the parsed JSON body and returns
 ``(HTTP status, JSON answer)``; bad input answers 400/404 with ``{"error": "..."}`` and changes
@@ -69,6 +69,12 @@ def state(s: Store, _body: Any = None) -> Answer:
                        for (o, _, _), m in sorted(s.metafields.items())],
         "webhooks": {"hold": s.hold_all, "held": len(s.held)},
     }
+
+
+def adjustments(s: Store, _body: Any = None) -> Answer:
+    """Every applied ``inventorySetQuantities`` group, oldest first, with the idempotency key it
+    was made under (an ``@idempotent`` replay, a refused or stale call add none)."""
+    return 200, {"adjustments": [s.adjustment_json(n, e) for n, e in enumerate(s.adjustments, 1)]}
 
 
 def webhooks_view(s: Store, _body: Any = None) -> Answer:
@@ -251,6 +257,7 @@ PLAIN: dict[str, Callable[[Store, dict], Answer]] = {
 }
 GETS: dict[str, Callable[[Store], Answer]] = {
     "/_standin/state": state,
+    "/_standin/adjustments": adjustments,
     "/_standin/webhooks": webhooks_view,
 }
 # Webhook subscriptions and access scopes: subscriptions.py.

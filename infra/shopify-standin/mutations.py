@@ -1,32 +1,36 @@
 """The mutation side of the GraphQL API: ``inventorySetQuantities`` (validation, compare-and-set
-on ``changeFromQuantity``, all-or-nothing apply, the required ``@idempotent`` key and replays),
-``metafieldsSet`` (atomic upsert with ``compareDigest``), and ``bulkOperationRunQuery`` (run by
-bulk.py). ``Mutations`` extends the query-side ``Resolvers`` with the mutation root.
+on ``changeFromQuantity``, all-or-nothing apply, the required ``@idempotent`` key and replays,
+every applied adjustment group logged with the key it was made under for
+``/_standin/adjustments``), ``metafieldsSet`` and ``metafieldsDelete`` (metafields.py), and
+``bulkOperationRunQuery`` (run by bulk.py). ``Mutations`` extends the query-side ``Resolvers``
+with the mutation root.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 
 from graphql import GraphQLError
 from graphql.execution.values import get_directive_values
 
+import metafields as metafields_mod
 import subscriptions
 from bulk import run_bulk_query
-from formats import GID_RE, gid, now_iso, parse_id
+from formats import gid, now_iso, parse_id
 from resolvers import Resolvers
 from schema import API_VERSION, IDEMPOTENT
 
 MAX_INPUT_ARRAY = 250
-MAX_METAFIELDS = 25
 KNOWN_REASONS = {
     "correction", "cycle_count_available", "damaged", "movement_created", "movement_updated",
     "movement_received", "movement_canceled", "other", "promotion", "quality_control",
     "received", "reservation_created", "reservation_deleted", "reservation_updated", "restock",
     "safety_stock", "shrinkage",
 }
-# Mutations that need @idempotent from 2026-04 (of those this stand-in implements).
+# Mutations that need @idempotent from 2026-04 (of those this stand-in implements). Shopify's
+# list (changelog "Making idempotency mandatory for inventory adjustments and refund
+# mutations", 2026-04): refundCreate and the inventory adjustment, move, set and shipment
+# mutations; metafieldsSet and metafieldsDelete are not on it.
 IDEMPOTENT_REQUIRED = {"inventorySetQuantities"}
 
 
@@ -42,6 +46,7 @@ class Mutations(Resolvers):
         return {
             "inventorySetQuantities": self.inventory_set_quantities,
             "metafieldsSet": self.metafields_set,
+            "metafieldsDelete": self.metafields_delete,
             "bulkOperationRunQuery": self.bulk_operation_run_query,
             **subscriptions.mutation_fields(self.s),
         }
@@ -62,14 +67,15 @@ class Mutations(Resolvers):
                 }]}
             s.stats["idempotent_replays"] += 1
             return result
-        result, changed = self.apply_set(input)
+        result, changed = self.apply_set(input, key)
         if key is not None:
             s.idempotency[key] = (fingerprint, result)
         s.notify(changed)
         return result
 
-    def apply_set(self, input: dict) -> tuple[dict, list]:
-        """Validates everything first; applies all quantities or none."""
+    def apply_set(self, input: dict, key: str | None = None) -> tuple[dict, list]:
+        """Validates everything first; applies all quantities or none; an applied group is
+        logged (``Store.adjustments``) with the idempotency `key` it was made under."""
         s = self.s
         errors = []
 
@@ -154,6 +160,7 @@ class Mutations(Resolvers):
             "referenceDocumentUri": input.get("referenceDocumentUri"),
             "_changes": changes,
         }
+        s.log_adjustment(group, input["name"], key)
         return {"inventoryAdjustmentGroup": self.group_node(group), "userErrors": []}, changed
 
     def group_node(self, group: dict) -> dict:
@@ -180,47 +187,10 @@ class Mutations(Resolvers):
         return node
 
     def metafields_set(self, info, metafields):
-        s = self.s
-        if len(metafields) > MAX_METAFIELDS:
-            return {"metafields": None, "userErrors": [{
-                "field": ["metafields"], "code": "LESS_THAN_OR_EQUAL_TO", "elementIndex": None,
-                "message": f"Exceeded the maximum metafields input limit of {MAX_METAFIELDS}.",
-            }]}
-        errors = []
-        for i, m in enumerate(metafields):
-            if not GID_RE.match(m["ownerId"]):
-                errors.append({"field": ["metafields", str(i), "ownerId"], "code": "INVALID",
-                               "elementIndex": i, "message": "Owner id is not a valid gid."})
-            if m.get("namespace") is not None and not (3 <= len(m["namespace"]) <= 255):
-                errors.append({"field": ["metafields", str(i), "namespace"], "code": "INVALID",
-                               "elementIndex": i, "message": "Namespace must be 3-255 characters."})
-            if not (2 <= len(m["key"]) <= 64):
-                errors.append({"field": ["metafields", str(i), "key"], "code": "INVALID",
-                               "elementIndex": i, "message": "Key must be 2-64 characters."})
-            existing = s.metafields.get((m["ownerId"], m.get("namespace") or "$app", m["key"]))
-            if m.get("compareDigest") is not None and (
-                    existing is None or existing["digest"] != m["compareDigest"]):
-                errors.append({"field": ["metafields", str(i)], "code": "STALE_OBJECT",
-                               "elementIndex": i, "message": "The resource has been updated since it was loaded."})
-        if errors:  # atomic: all or nothing
-            return {"metafields": None, "userErrors": errors}
-        out = []
-        for m in metafields:
-            ns = m.get("namespace") or "$app"
-            k = (m["ownerId"], ns, m["key"])
-            existing = s.metafields.get(k)
-            stamp = now_iso()
-            record = {
-                "id": existing["id"] if existing else gid("Metafield", s.new_id()),
-                "namespace": ns, "key": m["key"], "value": m["value"],
-                "type": m.get("type") or (existing or {}).get("type") or "single_line_text_field",
-                "ownerType": GID_RE.match(m["ownerId"]).group("kind").upper(),
-                "createdAt": existing["createdAt"] if existing else stamp, "updatedAt": stamp,
-                "digest": hashlib.sha256(m["value"].encode()).hexdigest(),
-            }
-            s.metafields[k] = record
-            out.append({k2: v for k2, v in record.items() if k2 != "digest"})
-        return {"metafields": out, "userErrors": []}
+        return metafields_mod.metafields_set(self.s, metafields)
+
+    def metafields_delete(self, info, metafields):
+        return metafields_mod.metafields_delete(self.s, metafields)
 
 
 def idempotency_key(info) -> str | None:

@@ -1,5 +1,6 @@
-"""The query side of the GraphQL API: node shapes (InventoryItem, Location, InventoryLevel and its
-quantities, Order, LineItem, FulfillmentOrder and its line items), the query root with
+"""The query side of the GraphQL API: node shapes (InventoryItem, ProductVariant with its
+metafields (metafields.py), Location, InventoryLevel and its quantities, Order, LineItem,
+FulfillmentOrder and its line items), the query root with
 ``node``/``nodes`` over gids, cursor-paginated connections (every node while a bulk operation
 runs), the small ``query:`` search syntax (with Shopify's ``extensions.search`` warnings for
 fields it does not know), and the field resolver that executes against plain dicts. Mutations
@@ -14,6 +15,7 @@ from datetime import datetime, timezone
 
 from graphql import GraphQLError
 
+import metafields
 from formats import GID_RE, decode_cursor, encode_cursor, gid, parse_id
 from store import CLOSED_STATUSES, Store
 
@@ -98,6 +100,7 @@ class Resolvers:
             "product": {"__typename": "Product", "id": gid("Product", product), "title": title,
                         "legacyResourceId": str(product)},
             "inventoryItem": lambda info: self.item_node(n),
+            **metafields.owner_fields(self.s, gid("ProductVariant", it["variant_id"]), connection),
         }
 
     def location_node(self, n: int) -> dict:
@@ -226,6 +229,9 @@ class Resolvers:
             return self.item_node(n) if n in s.items else None
         if kind == "Location":
             return self.location_node(n) if n in s.locations else None
+        if kind == "ProductVariant":
+            item = next((i for i, it in s.items.items() if it.get("variant_id") == n), None)
+            return self.variant_node(item) if item is not None else None
         if kind == "FulfillmentOrder":
             return self.fulfillment_order_node(n) if n in s.fulfillment_orders else None
         if kind == "Order":
@@ -289,6 +295,7 @@ class Resolvers:
             "nodes": nodes,
             "order": typed("Order"),
             "fulfillmentOrder": typed("FulfillmentOrder"),
+            "productVariant": typed("ProductVariant"),
             "fulfillmentOrders": fulfillment_orders,
             "shop": {"id": "gid://shopify/Shop/1", "name": s.args.shop.split(".")[0],
                      "myshopifyDomain": s.args.shop},

@@ -4,8 +4,8 @@ this process, drives a multi-location day through the operator endpoints and che
 (Shopify's arithmetic at every step), fulfillment orders, the contract's three GraphQL queries and
 their cost, every webhook (topic, body, signature, headers, one event id per action, unique
 webhook ids), the hold / flush / drop knobs, payments, order edits and refunds
-(selfcheck_orders.py), and webhook subscriptions and access scopes
-(selfcheck_subscriptions.py). Exits 0 when all pass, 1 with the first failure.
+(selfcheck_orders.py), webhook subscriptions and access scopes (selfcheck_subscriptions.py), and
+metafields on variants and the log of inventory adjustment groups (selfcheck_twoway.py). Exits 0 when all pass, 1 with the first failure.
 
     infra/local/.venv/bin/python infra/shopify-standin/selfcheck.py
 """
@@ -29,6 +29,7 @@ from types import SimpleNamespace
 
 import selfcheck_orders
 import selfcheck_subscriptions
+import selfcheck_twoway
 
 HERE = os.path.dirname(os.path.realpath(__file__))
 SECRET = "selfcheck-secret"
@@ -456,6 +457,10 @@ def run() -> int:
 
         # Webhook subscriptions and access scopes (selfcheck_subscriptions.py).
         selfcheck_subscriptions.run(s, check)
+        checks += 1
+
+        # Metafields on variants and the adjustment log (selfcheck_twoway.py).
+        selfcheck_twoway.run(s, check, MUG, WH)
         checks += 1
     except Failed as e:
         print(f"selfcheck FAILED after {checks} groups: {e}", file=sys.stderr)

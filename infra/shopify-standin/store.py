@@ -1,9 +1,11 @@
 """All of the stand-in's state, in memory: items (with their variant), locations, inventory levels
 and all eight quantity names, orders with their line items, fulfillment orders, fulfillments and
-refunds, metafields, idempotency keys, bulk operations and their JSONL files, the leaky bucket
-(refill, throttle status, stats), and the webhooks: queued for delivery, held back for a test, or
-recently emitted. The JSON views of orders, fulfillment orders and levels that ``/_standin/state``
-and the operator endpoints answer with are here too.
+refunds, metafields, idempotency keys, the log of applied inventory adjustment groups (with the
+key each was made under), bulk operations and their JSONL files, the leaky bucket (refill,
+throttle status, stats), and the webhooks: queued for delivery, held back for a test, or
+recently emitted. The JSON views of orders, fulfillment orders, levels and adjustment groups that
+``/_standin/state``, ``/_standin/adjustments`` and the operator endpoints answer with are here
+too.
 """
 
 from __future__ import annotations
@@ -59,6 +61,8 @@ class Store:
         self.refunds: dict[int, dict] = {}
         self.metafields: dict[tuple[str, str, str], dict] = {}
         self.idempotency: dict[str, tuple[str, Any]] = {}
+        # Every applied inventorySetQuantities group, in order (replays and failures add none).
+        self.adjustments: list[dict] = []
         self.next_id = 1_000_000
         self.counters = {kind: 0 for kind in ID_BASES}
         self.order_number = FIRST_ORDER_NUMBER - 1
@@ -78,6 +82,8 @@ class Store:
             "min_available": self.maximum,
             "max_debt": 0.0,
             "bulk_operations": 0,
+            "metafields_set": 0,
+            "metafields_deleted": 0,
         }
         self.bulk_operations: list[dict] = []
         self.bulk_files: dict[int, bytes] = {}
@@ -104,7 +110,7 @@ class Store:
         """Everything a seed with `reset: true` clears (not the bucket, stats or webhooks)."""
         for table in (self.items, self.locations, self.levels, self.orders,
                       self.fulfillment_orders, self.fulfillments, self.refunds,
-                      self.metafields, self.idempotency):
+                      self.metafields, self.idempotency, self.adjustments):
             table.clear()
 
     # --- bucket ---------------------------------------------------------------------------------
@@ -182,6 +188,29 @@ class Store:
             "sku": self.items.get(item, {}).get("sku"),
             **{name: self.quantity(level, name) for name in QUANTITY_NAMES},
             "updated_at": level["updated_at"],
+        }
+
+    # --- inventory adjustment groups ------------------------------------------------------------
+
+    def log_adjustment(self, group: dict, name: str, key: str | None) -> None:
+        """Records an applied group (its `_changes` as mutations.apply_set built them)."""
+        self.adjustments.append({"group": group, "name": name, "key": key})
+
+    def adjustment_json(self, seq: int, entry: dict) -> dict:
+        group = entry["group"]
+        return {
+            "seq": seq,
+            "id": group["id"],
+            "createdAt": group["createdAt"],
+            "reason": group["reason"],
+            "referenceDocumentUri": group["referenceDocumentUri"],
+            "idempotencyKey": entry["key"],
+            "quantityName": entry["name"],
+            "changes": [{
+                "item": gid("InventoryItem", c["item"]), "item_id": c["item"],
+                "location": gid("Location", c["location"]), "location_id": c["location"],
+                "name": c["name"], "delta": c["delta"], "after": c["after"],
+            } for c in group["_changes"]],
         }
 
     # --- orders and fulfillment orders (JSON views) ---------------------------------------------

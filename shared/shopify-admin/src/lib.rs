@@ -41,7 +41,8 @@
 //! answers), `inventory` (the paged reads and the write), [`bulk`] (run and poll, the checked
 //! download, item order), `reads` (fulfillment orders and quantity names for the consumer),
 //! `subscriptions` (webhook subscriptions read and created, access scopes read: the
-//! `WebhookSubscriptions` port of `stockbridge_core::webhook_health`).
+//! `WebhookSubscriptions` port of `stockbridge_core::webhook_health`), `metafields`
+//! (`metafieldsSet` and `metafieldsDelete` on variants: the two-way `Metafields` port).
 
 // Without bulk operations (the stock consumer's build) the full-level reads that only the
 // reconciler's `ShopifyAdmin` uses are unused.
@@ -52,6 +53,7 @@ mod budget;
 pub mod bulk;
 mod client;
 mod inventory;
+mod metafields;
 mod reads;
 mod subscriptions;
 mod wire;
@@ -65,12 +67,13 @@ use reqwest::{Client, Url};
 
 use stockbridge_core::config::{required_env, ConfigError};
 use stockbridge_core::ports::{
-    FulfillmentOrderRead, LevelRead, ShopifyAdmin, ShopifyError, ShopifyLevel, ShopifyReads,
-    ShopifySet,
+    FulfillmentOrderRead, LevelRead, MetafieldRef, MetafieldWrite, Metafields, ShopifyAdmin,
+    ShopifyError, ShopifyLevel, ShopifyReads, ShopifySet,
 };
 use stockbridge_domain::ids::{FulfillmentOrderId, InventoryItemId, LocationId};
 
 pub use budget::{ThrottleStatus, MAX_THROTTLE_WAIT};
+pub use metafields::{MAX_METAFIELDS_PER_CALL, MAX_METAFIELD_DELETES_PER_CALL};
 pub use reads::{
     FULFILLMENT_ORDER_NODE_COST, LEVEL_NODE_QUANTITIES_COST, LINE_RESTARTS,
     MAX_FULFILLMENT_ORDER_IDS, MAX_LEVEL_IDS, SINGLE_QUERY_MAX_COST, THROTTLED_RETRIES,
@@ -245,6 +248,16 @@ impl ShopifyAdmin for ShopifyGraphql {
         idempotency_key: &str,
     ) -> Result<(), ShopifyError> {
         self.write_available(sets, reason, idempotency_key).await
+    }
+}
+
+impl Metafields for ShopifyGraphql {
+    async fn set_metafields(&self, writes: &[MetafieldWrite]) -> Result<(), ShopifyError> {
+        self.write_metafields(writes).await
+    }
+
+    async fn delete_metafields(&self, refs: &[MetafieldRef]) -> Result<(), ShopifyError> {
+        self.remove_metafields(refs).await
     }
 }
 
