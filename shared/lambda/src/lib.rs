@@ -4,6 +4,8 @@
 //! - [`http_api`]: the webhook's HTTP front door, an axum router that runs unchanged in Lambda
 //!   (through `lambda_http`) and on a local port.
 //! - [`sqs_batch`]: an SQS batch event to the stock consumer and its partial batch failures back.
+//! - [`storefront_http`]: the storefront's availability read (`GET /storefront/v1/availability`),
+//!   an axum router like the webhook's.
 //! - [`local`]: local stand-ins for what Lambda provides in the cloud (an HTTP server, an SQS
 //!   poller with the event source's semantics, a shutdown signal).
 //! - [`init_tracing`]: logs as JSON lines in Lambda, compact text elsewhere.
@@ -11,6 +13,7 @@
 pub mod http_api;
 pub mod local;
 pub mod sqs_batch;
+pub mod storefront_http;
 
 /// Sets up `tracing`: JSON lines inside Lambda, compact text elsewhere; level from `RUST_LOG`
 /// (default `info`).
