@@ -30,6 +30,9 @@ pub enum CommandError {
     /// `sales clear` lost a race with the consumer.
     #[error("order {order} changed meanwhile; run the command again")]
     SalesRecordChanged { order: u64 },
+    /// A storefront setting or `stock explain` argument that cannot be used.
+    #[error("{0}")]
+    Storefront(String),
     /// A revert asked for another shop than the one the reconcile settings serve.
     #[error("RECONCILE_SHOP is {configured}, not {asked}")]
     OtherShop { configured: String, asked: String },

@@ -27,6 +27,7 @@ mod send;
 mod skumap;
 mod status;
 mod stock;
+mod storefront;
 mod suggest;
 mod webhooks;
 mod weekly_report;
@@ -144,6 +145,13 @@ enum Command {
         #[command(subcommand)]
         action: sales::SalesAction,
     },
+    /// What the storefront is told from the ERP: `storefront rules|fields|reorder-point --shop
+    /// S` show the shop's available-to-sell rules, field map and reorder points, and set what
+    /// is given (read by the ERP sync on every batch: no redeploy).
+    Storefront {
+        #[command(subcommand)]
+        action: storefront::StorefrontAction,
+    },
 }
 
 #[derive(Subcommand)]
@@ -227,6 +235,19 @@ enum StockAction {
         item: u64,
         #[arg(long)]
         location: u64,
+    },
+    /// How the figure Shopify shows at an ERP-master location was derived: the ERP's on-hand
+    /// and moves, the unit, the commitments, the rule, what Shopify was last told.
+    Explain {
+        #[arg(long)]
+        shop: String,
+        /// The inventory item id, or its SKU.
+        #[arg(long)]
+        item: String,
+        #[arg(long)]
+        location: u64,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -345,6 +366,9 @@ async fn run(command: Command) -> Result<ExitCode> {
         }
         Command::Webhooks { action } => webhooks::command(action).await,
         Command::Sales { action } => sales::command(action, &Deployment::connect().await).await,
+        Command::Storefront { action } => {
+            storefront::command(action, &Deployment::connect().await).await
+        }
     }
 }
 
@@ -380,6 +404,12 @@ async fn stock_command(action: StockAction, at: &Deployment) -> Result<ExitCode>
             item,
             location,
         } => stock::history(at, &shop, item, location).await,
+        StockAction::Explain {
+            shop,
+            item,
+            location,
+            json,
+        } => storefront::explain(at, &shop, &item, location, json).await,
     }
 }
 

@@ -24,7 +24,6 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{InventoryItemId, LocationId, Timestamp};
-use crate::skumap::UomFactor;
 
 /// One fact of the ERP change feed, as the ERP stated it at `as_of`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -240,15 +239,15 @@ pub struct Derivation {
 }
 
 /// Shopify's `available` at an ERP-master location: `on_hand − committed − unavailable − buffer`,
-/// at least 0; 0 where the rule says never sellable.
+/// at least 0; 0 where the rule says never sellable. `on_hand` is the ERP's `erp_on_hand` in
+/// Shopify units (the SKU map's `UomFactor::to_shopify`: rounded down).
 pub fn derive(
     erp_on_hand: Decimal,
-    uom: &UomFactor,
+    on_hand: i64,
     committed: i64,
     unavailable: i64,
     (rule, rule_source): (SellRule, RuleSource),
 ) -> Derivation {
-    let on_hand = uom.to_shopify(erp_on_hand);
     let target = if rule.sellable {
         on_hand
             .saturating_sub(committed)

@@ -1,4 +1,6 @@
 use super::*;
+use crate::skumap::UomFactor;
+
 use proptest::prelude::*;
 
 fn t(secs: i64) -> Timestamp {
@@ -31,7 +33,7 @@ fn the_figure_is_on_hand_less_commitments_states_and_buffer() {
     };
     let d = derive(
         dec(20),
-        &UomFactor::identity(),
+        UomFactor::identity().to_shopify(dec(20)),
         3,
         1,
         (rule, RuleSource::Location),
@@ -40,7 +42,7 @@ fn the_figure_is_on_hand_less_commitments_states_and_buffer() {
     // Never below zero.
     let d = derive(
         dec(4),
-        &UomFactor::identity(),
+        UomFactor::identity().to_shopify(dec(4)),
         3,
         1,
         (rule, RuleSource::Location),
@@ -53,7 +55,7 @@ fn the_figure_is_on_hand_less_commitments_states_and_buffer() {
     };
     let d = derive(
         dec(50),
-        &UomFactor::identity(),
+        UomFactor::identity().to_shopify(dec(50)),
         0,
         0,
         (shut, RuleSource::Location),
@@ -66,7 +68,7 @@ fn units_round_down_to_whole_listings() {
     let dozen = UomFactor::new("dozen", "each").expect("units");
     let d = derive(
         dec(30),
-        &dozen,
+        dozen.to_shopify(dec(30)),
         0,
         0,
         (SellRule::default(), RuleSource::Default),
@@ -248,7 +250,7 @@ proptest! {
     /// The figure is never below zero, and never above on-hand less the buffer.
     #[test]
     fn the_figure_is_bounded(on_hand in 0i64..1000, committed in 0i64..1000, un in 0i64..100, buffer in 0i64..50) {
-        let d = derive(dec(on_hand), &UomFactor::identity(), committed, un,
+        let d = derive(dec(on_hand), UomFactor::identity().to_shopify(dec(on_hand)), committed, un,
             (SellRule { buffer, sellable: true }, RuleSource::Location));
         prop_assert!(d.target >= 0);
         prop_assert!(d.target <= (on_hand - buffer).max(0));

@@ -20,7 +20,32 @@ pub(crate) struct State {
     failures: VecDeque<ShopifyError>,
     calls: Vec<&'static str>,
     /// The writes' side ([`crate::shopify_writes`]).
-    pub(crate) writes: crate::shopify_writes::Writes,
+    pub(crate) writes: Writes,
+}
+
+pub(crate) type LevelMap =
+    BTreeMap<(InventoryItemId, LocationId), stockbridge_domain::event::ShopifyQuantities>;
+pub(crate) type Hook = Box<dyn FnOnce(&mut LevelMap) + Send>;
+
+/// What the writes keep ([`crate::shopify_writes`]).
+#[derive(Default)]
+pub(crate) struct Writes {
+    pub(crate) history: Vec<Adjustment>,
+    pub(crate) keys: BTreeMap<String, Vec<stockbridge_core::ports::ShopifySet>>,
+    pub(crate) metafields:
+        BTreeMap<(stockbridge_domain::ids::VariantId, String, String), (String, String)>,
+    pub(crate) before_write: Option<Hook>,
+}
+
+/// One applied `available` set, as Shopify's adjustment history shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Adjustment {
+    pub key: String,
+    pub reason: String,
+    pub item: InventoryItemId,
+    pub location: LocationId,
+    pub delta: i64,
+    pub after: i64,
 }
 
 /// A shop's Admin API in memory; `Clone` shares the state.

@@ -6,38 +6,12 @@
 //! change of the levels) between a reader's read and its next write
 //! ([`MemoryShopify::before_next_write`]).
 
-use std::collections::BTreeMap;
-
 use stockbridge_core::ports::{
     MetafieldRef, MetafieldWrite, Metafields, ShopifyAdmin, ShopifyError, ShopifyLevel, ShopifySet,
 };
-use stockbridge_domain::ids::{InventoryItemId, LocationId, VariantId};
+use stockbridge_domain::ids::{LocationId, VariantId};
 
-use crate::shopify::MemoryShopify;
-
-type LevelMap =
-    BTreeMap<(InventoryItemId, LocationId), stockbridge_domain::event::ShopifyQuantities>;
-type Hook = Box<dyn FnOnce(&mut LevelMap) + Send>;
-
-/// What the writes keep.
-#[derive(Default)]
-pub(crate) struct Writes {
-    history: Vec<Adjustment>,
-    keys: BTreeMap<String, Vec<ShopifySet>>,
-    metafields: BTreeMap<(VariantId, String, String), (String, String)>,
-    before_write: Option<Hook>,
-}
-
-/// One applied `available` set, as Shopify's adjustment history shows it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Adjustment {
-    pub key: String,
-    pub reason: String,
-    pub item: InventoryItemId,
-    pub location: LocationId,
-    pub delta: i64,
-    pub after: i64,
-}
+use crate::shopify::{Adjustment, LevelMap, MemoryShopify};
 
 impl MemoryShopify {
     /// Every applied set, oldest first.

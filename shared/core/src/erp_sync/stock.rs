@@ -176,7 +176,13 @@ where
                 return Ok(None);
             };
             let unavailable = q.reserved + q.damaged + q.safety_stock + q.quality_control;
-            let derivation = derive(on_hand, &mapping.uom, q.committed, unavailable, rule);
+            let derivation = derive(
+                on_hand,
+                mapping.uom.to_shopify(on_hand),
+                q.committed,
+                unavailable,
+                rule,
+            );
             let target = derivation.target;
             let mut told = Told {
                 item: mapping.item,
