@@ -7,7 +7,9 @@
 //! ERP serves), `ERP_CHANGES_QUEUE_URL`, the four tables; `ERP_FEED_SOURCE` (the cursor's and
 //! lease's name, default `tryton`), `ERP_POLL_PAGE` (moves per page, default 100),
 //! `ERP_POLL_EVERY_SECONDS` (default 2) and `ERP_POLL_FOR_SECONDS` (how long one invocation
-//! polls, default 50: the schedule starts one every minute).
+//! polls, default 50: the schedule starts one every minute); `ERP_FEED_FROM_START=1` makes a
+//! poller without a stored cursor read the ERP's whole history (else it starts after the
+//! newest change).
 
 use std::time::Duration;
 
@@ -58,6 +60,7 @@ pub async fn poller(sdk: &aws_config::SdkConfig) -> Result<(Poller, Timing), Con
         shops,
         page: env_or("ERP_POLL_PAGE", 100)?,
         holder: format!("erp-poller-{}", std::process::id()),
+        from_start: env_or("ERP_FEED_FROM_START", 0u8)? == 1,
     };
     let timing = Timing {
         every: Duration::from_secs(env_or("ERP_POLL_EVERY_SECONDS", 2)?),

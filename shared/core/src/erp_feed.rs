@@ -12,6 +12,10 @@
 //! after every event of the page is on the queue. Restocks are recomputed from every open
 //! purchase line of the items named; fields are read for the names the shops switched on.
 //!
+//! A poller that finds no stored cursor starts after the ERP's newest change (its cursors are
+//! moved to the end and stored, nothing queued): what the ERP held before is the backfill's and
+//! reconciliation's. `from_start` replays the whole history instead.
+//!
 //! One poller per ERP source holds a lease (`RunLock`, job `erp-feed:<source>`); the cursor is
 //! also written conditionally on its revision. [`ErpPoller::run`] polls repeatedly within one
 //! invocation (at once again while pages are full), so a change reaches the queue within the
@@ -44,6 +48,10 @@ pub struct PollerSettings {
     pub page: usize,
     /// Who this poller is (the lease holder).
     pub holder: String,
+    /// What a poller with no stored cursor does: false (the default) starts after the newest
+    /// change there is now (what was before is the backfill's and reconciliation's), true reads
+    /// the ERP's whole history (`ERP_FEED_FROM_START=1`).
+    pub from_start: bool,
 }
 
 /// Why a poll failed; nothing was skipped (the cursor did not advance past what failed).
@@ -142,6 +150,10 @@ where
         let started = Instant::now();
         let source = &self.settings.source;
         let stored = self.cursors.feed_cursors(source).await?;
+        if stored.revision == 0 && !self.settings.from_start {
+            self.start_now(&stored).await?;
+            return Ok(PollReport::default());
+        }
         let mut report = PollReport::default();
         // What the shops map and switch on.
         let mut warehouses: BTreeSet<String> = BTreeSet::new();
@@ -295,6 +307,52 @@ where
             None,
         );
         Ok(report)
+    }
+
+    /// Moves every cursor past what the ERP holds now, queueing nothing: a poller's first start.
+    async fn start_now(&self, stored: &FeedCursors) -> Result<(), PollError> {
+        const PAGE: usize = 500;
+        let mut next = stored.clone();
+        loop {
+            let page = self.feed.moves_after(next.moves.as_ref(), PAGE).await?;
+            if page.next.is_some() {
+                next.moves = page.next;
+            }
+            if !page.more {
+                break;
+            }
+        }
+        loop {
+            let page = self
+                .feed
+                .purchases_changed_after(next.purchases.as_ref(), PAGE)
+                .await?;
+            if page.next.is_some() {
+                next.purchases = page.next;
+            }
+            if !page.more {
+                break;
+            }
+        }
+        loop {
+            let page = self
+                .feed
+                .items_changed_after(next.items.as_ref(), PAGE)
+                .await?;
+            if page.next.is_some() {
+                next.items = page.next;
+            }
+            if !page.more {
+                break;
+            }
+        }
+        next.updated_at = Some(Timestamp::now());
+        self.cursors
+            .put_feed_cursors(&self.settings.source, &next, stored.revision)
+            .await?;
+        self.metrics.count("ErpFeedStarted", None);
+        tracing::info!(source = %self.settings.source, "ERP feed starts after the ERP's newest change");
+        Ok(())
     }
 
     /// The page's changes as events, per shop, keyed by the cursors they lie between (a page
