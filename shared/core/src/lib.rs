@@ -23,12 +23,16 @@
 pub mod config;
 pub mod consumer;
 mod deadline;
+pub mod erp_feed;
 pub mod erp_push;
+pub mod erp_sync;
+pub mod erp_webhook;
 pub mod ports;
 pub mod reconcile;
 pub mod redact;
 pub mod retry;
 pub mod sales_flow;
+pub mod storefront_read;
 pub mod telemetry;
 pub mod webhook;
 pub mod webhook_health;

@@ -30,7 +30,7 @@ use stockbridge_shopify::signature;
 
 use crate::config::ShopSecrets;
 use crate::ports::{
-    sha256_hex, BodyStore, EventQueue, Inbox, PortError, QuarantineEntry, LARGE_BODY_BYTES,
+    sha256_hex, BodyRef, BodyStore, EventQueue, Inbox, PortError, QuarantineEntry, LARGE_BODY_BYTES,
 };
 use crate::telemetry::{Metrics, Unit};
 
@@ -315,24 +315,7 @@ async fn keep<Q, I: Inbox + BodyStore>(
         Some(text) => Ok(text),
         None => String::from_utf8(d.body.to_vec()).map_err(|e| e.into_bytes()),
     };
-    let (body, body_ref) = match text {
-        Ok(text) if escaped_len(&text) <= LARGE_BODY_BYTES => (text, None),
-        Ok(text) => {
-            let bytes = text.into_bytes();
-            let at = service
-                .inbox
-                .put_body(d.shop, &sha256_hex(&bytes), &bytes)
-                .await?;
-            (String::new(), Some(at))
-        }
-        Err(bytes) => {
-            let at = service
-                .inbox
-                .put_body(d.shop, &sha256_hex(&bytes), &bytes)
-                .await?;
-            (String::new(), Some(at))
-        }
-    };
+    let (body, body_ref) = place_body(&service.inbox, d.shop, text).await?;
     // An id too long for a key is kept under its digest (replay uses that one).
     let webhook_id = if d.webhook_id.len() > MAX_ID_BYTES {
         format!("sha256-{}", sha256_hex(d.webhook_id.as_bytes()))
@@ -354,6 +337,23 @@ async fn keep<Q, I: Inbox + BodyStore>(
         body_ref,
     };
     service.inbox.quarantine(&entry).await
+}
+
+/// Where a quarantined body goes: `text` in the inbox record when it fits one
+/// ([`LARGE_BODY_BYTES`] as stored), else whole in the body store, as are bytes that are not
+/// UTF-8 (`Err`); returns the record's body (empty when stored) and the pointer.
+pub(crate) async fn place_body<B: BodyStore>(
+    store: &B,
+    shop: &ShopDomain,
+    text: Result<String, Vec<u8>>,
+) -> Result<(String, Option<BodyRef>), PortError> {
+    let bytes = match text {
+        Ok(text) if escaped_len(&text) <= LARGE_BODY_BYTES => return Ok((text, None)),
+        Ok(text) => text.into_bytes(),
+        Err(bytes) => bytes,
+    };
+    let at = store.put_body(shop, &sha256_hex(&bytes), &bytes).await?;
+    Ok((String::new(), Some(at)))
 }
 
 /// The length of `text` as a JSON string (quotes and escapes included): what it takes in an
