@@ -16,9 +16,15 @@
 //! - [`MemoryShopify`] ([`shopify`]): `ShopifyReads` over a shop the test describes (quantity
 //!   names per level, fulfillment orders); counts calls and can fail the next ones.
 //!   [`EchoShopify`]: one that agrees with whatever a store holds (for push tests).
+//!   `ShopifyAdmin` and `Metafields` on the same [`MemoryShopify`] ([`shopify_writes`]):
+//!   compare-and-set of `available`, idempotency keys, the adjustment history, metafields, and a
+//!   sale run between a reader's read and its write.
 //! - [`MemoryErp`] ([`erp`]): `Erp`; applies each write key once, keeps on-hand per warehouse and
 //!   item, and can fail its next calls or lose the answer of a write it applied; and
 //!   `ErpSales` (`erp_sales`): sales orders by reference, shipments and returns once per key.
+//! - `FeedCursorStore`, `ErpRecords` and `StorefrontMap` on the same [`MemoryStore`]
+//!   ([`two_way`]): the ERP feed's cursors, the ERP records per warehouse and item and the look-up
+//!   by ERP item, revision-checked as in DynamoDB.
 //!
 //! Every adapter is a cheap handle (`Clone` shares the state), so a test can hand one to a
 //! handler and still read what happened through another.
@@ -32,9 +38,11 @@ pub mod lease;
 pub mod queue;
 mod redact;
 pub mod shopify;
+pub mod shopify_writes;
 pub mod skumap;
 pub mod stock;
 pub mod store;
+pub mod two_way;
 
 pub use alerts::MemoryAlerts;
 pub use erp::MemoryErp;

@@ -4,7 +4,8 @@
 //! returns the name of the last one read, or `None` once the end was reached. A record's
 //! transaction log counts as one place (its entries go together) and as its entries' number
 //! of records; an item mapping counts twice (mapping and listing), as DynamoDB holds it.
-//! Redaction progress records are kept apart and never deleted.
+//! Redaction progress records and the ERP feed's cursors (no shop's data) are kept apart and
+//! never deleted.
 
 use stockbridge_domain::event::RedactCursor;
 use stockbridge_domain::ids::{InventoryItemId, LocationId, ShopDomain, VariantId};
@@ -30,6 +31,9 @@ enum Place {
     Parked((ShopDomain, String)),
     Quarantine((ShopDomain, String)),
     Report((ShopDomain, String)),
+    ErpRecord((ShopDomain, String, String)),
+    ErpAlias((ShopDomain, String, InventoryItemId)),
+    Storefront(ShopDomain),
 }
 
 impl State {
@@ -59,6 +63,10 @@ impl State {
         for k in self.sales.keys() {
             add(3, format!("~sale/{k:?}"), Place::Sale(k.clone()));
         }
+        // The two-way direction's ERP records, among the stock table's too.
+        for k in self.erp_records.keys() {
+            add(3, format!("~erp/{k:?}"), Place::ErpRecord(k.clone()));
+        }
         for k in self.applied.keys() {
             add(4, k.clone(), Place::Applied(k.clone()));
         }
@@ -71,6 +79,9 @@ impl State {
         for k in self.sku_alias.keys() {
             add(7, format!("{k:?}"), Place::Sku(k.clone()));
         }
+        for k in &self.erp_alias {
+            add(7, format!("~erp/{k:?}"), Place::ErpAlias(k.clone()));
+        }
         for k in self.locations.keys() {
             add(8, format!("{k:?}"), Place::Location(k.clone()));
         }
@@ -80,6 +91,13 @@ impl State {
                 8,
                 format!("~settings/{k:?}"),
                 Place::SalesSettings(k.clone()),
+            );
+        }
+        for k in self.storefront.keys() {
+            add(
+                8,
+                format!("~storefront/{k:?}"),
+                Place::Storefront(k.clone()),
             );
         }
         for k in self.parked.keys() {
@@ -102,7 +120,9 @@ impl State {
             Place::Line(k) => &k.shop == shop,
             Place::Movement(k) => &k.shop == shop,
             Place::Sale(k) => &k.shop == shop,
-            Place::SalesSettings(k) => k == shop,
+            Place::SalesSettings(k) | Place::Storefront(k) => k == shop,
+            Place::ErpRecord(k) => &k.0 == shop,
+            Place::ErpAlias(k) => &k.0 == shop,
             Place::Applied(key) => key.starts_with(&format!("{shop}:")),
             Place::Item(k) | Place::ItemMap(k) => &k.0 == shop,
             Place::Variant(k) => &k.0 == shop,
@@ -140,6 +160,9 @@ impl State {
             Place::Parked(k) => drop(self.parked.remove(k)),
             Place::Quarantine(k) => drop(self.quarantine.remove(k)),
             Place::Report(k) => drop(self.reports.remove(k)),
+            Place::ErpRecord(k) => drop(self.erp_records.remove(k)),
+            Place::ErpAlias(k) => drop(self.erp_alias.remove(k)),
+            Place::Storefront(k) => drop(self.storefront.remove(k)),
         }
         weight
     }

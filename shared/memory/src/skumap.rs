@@ -2,8 +2,8 @@
 //! mappings of the items named directly or through a variant or SKU alias (SKUs compared
 //! upper-cased), the aliases found even when their item has no mapping, and every location of
 //! the shop, and the shop's order-flow setting (none set: [`SalesSettings::default`], off);
-//! listing is in inventory item order; writes overwrite, and an alias once written stays until
-//! the shop is redacted.
+//! listing is in inventory item order; writes overwrite, and an alias once written (by variant,
+//! SKU, and ERP item for `crate::two_way`) stays until the shop is redacted.
 
 use std::collections::BTreeSet;
 
@@ -12,7 +12,20 @@ use stockbridge_domain::ids::{InventoryItemId, ShopDomain, VariantId};
 use stockbridge_domain::sales::SalesSettings;
 use stockbridge_domain::skumap::{ItemMapping, LocationMapping, SkuMap};
 
-use crate::store::{MemoryStore, StoreOp};
+use crate::store::{MemoryStore, State, StoreOp};
+
+impl State {
+    /// What every look-up returns beside the mappings: all the shop's locations and its
+    /// order-flow setting (none set: off).
+    pub(crate) fn fill_shop(&self, shop: &ShopDomain, map: &mut SkuMap) {
+        for ((sh, location), l) in &self.locations {
+            if sh == shop {
+                map.locations.insert(*location, l.clone());
+            }
+        }
+        map.sales = self.sales_settings.get(shop).copied().unwrap_or_default();
+    }
+}
 
 impl SkuMapStore for MemoryStore {
     async fn lookup(
@@ -44,12 +57,7 @@ impl SkuMapStore for MemoryStore {
                 map.items.insert(id, m.clone());
             }
         }
-        for ((sh, location), l) in &s.locations {
-            if sh == shop {
-                map.locations.insert(*location, l.clone());
-            }
-        }
-        map.sales = s.sales_settings.get(shop).copied().unwrap_or_default();
+        s.fill_shop(shop, &mut map);
         Self::finish(StoreOp::Lookup, lost, Ok(map))
     }
 
@@ -79,6 +87,8 @@ impl SkuMapStore for MemoryStore {
             s.variant_alias.insert((m.shop.clone(), m.variant), m.item);
             s.sku_alias
                 .insert((m.shop.clone(), m.sku.to_ascii_uppercase()), m.item);
+            s.erp_alias
+                .insert((m.shop.clone(), m.erp_item.clone(), m.item));
         }
         Self::finish(StoreOp::PutItems, lost, Ok(()))
     }

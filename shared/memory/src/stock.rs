@@ -209,6 +209,9 @@ impl State {
             + self.parked.len()
             + self.quarantine.len()
             + self.reports.len()
+            + self.erp_records.len()
+            + self.erp_alias.len()
+            + self.storefront.len()
     }
 }
 

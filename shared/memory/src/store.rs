@@ -1,7 +1,7 @@
 //! [`MemoryStore`]: what the DynamoDB adapter keeps in its four tables (stock, idempotency, SKU
 //! map, inbox), in maps behind one mutex, with the faults a test asks for and read-outs of what
-//! the handlers wrote. The port implementations live in [`crate::stock`], [`crate::skumap`] and
-//! [`crate::inbox`].
+//! the handlers wrote. The port implementations live in [`crate::stock`], [`crate::skumap`],
+//! [`crate::inbox`] and [`crate::two_way`].
 //!
 //! Every stock record carries a revision, as in DynamoDB (`rev`, 1 on creation, +1 per write);
 //! `Loaded::revisions` is keyed by the same record names the DynamoDB adapter uses
@@ -9,13 +9,14 @@
 //! call yields to the scheduler once first, so handlers run concurrently interleave between their
 //! calls as they would over a network.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use stockbridge_core::ports::{
-    CorrectionRecord, ParkedEvent, PortError, QuarantineEntry, RedactProgress,
+    CorrectionRecord, FeedCursors, ParkedEvent, PortError, QuarantineEntry, RedactProgress,
+    StorefrontSettings,
 };
 use stockbridge_domain::batch::{LedgerEntry, Outcome};
 use stockbridge_domain::ids::{InventoryItemId, LocationId, ShopDomain, Timestamp, VariantId};
@@ -24,6 +25,7 @@ use stockbridge_domain::skumap::{ItemMapping, LocationMapping};
 use stockbridge_domain::stock::{
     ItemRecord, LineKey, MovementKey, MovementRecord, OrderKey, OrderLine, StockKey, StockLevel,
 };
+use stockbridge_domain::storefront::ErpStockRecord;
 
 /// One port operation of the store, to aim a fault at or count calls of.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -54,6 +56,13 @@ pub enum StoreOp {
     DeleteBody,
     AddLatency,
     ReadLatency,
+    FeedCursors,
+    PutFeedCursors,
+    ErpRecords,
+    PutErpRecord,
+    LookupErpItems,
+    StorefrontSettings,
+    PutStorefrontSettings,
 }
 
 /// How an operation fails when a test asks it to.
@@ -153,6 +162,14 @@ pub(crate) struct State {
     pub redactions: BTreeMap<ShopDomain, RedactProgress>,
     // Job leases: job -> (holder, until).
     pub leases: BTreeMap<String, (String, Timestamp)>,
+    // The two-way direction (`crate::two_way`): the stock table's ERP records per shop,
+    // warehouse and ERP item; the SKU map table's ERP item aliases (as stale as the others after
+    // a re-map) and storefront settings; the inbox table's feed cursors per source (not a shop's
+    // data: kept apart, like redaction progress, and never redacted).
+    pub erp_records: BTreeMap<(ShopDomain, String, String), Stored<ErpStockRecord>>,
+    pub erp_alias: BTreeSet<(ShopDomain, String, InventoryItemId)>,
+    pub storefront: BTreeMap<ShopDomain, StorefrontSettings>,
+    pub feed_cursors: BTreeMap<String, FeedCursors>,
     // Test controls.
     pub faults: BTreeMap<StoreOp, VecDeque<Fault>>,
     pub calls: BTreeMap<StoreOp, usize>,

@@ -292,8 +292,8 @@ async fn a_redaction_removes_the_shop_and_counts_records_as_dynamodb_holds_them(
         )
         .await
         .unwrap();
-    // Mapping + listing + 2 aliases, level + log entry, idempotency record; one page at a
-    // time, each resuming after the last record the one before read.
+    // Mapping + listing + 3 aliases (variant, SKU, ERP item), level + log entry, idempotency
+    // record; one page at a time, each resuming after the last record the one before read.
     let (mut deleted, mut cursor, mut steps) = (0, None, 0);
     loop {
         let step = store
@@ -307,7 +307,7 @@ async fn a_redaction_removes_the_shop_and_counts_records_as_dynamodb_holds_them(
             None => break,
         }
     }
-    assert_eq!(deleted, 7);
+    assert_eq!(deleted, 8);
     assert!(steps >= 3, "2 places a page: {steps} steps");
     assert_eq!(store.record_count(), 1);
     assert_eq!(store.shop_record_count(&shop()), 0);

@@ -223,7 +223,7 @@ async fn held(s: &Stack, shop: &ShopDomain) -> [usize; 4] {
     counts
 }
 
-/// `n` item mappings of `shop` (4 records each: mapping, listing, two aliases).
+/// `n` item mappings of `shop` (5 records each: mapping, listing, three aliases).
 fn mappings(shop: &ShopDomain, first: u64, n: u64) -> Vec<ItemMapping> {
     let uom = UomFactor::new("each", "each").unwrap();
     (first..first + n)

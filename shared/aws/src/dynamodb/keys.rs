@@ -2,17 +2,22 @@
 //! and nowhere else (`docs/DATA.md` draws the same layout for people).
 //!
 //! - Stock table: `LEVEL#<shop>#<item>#<location>`, `LINE#<shop>#<line>`, `ITEM#<shop>#<item>`,
-//!   `MOVE#<shop>#<movement>`, `SALE#<shop>#<order>`, each under sort key `STATE`; a level's
-//!   log entries and reconciliation corrections share its partition under `LOG#<time>#<n>` /
-//!   `LOG#<time>#rc<n>`.
+//!   `MOVE#<shop>#<movement>`, `SALE#<shop>#<order>`, `ERP#<shop>#<warehouse>#<ERP item>`, each
+//!   under sort key `STATE`; a level's log entries and reconciliation corrections share its
+//!   partition under `LOG#<time>#<n>` / `LOG#<time>#rc<n>`. ERP codes are the ERP's own text:
+//!   in a key, `%` is written `%25` and `#` is written `%23`, so no two pairs share a key.
 //! - Idempotency table: the event key itself (`<shop>:<webhook id>:<part>`), no sort key.
 //! - SKU map table: `ITEM#<shop>#<item>`, `VARIANT#<shop>#<variant>`, `SKU#<shop>#<SKU upper-case>`
 //!   under `MAP`; the listing `ITEMS#<shop>` sorted by the zero-padded item id;
-//!   `LOCATIONS#<shop>` sorted by location id, which also holds the shop's order-flow setting
-//!   under `SETTINGS#sales` (read by the same query, so no extra round trip).
+//!   `LOCATIONS#<shop>` sorted by location id, which also holds the shop's settings under
+//!   `SETTINGS#<name>` (the order flow's `SETTINGS#sales`, read by the same query, so no extra
+//!   round trip; the storefront's `SETTINGS#storefront`); the ERP item alias
+//!   `ERPITEM#<shop>#<ERP item>` sorted by `ITEM#<zero-padded item id>` (one row per Shopify
+//!   item mapped to it).
 //! - Inbox table: `PARKED#<shop>` / event key, `REPORT#<shop>` / run id,
 //!   `QUARANTINE#<shop>` / `<received>#<webhook id>`, `REDACT#<shop>` / `PROGRESS`,
-//!   `FAILURE#<message id>` / `FAILURE`, `LATENCY#<shop>` / `<yyyy-mm-ddThh>`.
+//!   `FAILURE#<message id>` / `FAILURE`, `LATENCY#<shop>` / `<yyyy-mm-ddThh>`, the ERP feed's
+//!   `FEED#<source>` / `CURSOR`.
 
 use std::collections::HashMap;
 
@@ -137,6 +142,44 @@ pub(super) fn locations_pk(shop: &ShopDomain) -> String {
 /// decimal ids, so it never names a location.
 pub(super) const SALES_SETTINGS_SK: &str = "SETTINGS#sales";
 
+/// Sort key prefix of every setting in a shop's locations partition: none names a location.
+pub(super) const SETTINGS_PREFIX: &str = "SETTINGS#";
+
+/// Sort key of the shop's storefront settings in its locations partition.
+pub(super) const STOREFRONT_SETTINGS_SK: &str = "SETTINGS#storefront";
+
+/// An ERP code (warehouse, item) as a key component: `%` and `#` escaped, so the code cannot
+/// end one component early.
+fn code(text: &str) -> String {
+    text.replace('%', "%25").replace('#', "%23")
+}
+
+/// Partition of what is kept per shop, ERP warehouse and ERP item (sort key [`STATE`]).
+pub(super) fn erp_record_pk(shop: &ShopDomain, warehouse: &str, erp_item: &str) -> String {
+    format!("ERP#{shop}#{}#{}", code(warehouse), code(erp_item))
+}
+
+/// Partition of an ERP item's aliases: one row per Shopify item mapped to it.
+pub(super) fn erp_item_alias_pk(shop: &ShopDomain, erp_item: &str) -> String {
+    format!("ERPITEM#{shop}#{}", code(erp_item))
+}
+
+/// Sort key prefix of the rows of an ERP item's alias partition.
+pub(super) const ERP_ITEM_ALIAS_PREFIX: &str = "ITEM#";
+
+/// Sort key of one Shopify item in an ERP item's alias partition (the id zero-padded).
+pub(super) fn erp_item_alias_sk(item: InventoryItemId) -> String {
+    format!("{ERP_ITEM_ALIAS_PREFIX}{:020}", item.0)
+}
+
+/// Partition of the ERP feed's cursors of one source in the inbox table (sort key [`CURSOR`]).
+pub(super) fn feed_pk(source: &str) -> String {
+    format!("FEED#{source}")
+}
+
+/// Sort key of the ERP feed's cursors.
+pub(super) const CURSOR: &str = "CURSOR";
+
 /// Sort key of a location mapping.
 pub(super) fn location_sk(location: LocationId) -> String {
     location.to_string()
@@ -215,6 +258,33 @@ mod tests {
             parse_alias_pk(&shop, &item_pk(&shop, InventoryItemId(1))),
             None
         );
+    }
+
+    #[test]
+    fn erp_codes_cannot_run_into_each_other() {
+        let shop = ShopDomain::new("a.myshopify.com");
+        assert_eq!(
+            erp_record_pk(&shop, "WH", "MUG-1"),
+            "ERP#a.myshopify.com#WH#MUG-1"
+        );
+        assert_ne!(
+            erp_record_pk(&shop, "A#B", "C"),
+            erp_record_pk(&shop, "A", "B#C")
+        );
+        assert_ne!(
+            erp_record_pk(&shop, "A%23B", "C"),
+            erp_record_pk(&shop, "A#B", "C")
+        );
+        assert_eq!(
+            erp_item_alias_pk(&shop, "MUG"),
+            "ERPITEM#a.myshopify.com#MUG"
+        );
+        assert_eq!(
+            erp_item_alias_sk(InventoryItemId(7)),
+            "ITEM#00000000000000000007"
+        );
+        assert!(STOREFRONT_SETTINGS_SK.starts_with(SETTINGS_PREFIX));
+        assert!(SALES_SETTINGS_SK.starts_with(SETTINGS_PREFIX));
     }
 
     #[test]

@@ -14,6 +14,10 @@
 //! - `stock`, `skumap`, `inbox`: the [`StockStore`](stockbridge_core::ports::StockStore),
 //!   [`SkuMapStore`](stockbridge_core::ports::SkuMapStore) and
 //!   [`Inbox`](stockbridge_core::ports::Inbox) implementations.
+//! - `two_way`: the ERP feed's cursors, the ERP records and the look-up by ERP item with the
+//!   storefront settings ([`FeedCursorStore`](stockbridge_core::ports::FeedCursorStore),
+//!   [`ErpRecords`](stockbridge_core::ports::ErpRecords),
+//!   [`StorefrontMap`](stockbridge_core::ports::StorefrontMap)).
 //! - `redact`: `shop/redact` page by page (a `Scan` page per step from `ExclusiveStartKey`,
 //!   `BatchWriteItem` deletes) and its progress record.
 //!
@@ -43,6 +47,7 @@ mod redact;
 mod report_history;
 mod skumap;
 mod stock;
+mod two_way;
 
 pub use keys::level_pk;
 

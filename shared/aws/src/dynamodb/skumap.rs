@@ -6,6 +6,9 @@
 //! The setting lives in the shop's locations partition (`SETTINGS#sales`), so the look-up's one
 //! `Query` of that partition reads it with the locations: no extra round trip. Like the
 //! locations it is read without `ConsistentRead`, so a change applies within a second or so.
+//! Other settings in that partition (`SETTINGS#storefront`) are skipped, never read as a
+//! location. The look-up by ERP item (`super::two_way`) shares the mappings' and the
+//! partition's reads ([`DynamoStore::mappings`], [`DynamoStore::fill_shop`]).
 
 use std::collections::HashSet;
 
@@ -36,6 +39,46 @@ impl DynamoStore {
             .map(codec::read_mapped_item)
             .collect::<Result<_, _>>()?;
         self.lookup(shop, &ids, &[], &[]).await
+    }
+
+    /// The mappings of these items (consistent reads); an item without one is left out.
+    pub(super) async fn mappings(
+        &self,
+        shop: &ShopDomain,
+        items: impl IntoIterator<Item = InventoryItemId>,
+    ) -> Result<Vec<ItemMapping>, PortError> {
+        let keys = items
+            .into_iter()
+            .map(|id| keys::key(&keys::item_pk(shop, id), MAP))
+            .collect();
+        self.batch_get(&self.tables.skumap, keys)
+            .await?
+            .iter()
+            .map(codec::read_mapping)
+            .collect()
+    }
+
+    /// What every look-up returns beside the mappings, from one `Query` of the shop's locations
+    /// partition: all its locations and its order-flow setting (none stored: the documented
+    /// default, off). The partition's other settings (`SETTINGS#…`) are no locations.
+    pub(super) async fn fill_shop(
+        &self,
+        shop: &ShopDomain,
+        map: &mut SkuMap,
+    ) -> Result<(), PortError> {
+        let rows = self
+            .query_partition(&self.tables.skumap, &keys::locations_pk(shop), None)
+            .await?;
+        for i in &rows {
+            let sk = codec::read_sk(i)?;
+            if sk == keys::SALES_SETTINGS_SK {
+                map.sales = codec::read_sales_settings(i)?;
+            } else if !sk.starts_with(keys::SETTINGS_PREFIX) {
+                let l = codec::read_location(i, shop)?;
+                map.locations.insert(l.location, l);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -71,26 +114,10 @@ impl SkuMapStore for DynamoStore {
             };
             wanted.insert(id);
         }
-        let keys = wanted
-            .iter()
-            .map(|id| keys::key(&keys::item_pk(shop, *id), MAP))
-            .collect();
-        for i in self.batch_get(table, keys).await? {
-            let m = codec::read_mapping(&i)?;
+        for m in self.mappings(shop, wanted).await? {
             map.items.insert(m.item, m);
         }
-        let locations = self
-            .query_partition(table, &keys::locations_pk(shop), None)
-            .await?;
-        // No setting stored: the documented default, off.
-        for i in &locations {
-            if codec::read_sk(i)? == keys::SALES_SETTINGS_SK {
-                map.sales = codec::read_sales_settings(i)?;
-                continue;
-            }
-            let l = codec::read_location(i, shop)?;
-            map.locations.insert(l.location, l);
-        }
+        self.fill_shop(shop, &mut map).await?;
         Ok(map)
     }
 
