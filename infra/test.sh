@@ -52,7 +52,9 @@ TRYTON_STATE="${TEST_TRYTON_STATE:-$STATE/tryton-test}"
 export VENV TRYTON_PORT="$TEST_TRYTON_PORT"
 bash infra/erp/tryton.sh stop "$TRYTON_STATE" >/dev/null 2>&1 || true
 # A snapshot from before the sales setup (no TRYTON_SALE_PARTY in its env) is made again.
-if [ ! -f "$TRYTON_STATE/snapshot.sqlite" ] || ! grep -q '^TRYTON_SALE_PARTY=' "$TRYTON_STATE/erp.env" 2>/dev/null; then
+# So is one from before stock_supply (order points; no TRYTON_STOCK_SUPPLY in its env).
+if [ ! -f "$TRYTON_STATE/snapshot.sqlite" ] || ! grep -q '^TRYTON_SALE_PARTY=' "$TRYTON_STATE/erp.env" 2>/dev/null \
+  || ! grep -q '^TRYTON_STOCK_SUPPLY=' "$TRYTON_STATE/erp.env" 2>/dev/null; then
   bash infra/erp/tryton.sh init "$TRYTON_STATE" --catalogue infra/erp/sample-catalogue.csv > "$STATE/tryton-test-init.log" 2>&1 \
     || { cat "$STATE/tryton-test-init.log"; exit 1; }
 fi

@@ -71,13 +71,20 @@ cmd_init() {
   echo "tryton.sh: initialising database (takes ~30-60 s)..." >&2
   # trytond-admin asks for the admin email on a new db: answer with an empty line
   # (--email '' is ignored, and a real address gets a DNS deliverability check).
+  # stock_supply (order points, the ERP's reorder minimums) came after the first requirements:
+  # installed here when the venv lacks it.
+  "$VENV/bin/python" -c 'import trytond.modules.stock_supply' 2>/dev/null \
+    || "$VENV/bin/pip" install -q --disable-pip-version-check 'trytond-stock-supply==8.2.*' \
+    || die "pip install trytond-stock-supply failed"
   printf '\n' | TRYTONPASSFILE="$STATE/admin.pass" "$VENV/bin/trytond-admin" -c "$CONF" -d "$DB" \
-    -u stock sale purchase --activate-dependencies >"$STATE/init.log" 2>&1 \
+    -u stock sale purchase stock_supply --activate-dependencies >"$STATE/init.log" 2>&1 \
     || { tail -n 40 "$STATE/init.log" >&2; die "trytond-admin failed (see $STATE/init.log)"; }
   echo "tryton.sh: bootstrapping company, users, warehouses, products..." >&2
   "$VENV/bin/python" "$SCRIPT_DIR/bootstrap.py" --config "$CONF" --database "$DB" \
     --catalogue "$catalogue" --env-file "$ENVFILE" --port "$PORT" \
     || die "bootstrap.py failed"
+  # Marks a snapshot with stock_supply active (infra/test.sh re-initialises one without it).
+  echo "TRYTON_STOCK_SUPPLY=1" >> "$ENVFILE"
   cp "$DBFILE" "$SNAP"
   echo "tryton.sh: initialised; env in $ENVFILE, snapshot $SNAP" >&2
 }

@@ -50,6 +50,36 @@ impl TrytonErp {
         }
     }
 
+    /// `search_read` in a stated `order` (`[["field","ASC"],...]`) of at most `limit` rows:
+    /// what the ERP feed pages with.
+    pub(super) async fn search_ordered(
+        &self,
+        model: &str,
+        domain: &Value,
+        fields: &[&str],
+        order: &Value,
+        limit: usize,
+    ) -> Result<Vec<Value>, ErpError> {
+        let mut query: Vec<(&str, String)> = vec![
+            ("d", b64(domain)),
+            ("o", b64(order)),
+            ("s", limit.to_string()),
+        ];
+        query.extend(fields.iter().map(|f| ("f", (*f).to_string())));
+        let req = self
+            .client
+            .get(self.url(model))
+            .query(&query)
+            .header("X-Tryton-Context", self.context(None));
+        match self.send(req, model).await? {
+            Value::Array(rows) => Ok(rows),
+            other => Err(ErpError::Unavailable(format!(
+                "Tryton answered a search on {model} with {} instead of a list",
+                short(&other.to_string())
+            ))),
+        }
+    }
+
     /// POST to `path` (a create or a button call) with `body`, reading back `fields`.
     pub(super) async fn post(
         &self,

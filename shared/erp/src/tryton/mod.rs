@@ -10,6 +10,8 @@
 //! - `lookups`: warehouses and products by code, and their caches;
 //! - `shipments`: the write, as internal shipments keyed by our write key;
 //! - `levels`: on-hand and incoming reads;
+//! - `feed`: the `ErpFeed` port (done moves per warehouse, purchases and items changed after a
+//!   cursor, open purchases, order points, item fields);
 //! - `sales`: the `ErpSales` port (sales orders to the generic party `TRYTON_SALE_PARTY`, their
 //!   customer shipments and returns).
 //!
@@ -39,6 +41,7 @@
 //! [`ErpWrite`]: stockbridge_domain::erp_write::ErpWrite
 
 mod client;
+mod feed;
 mod levels;
 mod lookups;
 mod sales;
@@ -179,6 +182,65 @@ impl Erp for TrytonErp {
 
     async fn incoming(&self, warehouse: &str, items: &[String]) -> Result<Vec<Incoming>, ErpError> {
         self.incoming_purchases(warehouse, items).await
+    }
+}
+
+impl stockbridge_core::ports::ErpFeed for TrytonErp {
+    async fn moves_after(
+        &self,
+        after: Option<&stockbridge_core::ports::FeedCursor>,
+        limit: usize,
+    ) -> Result<stockbridge_core::ports::FeedPage<stockbridge_core::ports::FeedMove>, ErpError>
+    {
+        self.feed_moves(after, limit).await
+    }
+
+    async fn on_hand(
+        &self,
+        warehouse: &str,
+        items: &[String],
+    ) -> Result<HashMap<String, Decimal>, ErpError> {
+        TrytonErp::on_hand(self, warehouse, items).await
+    }
+
+    async fn order_points(
+        &self,
+        warehouse: &str,
+        items: &[String],
+    ) -> Result<HashMap<String, Decimal>, ErpError> {
+        self.feed_order_points(warehouse, items).await
+    }
+
+    async fn purchases_changed_after(
+        &self,
+        after: Option<&stockbridge_core::ports::FeedCursor>,
+        limit: usize,
+    ) -> Result<stockbridge_core::ports::FeedPage<String>, ErpError> {
+        self.feed_purchases_changed(after, limit).await
+    }
+
+    async fn open_purchases(&self, items: &[String]) -> Result<Vec<Incoming>, ErpError> {
+        self.feed_open_purchases(items).await
+    }
+
+    async fn items_changed_after(
+        &self,
+        after: Option<&stockbridge_core::ports::FeedCursor>,
+        limit: usize,
+    ) -> Result<stockbridge_core::ports::FeedPage<String>, ErpError> {
+        self.feed_items_changed(after, limit).await
+    }
+
+    async fn item_fields(
+        &self,
+        items: &[String],
+        fields: &[String],
+    ) -> Result<HashMap<String, std::collections::BTreeMap<String, String>>, ErpError> {
+        self.feed_item_fields(items, fields).await
+    }
+
+    async fn set_item_field(&self, item: &str, field: &str, value: &str) -> Result<(), ErpError> {
+        self.feed_set_item_field(item, field, value).await
     }
 }
 
