@@ -224,6 +224,16 @@ def flush(s: Store, body: dict) -> Answer:
     return 200, {"sent": sent, "held": len(s.held)}
 
 
+def race(s: Store, body: dict) -> Answer:
+    """Arms one storefront sale (an order, the body of /_standin/order) to be made right
+    before the next inventorySetQuantities is judged: a sale landing between a writer's read
+    and its write, which its compare-and-set must notice."""
+    if not isinstance(body.get("lines"), list) or not body["lines"]:
+        raise OperatorError("`lines` must be a non-empty list, as for /_standin/order")
+    s.race = body
+    return 200, {"armed": True}
+
+
 def drop(s: Store, body: dict) -> Answer:
     try:
         dropped = webhooks.drop(s, body)
@@ -254,6 +264,7 @@ PLAIN: dict[str, Callable[[Store, dict], Answer]] = {
     "/_standin/webhooks/hold": hold,
     "/_standin/webhooks/flush": flush,
     "/_standin/webhooks/drop": drop,
+    "/_standin/race": race,
 }
 GETS: dict[str, Callable[[Store], Answer]] = {
     "/_standin/state": state,

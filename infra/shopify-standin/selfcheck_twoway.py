@@ -128,3 +128,15 @@ def run(s, check, item: int, location: int) -> None:
           == [("available", item, location, 5, current + 5),
               ("on_hand", item, location, 5, s.level(item, location)["on_hand"])], f"its changes: {last}")
     check(s.level(item, location)["available"] == current + 5, "applied once")
+
+    # A sale armed by /_standin/race lands before the next set is judged: its stale answer.
+    s.post("/_standin/race", {"lines": [{"inventory_item_id": item, "quantity": 1, "location": location}]})
+    now = s.level(item, location)
+    raced = s.gql(SET_QTY, {"input": qty_input(now["available"] + 3, now["available"]), "key": "twoway-race"})
+    check(raced["data"]["inventorySetQuantities"]["userErrors"][0]["code"] == "CHANGE_FROM_QUANTITY_STALE",
+          f"the raced write is stale: {raced}")
+    sold = s.level(item, location)
+    check(sold["available"] == now["available"] - 1 and sold["committed"] == now["committed"] + 1,
+          f"the sale was made: {now} -> {sold}")
+    again = s.gql(SET_QTY, {"input": qty_input(sold["available"] + 3, sold["available"]), "key": "twoway-race-2"})
+    check(again["data"]["inventorySetQuantities"]["userErrors"] == [], f"re-read and written: {again}")

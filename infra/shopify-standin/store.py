@@ -63,6 +63,9 @@ class Store:
         self.idempotency: dict[str, tuple[str, Any]] = {}
         # Every applied inventorySetQuantities group, in order (replays and failures add none).
         self.adjustments: list[dict] = []
+        # A storefront sale armed by /_standin/race: made right before the next
+        # inventorySetQuantities is judged (a sale between a writer's read and its write).
+        self.race: dict | None = None
         self.next_id = 1_000_000
         self.counters = {kind: 0 for kind in ID_BASES}
         self.order_number = FIRST_ORDER_NUMBER - 1
@@ -84,6 +87,7 @@ class Store:
             "bulk_operations": 0,
             "metafields_set": 0,
             "metafields_deleted": 0,
+            "races": 0,
         }
         self.bulk_operations: list[dict] = []
         self.bulk_files: dict[int, bytes] = {}
@@ -97,6 +101,10 @@ class Store:
         self.held: list[dict] = []
         self.emitted: list[dict] = []
         self.webhook_seq = 0
+
+    def take_race(self) -> dict | None:
+        race, self.race = self.race, None
+        return race
 
     def new_id(self) -> int:
         self.next_id += 1
