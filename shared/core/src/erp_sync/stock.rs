@@ -232,6 +232,14 @@ where
                     self.metrics.count("StorefrontStale", None);
                     continue;
                 }
+                // The key was used with other figures (a redelivery after Shopify moved on):
+                // the next try has a key of its own.
+                Err(ShopifyError::Rejected(why))
+                    if why.contains("IDEMPOTENCY_KEY_PARAMETER_MISMATCH") =>
+                {
+                    self.metrics.count("StorefrontKeyReused", None);
+                    continue;
+                }
                 Err(ShopifyError::Rejected(why)) => {
                     self.metrics.count("StorefrontRejected", None);
                     return Err(Later::Fail(format!(
@@ -403,11 +411,14 @@ where
     }
 }
 
-/// The id the write is keyed by: the newest ERP move behind the fact, else its time.
+/// What the write is keyed by: the newest ERP move behind the fact and the snapshot's time (a
+/// move seen again in a later snapshot, after a crash or when the ERP rewrites a done move,
+/// writes other figures under a key of its own; a duplicate of the same snapshot, the same).
 fn newest_move(moves: &[ErpMove], as_of: Option<Timestamp>) -> String {
+    let at = as_of.map_or(0, |t| t.0);
     moves
         .iter()
         .max_by(|a, b| a.done_at.cmp(&b.done_at).then_with(|| a.id.cmp(&b.id)))
-        .map(|m| m.id.clone())
-        .unwrap_or_else(|| format!("at-{}", as_of.map_or(0, |t| t.0)))
+        .map(|m| format!("{}@{at}", m.id))
+        .unwrap_or_else(|| format!("at-{at}"))
 }

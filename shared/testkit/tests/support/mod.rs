@@ -328,6 +328,7 @@ impl Stack {
 
 pub mod erp;
 pub mod standin;
+pub mod tryton_rest;
 
 impl Stack {
     /// One poll cycle with another consumer.
