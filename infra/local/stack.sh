@@ -2,20 +2,24 @@
 # The local stack, without Docker: moto server (DynamoDB, SQS, SSM, EventBridge, S3) with the
 # tables, queues and bucket provisioned from template.yaml, Tryton 8.2 (the ERP, on SQLite), the
 # webhook function served on 127.0.0.1, the stock consumer fed by the local event-source poller,
-# pushing to Tryton, and the Shopify Admin stand-in (its webhooks signed and sent to the local
-# webhook).
+# pushing to Tryton, the ERP poller and the ERP sync (the ERP's own changes to Shopify), and the
+# Shopify Admin stand-in (its webhooks signed and sent to the local webhook).
 # Same handler code as in Lambda.
 #
 #   infra/local/stack.sh up      install what is missing, start everything, write the env file
 #   infra/local/stack.sh demo    up, import the sample SKU map, send the signed sample webhooks,
 #                                wait until the queue is drained, show the stock and the ERP, then
-#                                lose a webhook in the shop and let reconciliation find and fix it
+#                                lose a webhook in the shop and let reconciliation find and fix it;
+#                                then the other way: a receipt booked in the ERP reaches Shopify
+#                                through the ERP poller and sync within seconds
 #   infra/local/stack.sh down    stop everything started here
 #   infra/local/stack.sh status
 #
 # Env (documented defaults): MOTO_PORT=4599, WEBHOOK_PORT=8787, TRYTON_PORT=8000, SHOPIFY_PORT=8788,
 #   STOCKBRIDGE_WEBHOOK_SECRET=stockbridge-local-secret (the local test secret the samples use),
-#   STOCKBRIDGE_SHOP=stockbridge-demo.myshopify.com.
+#   STOCKBRIDGE_SHOP=stockbridge-demo.myshopify.com, STOCKBRIDGE_ERP_WEBHOOK_SECRET (POST
+#   /webhooks/erp), ERP_FEED=1 (up also starts the ERP poller and sync; demo starts them when
+#   its first part is done, so the ERP's own opening stock is not written to Shopify first).
 # Writes infra/local/.state/local.env: AWS endpoint, table, queue and bucket names, WEBHOOK_URL.
 set -euo pipefail
 
@@ -31,6 +35,7 @@ SHOPIFY_TOKEN="${STOCKBRIDGE_SHOPIFY_TOKEN:-shpat_local_standin}"
 ERP_STATE="$STATE/erp"
 SECRET="${STOCKBRIDGE_WEBHOOK_SECRET:-stockbridge-local-secret}"
 SHOP="${STOCKBRIDGE_SHOP:-stockbridge-demo.myshopify.com}"
+ERP_SECRET="${STOCKBRIDGE_ERP_WEBHOOK_SECRET:-stockbridge-local-erp-secret}"
 ENV_FILE="$STATE/local.env"
 mkdir -p "$STATE"
 
@@ -116,6 +121,23 @@ start_functions() {
   fi
 }
 
+start_erp_feed() {
+  set -a; . "$ENV_FILE"; set +a
+  export RUST_LOG="${RUST_LOG:-info}" STOCKBRIDGE_METRICS_OFF=1
+  if ! running erp-sync; then
+    say "starting the ERP sync (the ERP changes queue -> Shopify's Admin API)"
+    STOCKBRIDGE_LOCAL_POLL=1 "$ROOT/target/debug/erp-sync" > "$STATE/erp-sync.log" 2>&1 &
+    echo $! > "$STATE/erp-sync.pid"
+  fi
+  if ! running erp-poller; then
+    # A poller without a stored cursor starts after the ERP's newest change.
+    say "starting the ERP poller (Tryton's done moves, purchases and items, every second here)"
+    STOCKBRIDGE_LOCAL_POLL=1 ERP_URL="$TRYTON_URL" ERP_POLL_EVERY_SECONDS=1 \
+      "$ROOT/target/debug/erp-poller" > "$STATE/erp-poller.log" 2>&1 &
+    echo $! > "$STATE/erp-poller.pid"
+  fi
+}
+
 start_standin() {
   if running standin; then return; fi
   say "starting the Shopify Admin stand-in on http://127.0.0.1:$SHOPIFY_PORT (webhooks to the local webhook)"
@@ -131,7 +153,9 @@ cmd_up() {
   start_moto
   start_tryton
   provision --env-file "$ENV_FILE" --shop-secret "$SHOP=$SECRET" \
-    --param ReconcileShop="$SHOP" --param ShopifyAdminUrl="http://127.0.0.1:$SHOPIFY_PORT" >/dev/null
+    --param ReconcileShop="$SHOP" --param ShopifyAdminUrl="http://127.0.0.1:$SHOPIFY_PORT" \
+    --param ErpShops="$SHOP" >/dev/null
+  echo "ERP_WEBHOOK_SECRET=$ERP_SECRET" >> "$ENV_FILE"
   echo "WEBHOOK_URL=http://127.0.0.1:$WEBHOOK_PORT/webhooks/shopify" >> "$ENV_FILE"
   echo "STOCKBRIDGE_SHOP=$SHOP" >> "$ENV_FILE"
   echo "SHOPIFY_ACCESS_TOKEN=$SHOPIFY_TOKEN" >> "$ENV_FILE"
@@ -140,6 +164,7 @@ cmd_up() {
   build
   start_functions
   start_standin
+  if [ "${ERP_FEED:-0}" = 1 ]; then start_erp_feed; fi
   say "stack is up; its addresses and names are in infra/local/.state/local.env"
 }
 
@@ -203,13 +228,34 @@ print(json.dumps(rows))' "$ROOT/events/webhook/EXPECTED.json" \
   "$sb" stock history --shop "$SHOP" --item 45000000000000004 --location 72000000002 | tail -3
   "$sb" erp levels --shop "$SHOP"
   "$sb" reconcile run
+
+  say "the other way: the ERP's own changes reach Shopify (ERP poller -> ERP changes queue -> ERP sync)"
+  start_erp_feed
+  local shown before after started
+  shown() { curl -s "http://127.0.0.1:$SHOPIFY_PORT/_standin/state" | "$VENV/bin/python" -c 'import json, sys
+s = json.load(sys.stdin)
+print(next(l["available"] for l in s["levels"] if l["item_id"] == 45000000000000001 and l["location_id"] == 72000000001))'; }
+  for i in $(seq 1 50); do grep -q "ERP feed starts\|poller run done\|polls" "$STATE/erp-poller.log" 2>/dev/null && break; sleep 0.2; done
+  sleep 2
+  before="$(shown)"
+  say "24 SB-TEE-BLK-M received into WH in the ERP (Shopify shows $before available at the warehouse)"
+  started=$(date +%s%N)
+  "$sb" erp apply --warehouse WH --key "demo-receipt-$(date +%s)" TEE-BLK-M=24 >/dev/null
+  after="$before"
+  for i in $(seq 1 150); do
+    after="$(shown)"
+    [ "$after" != "$before" ] && break
+    sleep 0.1
+  done
+  echo "Shopify now shows $after available at the warehouse, $(( ($(date +%s%N) - started) / 1000000 )) ms after the ERP booked it"
+  "$sb" stock explain --shop "$SHOP" --item 45000000000000001 --location 72000000001
   echo
   echo "Stop with: infra/local/stack.sh down"
 }
 
 cmd_down() {
   local p
-  for p in standin consumer webhook moto; do
+  for p in erp-poller erp-sync standin consumer webhook moto; do
     if running "$p"; then kill "$(cat "$STATE/$p.pid")" 2>/dev/null || true; fi
     rm -f "$STATE/$p.pid"
   done
@@ -219,7 +265,7 @@ cmd_down() {
 
 cmd_status() {
   local p
-  for p in moto webhook consumer standin; do
+  for p in moto webhook consumer erp-sync erp-poller standin; do
     if running "$p"; then echo "$p: running (pid $(cat "$STATE/$p.pid"))"; else echo "$p: stopped"; fi
   done
   if VENV="$VENV" bash "$ROOT/infra/erp/tryton.sh" status "$ERP_STATE" >/dev/null 2>&1; then echo "tryton: running"; else echo "tryton: stopped"; fi
