@@ -42,6 +42,23 @@ impl Deployment {
         ))
     }
 
+    /// The ERP changes queue (`ERP_CHANGES_QUEUE_URL`): where the ERP's own changes go.
+    pub fn erp_changes_queue(&self) -> Result<SqsQueue, ConfigError> {
+        Ok(SqsQueue::new(
+            aws_sdk_sqs::Client::new(&self.sdk),
+            required_env("ERP_CHANGES_QUEUE_URL")?,
+        ))
+    }
+
+    /// The queue whose URL the environment variable `url_env` holds (e.g.
+    /// `ERP_CHANGES_QUEUE_URL`).
+    pub fn queue_named(&self, url_env: &'static str) -> Result<SqsQueue, ConfigError> {
+        Ok(SqsQueue::new(
+            aws_sdk_sqs::Client::new(&self.sdk),
+            required_env(url_env)?,
+        ))
+    }
+
     /// The ERP the consumer pushes to.
     pub async fn erp(&self) -> Result<AnyErp, ConfigError> {
         AnyErp::load(&SsmSecrets::new(&self.sdk)).await

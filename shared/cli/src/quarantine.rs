@@ -31,8 +31,16 @@ pub async fn list(at: &Deployment, shop: &str) -> Result<ExitCode> {
 
 pub async fn replay(at: &Deployment, shop: &str, webhook_id: Option<&str>) -> Result<ExitCode> {
     let store = at.store()?;
-    let (done, bad) =
-        ops::replay_quarantine(&store, &at.queue()?, &ShopDomain::new(shop), webhook_id).await?;
+    // Quarantined ERP notifications go to the ERP changes queue, when this deployment has one.
+    let erp_queue = at.erp_changes_queue().ok();
+    let (done, bad) = ops::replay_quarantine_with(
+        &store,
+        &at.queue()?,
+        erp_queue.as_ref(),
+        &ShopDomain::new(shop),
+        webhook_id,
+    )
+    .await?;
     println!("replayed {done}, still unusable {bad}");
     Ok(ExitCode::SUCCESS)
 }

@@ -636,3 +636,56 @@ async fn a_notification_without_changes_is_accepted_and_queues_nothing() {
     );
     assert_eq!((queue.waiting(), inbox.record_count()), (0, 0));
 }
+
+#[tokio::test]
+async fn a_quarantined_notification_is_replayed_to_the_erp_changes_queue_once_usable() {
+    use stockbridge_core::ports::Inbox;
+    let (queue, inbox) = (MemoryQueue::new(), MemoryStore::new());
+    let intake = service(&queue, &inbox);
+    // Authentic, but a change type this release does not read: quarantined, per shop.
+    let odd = r#"{"type":"price","item":"TEE-M","as_of":"2026-12-01T10:00:00Z"}"#;
+    let body = notification("n-q", &[STOCK, odd]);
+    let answer = intake
+        .receive(
+            &signed(body.as_bytes(), CURRENT),
+            Body::Complete(body.as_bytes()),
+        )
+        .await;
+    assert_eq!(answer.status, 202, "{answer:?}");
+    let north = ShopDomain::new(SHOPS[0]);
+    let kept = inbox.list_quarantine(&north).await.unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].topic, TOPIC);
+    let (events, erp_changes) = (MemoryQueue::new(), MemoryQueue::new());
+    // Still unusable: it stays; without the ERP changes queue it stays too.
+    let (done, bad) =
+        stockbridge_ops::replay_quarantine_with(&inbox, &events, Some(&erp_changes), &north, None)
+            .await
+            .unwrap();
+    assert_eq!((done, bad), (0, 1));
+    // A release that reads it (here: the entry's body as the ERP meant it) replays it, to the
+    // ERP changes queue, for that shop only, and removes it.
+    let mut entry = kept[0].clone();
+    inbox.remove_quarantine(&entry).await.unwrap();
+    entry.body = notification("n-q", &[STOCK]);
+    inbox.quarantine(&entry).await.unwrap();
+    let (done, bad) = stockbridge_ops::replay_quarantine(&inbox, &events, &north, None)
+        .await
+        .unwrap();
+    assert_eq!((done, bad), (0, 1), "no ERP changes queue: kept");
+    let (done, bad) =
+        stockbridge_ops::replay_quarantine_with(&inbox, &events, Some(&erp_changes), &north, None)
+            .await
+            .unwrap();
+    assert_eq!((done, bad), (1, 0));
+    assert!(
+        events.sent().is_empty(),
+        "never onto the Shopify events queue"
+    );
+    let sent = erp_changes.sent();
+    assert_eq!(sent.len(), 1);
+    let event = InventoryEvent::from_json(&sent[0].body).unwrap();
+    assert_eq!(event.shop, north);
+    assert_eq!(event.key, format!("{}:erp:n-q:0", SHOPS[0]));
+    assert!(inbox.list_quarantine(&north).await.unwrap().is_empty());
+}

@@ -139,6 +139,23 @@ where
     S: Inbox + BodyStore,
     Q: EventQueue,
 {
+    replay_quarantine_with(store, queue, None, shop, only).await
+}
+
+/// The same, with the ERP changes queue for quarantined ERP notifications (`erp/stock`, from
+/// `POST /webhooks/erp`): those are read again as notifications and their events go there;
+/// without `erp_queue` they stay listed.
+pub async fn replay_quarantine_with<S, Q>(
+    store: &S,
+    queue: &Q,
+    erp_queue: Option<&Q>,
+    shop: &ShopDomain,
+    only: Option<&str>,
+) -> Result<(usize, usize), PortError>
+where
+    S: Inbox + BodyStore,
+    Q: EventQueue,
+{
     let (mut replayed, mut still_bad) = (0, 0);
     for entry in store.list_quarantine(shop).await? {
         if only.is_some_and(|id| id != entry.webhook_id) {
@@ -159,6 +176,24 @@ where
                 Err(e) => return Err(e),
             },
         };
+        if entry.topic == stockbridge_core::erp_webhook::TOPIC {
+            use stockbridge_core::erp_webhook::{events, parse};
+            let (Some(erp_queue), Ok(events)) = (
+                erp_queue,
+                parse(body)
+                    .and_then(|n| events(&n, std::slice::from_ref(&entry.shop), entry.received_at)),
+            ) else {
+                still_bad += 1;
+                continue;
+            };
+            erp_queue.send(&events).await?;
+            store.remove_quarantine(&entry).await?;
+            if let Some(at) = &entry.body_ref {
+                store.delete_body(at).await?;
+            }
+            replayed += 1;
+            continue;
+        }
         let delivery = Delivery {
             shop: &entry.shop,
             topic: &entry.topic,
