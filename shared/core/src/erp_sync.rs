@@ -20,7 +20,7 @@
 //!   map's fields, written to the variant's metafields when they change, deleted when gone.
 //!
 //! - **transfers** into a Shopify-master location (`stock`): Shopify is not told (the shop floor
-//!   receives them in Shopify), but the stock consumer is (`erp_transfer_in`), so that receipt
+//!   receives them in Shopify), but the stock consumer is (`erp_transfer`), so that receipt
 //!   is not told to the ERP a second time: counted once in each system.
 //!
 //! What cannot be done now (Shopify throttled or down, a write deferred, a conflict) is sent
@@ -64,7 +64,7 @@ pub struct ErpSync<S, W, A, Q> {
     pub alerts: A,
     pub retries: Q,
     /// The stock consumer's queue: a transfer the ERP booked into a Shopify-master location
-    /// goes there as an `erp_transfer_in` change, so Shopify's receipt of it is not told back.
+    /// goes there as an `erp_transfer` change, so Shopify's receipt of it is not told back.
     pub stock_events: Q,
     pub metrics: Metrics,
 }

@@ -372,9 +372,9 @@ async fn a_message_that_is_not_an_erp_change_fails_alone() {
     assert_eq!(report.writes, 1);
 }
 
-/// What the consumer owes the ERP at the shop floor after Shopify received 10 tees there,
-/// with or without the ERP's transfer of them seen first.
-async fn owed_after_receipt(transfer_seen: bool) -> (i64, i64) {
+/// What the consumer owes the ERP at the shop floor after Shopify's on-hand there moved by
+/// `moved` (received, or sent off), with or without the ERP's transfer of them seen first.
+async fn owed_after(moved: i64, transfer_seen: bool) -> (i64, i64) {
     let w = world().await;
     let consumer = consumer_echo(&w.store);
     let stock = |webhook: &str, available: i64, n: u32| {
@@ -397,11 +397,11 @@ async fn owed_after_receipt(transfer_seen: bool) -> (i64, i64) {
         let change = ErpChange::Stock {
             warehouse: "STORE".into(),
             item: "TEE".into(),
-            on_hand: Decimal::from(20),
+            on_hand: Decimal::from(10 + moved),
             as_of: at(5),
             moves: vec![ErpMove {
                 id: "t1".into(),
-                quantity: Decimal::from(10),
+                quantity: Decimal::from(moved),
                 kind: "transfer".into(),
                 document: Some("IS-7".into()),
                 done_at: at(5),
@@ -422,8 +422,8 @@ async fn owed_after_receipt(transfer_seen: bool) -> (i64, i64) {
         let report = consumer.apply_messages(&twice).await;
         assert!(report.failed.is_empty(), "{report:?}");
     }
-    // The shop floor receives the 10 in Shopify.
-    consumer.apply_messages(&stock("w2", 20, 10)).await;
+    // The shop floor receives (or sends off) the goods in Shopify.
+    consumer.apply_messages(&stock("w2", 10 + moved, 10)).await;
     let level = w
         .store
         .load(&stockbridge_core::ports::Wanted {
@@ -440,7 +440,10 @@ async fn owed_after_receipt(transfer_seen: bool) -> (i64, i64) {
 #[tokio::test]
 async fn a_transfer_to_the_shop_floor_counts_once_in_each_system() {
     // Without the ERP's transfer seen, Shopify's receipt is owed to the ERP (+10)...
-    assert_eq!(owed_after_receipt(false).await, (10, 0));
+    assert_eq!(owed_after(10, false).await, (10, 0));
     // ...with it, the ERP already has it: nothing owed, and the credit is used up.
-    assert_eq!(owed_after_receipt(true).await, (0, 0));
+    assert_eq!(owed_after(10, true).await, (0, 0));
+    // The same for a transfer out of the shop floor, sent off in Shopify.
+    assert_eq!(owed_after(-4, false).await, (-4, 0));
+    assert_eq!(owed_after(-4, true).await, (0, 0));
 }

@@ -278,7 +278,7 @@ pub fn apply_change(book: &mut Book, fact: &Fact) -> Effect {
                 }
             }
         }
-        Fact::ErpTransferIn {
+        Fact::ErpTransfer {
             key,
             quantity,
             transfer,

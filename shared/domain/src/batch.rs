@@ -98,6 +98,18 @@ impl Plan {
     }
 }
 
+/// The part of `owed` (a settled change at a Shopify-master location) that units booked ahead
+/// by an ERP transfer (`ahead`) already account for: the same sign, at most the smaller.
+pub fn net_ahead(owed: i64, ahead: i64) -> i64 {
+    if owed > 0 && ahead > 0 {
+        owed.min(ahead)
+    } else if owed < 0 && ahead < 0 {
+        owed.max(ahead)
+    } else {
+        0
+    }
+}
+
 /// Which side keeps the count at each mapped location (absent: none is told, e.g. no ERP).
 pub type Masters = HashMap<(ShopDomain, LocationId), Master>;
 
@@ -265,14 +277,10 @@ pub fn plan_batch(
                 } else {
                     0
                 };
-                // A receipt of what an ERP transfer already booked here is not told again.
-                if owed > 0 && level.erp_ahead > 0 {
-                    let netted = owed.min(level.erp_ahead);
-                    level.erp_ahead -= netted;
-                    owed - netted
-                } else {
-                    owed
-                }
+                // What an ERP transfer already booked here is not told again.
+                let netted = net_ahead(owed, level.erp_ahead);
+                level.erp_ahead -= netted;
+                owed - netted
             }
             Some(Master::Erp) => moved.get(&key).copied().unwrap_or(0) - carry,
             None => 0,
@@ -366,6 +374,17 @@ mod tests {
 
     fn shop() -> ShopDomain {
         ShopDomain::new("prop.myshopify.com")
+    }
+
+    #[test]
+    fn units_booked_ahead_by_an_erp_transfer_net_only_a_change_the_same_way() {
+        assert_eq!(net_ahead(6, 6), 6);
+        assert_eq!(net_ahead(10, 6), 6, "a receipt larger than the transfer: the rest is owed");
+        assert_eq!(net_ahead(4, 6), 4, "a short receipt: 2 stay ahead");
+        assert_eq!(net_ahead(-3, 6), 0, "a sale is not a receipt");
+        assert_eq!(net_ahead(-5, -3), -3, "sent off after a transfer out");
+        assert_eq!(net_ahead(5, -3), 0);
+        assert_eq!(net_ahead(0, 6), 0);
     }
 
     fn skey(item: u64, location: u64) -> StockKey {

@@ -240,11 +240,12 @@ pub enum StockChange {
         quantities: Option<ShopifyQuantities>,
         version: Version,
     },
-    /// From the ERP sync: the ERP booked `quantity` units (Shopify units) into this
-    /// Shopify-master location by the transfer `transfer` (its move id). When Shopify receives
-    /// them there, that receipt is not told to the ERP again: the ERP already has it. Applied
-    /// once per event key (`<shop>:erp-transfer:<move>:<location>`).
-    ErpTransferIn {
+    /// From the ERP sync: the ERP booked `quantity` units (Shopify units, signed: + into, −
+    /// out of) at this Shopify-master location by the transfer `transfer` (its move id). When
+    /// Shopify's on-hand there moves the same way (the shop floor receives, or sends off, the
+    /// goods), that change is not told to the ERP again: the ERP already has it. Applied once
+    /// per event key (`<shop>:erp-transfer:<move>:<location>`).
+    ErpTransfer {
         item: InventoryItemId,
         location: LocationId,
         quantity: i64,
@@ -374,7 +375,7 @@ impl StockChange {
             | StockChange::FulfillmentOrdersChanged { version, .. }
             | StockChange::FulfillmentOrder { version, .. }
             | StockChange::Quantities { version, .. }
-            | StockChange::ErpTransferIn { version, .. }
+            | StockChange::ErpTransfer { version, .. }
             | StockChange::Item { version, .. } => *version,
         }
     }

@@ -22,7 +22,7 @@ pub fn references(event: &InventoryEvent) -> (Vec<InventoryItemId>, Vec<VariantI
                 StockChange::Available { item, .. }
                 | StockChange::Disconnected { item, .. }
                 | StockChange::Quantities { item, .. }
-                | StockChange::ErpTransferIn { item, .. }
+                | StockChange::ErpTransfer { item, .. }
                 | StockChange::Item { item, .. } => items.push(*item),
                 StockChange::FulfillmentOrder { lines, .. } => {
                     items.extend(lines.iter().map(|l| l.item));
@@ -303,7 +303,7 @@ pub fn resolve(event: &InventoryEvent, map: &SkuMap) -> ResolvedEvent {
                     version: *version,
                 })
             }
-            StockChange::ErpTransferIn {
+            StockChange::ErpTransfer {
                 item,
                 location,
                 quantity,
@@ -314,7 +314,7 @@ pub fn resolve(event: &InventoryEvent, map: &SkuMap) -> ResolvedEvent {
                 if !item_ok {
                     missing.insert(format!("item {item}"));
                 }
-                (location_ok(*location, &mut missing) && item_ok).then(|| Fact::ErpTransferIn {
+                (location_ok(*location, &mut missing) && item_ok).then(|| Fact::ErpTransfer {
                     key: key(*item, *location),
                     quantity: *quantity,
                     transfer: transfer.clone(),

@@ -115,9 +115,9 @@ pub struct StockLevel {
     /// left out of what a Shopify-master location owes the ERP when it settles.
     #[serde(default)]
     pub carried: i64,
-    /// Units the ERP booked here by a transfer from a warehouse before Shopify received them
-    /// (Shopify units, at a Shopify-master location): Shopify's receipt of them, when it
-    /// settles, is netted against this and not told to the ERP a second time.
+    /// Units the ERP booked here by a transfer before Shopify did (Shopify units, signed, at a
+    /// Shopify-master location): a settled change of Shopify's on-hand the same way is netted
+    /// against this and not told to the ERP a second time.
     #[serde(default)]
     pub erp_ahead: i64,
 }
@@ -334,9 +334,9 @@ pub enum Fact {
         item: InventoryItemId,
         record: ItemRecord,
     },
-    /// Units the ERP booked into a Shopify-master location by a transfer, ahead of Shopify's
-    /// receipt of them (see [`StockLevel::erp_ahead`]).
-    ErpTransferIn {
+    /// Units the ERP booked at a Shopify-master location by a transfer, ahead of Shopify (see
+    /// [`StockLevel::erp_ahead`]).
+    ErpTransfer {
         key: StockKey,
         quantity: i64,
         transfer: String,

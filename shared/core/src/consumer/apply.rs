@@ -65,7 +65,7 @@ impl<S: StockStore + SkuMapStore, E: Erp, Q: EventQueue, R: ShopifyReads, O>
             match fact {
                 Fact::Available { key, .. }
                 | Fact::Disconnected { key, .. }
-                | Fact::ErpTransferIn { key, .. }
+                | Fact::ErpTransfer { key, .. }
                 | Fact::Quantities { key, .. } => {
                     wanted.levels.insert(key.clone());
                 }
@@ -270,7 +270,7 @@ fn fact_key(fact: &Fact) -> Option<StockKey> {
         Fact::Available { key, .. }
         | Fact::Disconnected { key, .. }
         | Fact::Quantities { key, .. }
-        | Fact::ErpTransferIn { key, .. }
+        | Fact::ErpTransfer { key, .. }
         | Fact::Movement { key, .. } => Some(key.clone()),
         Fact::Commitment { .. }
         | Fact::FulfillmentOrder { .. }

@@ -102,7 +102,7 @@ where
                     }
                 }
                 self.decide_reorder(&mut record, warehouse, item, &locations, context);
-                self.transfers_in(shop, warehouse, moves, &mappings, context)
+                self.transfers(shop, warehouse, moves, &mappings, context)
                     .await?;
             }
             match self
@@ -241,7 +241,7 @@ where
                     continue;
                 }
                 Err(ShopifyError::Rejected(why)) => {
-                    self.metrics.count("StorefrontRejected", None);
+                    self.metrics.count("StorefrontWriteRejected", None);
                     return Err(Later::Fail(format!(
                         "Shopify refused available={target} for item {} at location {}: {why}",
                         mapping.item, location.location
@@ -256,9 +256,9 @@ where
         )))
     }
 
-    /// Tells the stock consumer of the transfers the ERP booked into a Shopify-master location
-    /// of this warehouse, once per move (the event key is the move's).
-    async fn transfers_in(
+    /// Tells the stock consumer of the transfers the ERP booked at a Shopify-master location of
+    /// this warehouse, into it or out of it, once per move (the event key is the move's).
+    async fn transfers(
         &self,
         shop: &ShopDomain,
         warehouse: &str,
@@ -276,11 +276,14 @@ where
             .filter(|l| l.erp_warehouse == warehouse && l.master == Master::Shopify);
         let mut events = Vec::new();
         for l in floors {
-            for m in moves
-                .iter()
-                .filter(|m| m.kind == "transfer" && m.quantity > Decimal::ZERO)
-            {
-                let units = mapping.uom.to_shopify(m.quantity);
+            for m in moves.iter().filter(|m| m.kind == "transfer") {
+                // Whole Shopify units, toward zero either way: never more than the ERP booked.
+                let whole = mapping.uom.to_shopify(m.quantity.abs());
+                let units = if m.quantity < Decimal::ZERO {
+                    -whole
+                } else {
+                    whole
+                };
                 if units == 0 {
                     continue;
                 }
@@ -292,7 +295,7 @@ where
                     source: Source::internal("erp/transfer", Timestamp::now()),
                     part: Part::WHOLE,
                     body: EventBody::Stock {
-                        changes: vec![StockChange::ErpTransferIn {
+                        changes: vec![StockChange::ErpTransfer {
                             item: mapping.item,
                             location: l.location,
                             quantity: units,
@@ -308,7 +311,7 @@ where
         }
         self.stock_events.send(&events).await.map_err(retry)?;
         self.metrics
-            .put("ErpTransfersIn", events.len() as f64, Unit::Count, None);
+            .put("ErpTransfers", events.len() as f64, Unit::Count, None);
         Ok(())
     }
 
