@@ -166,7 +166,10 @@ where
                 )));
             }
         }
-        let on_hand = record.on_hand.unwrap_or(Decimal::ZERO);
+        let Some(on_hand) = record.on_hand else {
+            // Only a record that took a stock fact is told to Shopify.
+            return Ok(None);
+        };
         let newest = newest_move(moves, record.as_of);
         let rule = context.settings.rules.rule(location.location, mapping.item);
         for tried in 0..STALE_TRIES {
