@@ -44,7 +44,7 @@ ALLOWED = {
                   "stockbridge-shopify-admin", "stockbridge-lambda"},
     "storefront-api": {"stockbridge-core", "stockbridge-aws", "stockbridge-lambda"},
     "erp-poller": {"stockbridge-domain", "stockbridge-core", "stockbridge-aws", "stockbridge-erp",
-                   "stockbridge-lambda"},
+                   "stockbridge-shopify-admin", "stockbridge-lambda"},
     "erp-sync": {"stockbridge-core", "stockbridge-aws", "stockbridge-shopify-admin",
                  "stockbridge-lambda"},
     # Tools: anything but each other's internals.
@@ -59,7 +59,7 @@ FUNCTION_FORBIDDEN = {
     "webhook": re.compile(r"^(clap|csv|tempfile|reqwest|stockbridge-erp|stockbridge-shopify-admin|stockbridge-ops)$"),
     "stock-consumer": re.compile(r"^(clap|csv|tempfile|stockbridge-ops)$"),
     "reconcile": re.compile(r"^(clap|csv|stockbridge-ops)$"),
-    "erp-poller": re.compile(r"^(clap|csv|tempfile|stockbridge-shopify-admin|stockbridge-ops)$"),
+    "erp-poller": re.compile(r"^(clap|csv|tempfile|stockbridge-ops)$"),
     "erp-sync": re.compile(r"^(clap|csv|stockbridge-erp|stockbridge-ops)$"),
     "storefront-api": re.compile(r"^(clap|csv|tempfile|reqwest|stockbridge-erp|stockbridge-shopify-admin|stockbridge-ops|stockbridge-http)$"),
 }

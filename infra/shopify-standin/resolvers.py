@@ -100,8 +100,27 @@ class Resolvers:
             "product": {"__typename": "Product", "id": gid("Product", product), "title": title,
                         "legacyResourceId": str(product)},
             "inventoryItem": lambda info: self.item_node(n),
+            "updatedAt": self.variant_updated_at(n),
             **metafields.owner_fields(self.s, gid("ProductVariant", it["variant_id"]), connection),
         }
+
+    def variant_updated_at(self, n: int) -> str:
+        """The item's creation or its variant's newest metafield change, whichever is later (a
+        metafield change counts as the variant's update, as Shopify's products search has it)."""
+        owner = gid("ProductVariant", self.s.items[n]["variant_id"])
+        stamps = [self.s.items[n]["created_at"]] + [
+            r["updatedAt"] for (o, _, _), r in self.s.metafields.items() if o == owner]
+        return max(stamps, key=parse_time)
+
+    def product_variants(self, info, first=None, after=None, query=None, sortKey="ID",  # noqa: N803
+                         reverse=False):
+        if sortKey != "ID" or reverse:
+            raise GraphQLError(f"The stand-in serves productVariants by sortKey ID only, not {sortKey}")
+        rows = sorted(self.s.items, key=lambda n: self.s.items[n]["variant_id"])
+        if query:
+            rows = [n for n in rows if variant_matches(self, n, query)]
+        return connection(rows, first, after, lambda n: self.s.items[n]["variant_id"],
+                          self.variant_node)
 
     def location_node(self, n: int) -> dict:
         loc = self.s.locations[n]
@@ -296,6 +315,7 @@ class Resolvers:
             "order": typed("Order"),
             "fulfillmentOrder": typed("FulfillmentOrder"),
             "productVariant": typed("ProductVariant"),
+            "productVariants": self.product_variants,
             "fulfillmentOrders": fulfillment_orders,
             "shop": {"id": "gid://shopify/Shop/1", "name": s.args.shop.split(".")[0],
                      "myshopifyDomain": s.args.shop},
@@ -320,6 +340,35 @@ def item_matches(item: dict, n: int, query: str) -> bool:
                 return False
         elif term.lower() not in (item.get("sku") or "").lower():
             return False
+    return True
+
+
+def variant_matches(r: "Resolvers", n: int, query: str) -> bool:
+    """The `productVariants` search, in part: `updated_at:<op><time>`, `sku:X`, `id:N`, ANDed."""
+    item = r.s.items[n]
+    for term in query.split():
+        if term.upper() == "AND":
+            continue
+        field, _, value = term.partition(":")
+        value = value.strip("'\"")
+        if field == "updated_at":
+            rest = value.lstrip("<>=")
+            op = value[:len(value) - len(rest)] or "="
+            when = parse_time(rest.strip("'\""))
+            if when is None:
+                raise GraphQLError(f"Invalid updated_at value in query: {value!r}")
+            at = parse_time(r.variant_updated_at(n))
+            if not {">": at > when, ">=": at >= when, "<": at < when, "<=": at <= when,
+                    "=": at == when}.get(op, False):
+                return False
+        elif field == "sku":
+            if (item.get("sku") or "") != value:
+                return False
+        elif field == "id":
+            if str(item["variant_id"]) != value:
+                return False
+        else:
+            raise GraphQLError(f"The stand-in does not search productVariants by {field!r}")
     return True
 
 

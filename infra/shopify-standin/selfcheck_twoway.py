@@ -1,6 +1,8 @@
 """The self-check's group for what the two-way direction uses: ``metafieldsSet`` on variants (type
 and value checks, atomicity, ``compareDigest``, the 25 limit, unknown owners), the variant's
 ``metafield``/``metafields`` reads, ``metafieldsDelete`` (a missing one is ``null``, no error),
+``productVariants(query: "updated_at:>=…")`` finding a variant by its metafield's change (the
+field map's way back),
 and the ``/_standin/adjustments`` log of ``inventorySetQuantities`` groups: one per applied call
 with its idempotency key, none for a replay, a stale ``changeFromQuantity``, a key reused with
 other input, or a call without ``@idempotent``. Called by selfcheck.py with its running stand-in
@@ -27,6 +29,12 @@ READ = """query($id: ID!) {
     id
     restock: metafield(namespace: "stockbridge", key: "restock_date") { value type }
     metafields(first: 10, namespace: "stockbridge") { nodes { key value type } pageInfo { hasNextPage } }
+  }
+}"""
+CHANGED = """query($q: String) {
+  productVariants(first: 50, query: $q, sortKey: ID) {
+    nodes { id updatedAt m0: metafield(namespace: "stockbridge", key: "salable") { value updatedAt } }
+    pageInfo { hasNextPage endCursor }
   }
 }"""
 SET_QTY = """mutation($input: InventorySetQuantitiesInput!, $key: String!) {
@@ -94,6 +102,20 @@ def run(s, check, item: int, location: int) -> None:
     got = s.gql(READ, {"id": owner})["data"]["productVariant"]
     check(got["restock"] is None and got["metafields"]["nodes"] == [], f"deleted: {got}")
     check(not any(m["ownerId"] == owner for m in s.get("/_standin/state")["metafields"]), "state: gone")
+
+    # productVariants by updated_at: a metafield change counts as the variant's update.
+    set_(mf("salable", "boolean", "false"))
+    stamp = next(m["updatedAt"] for m in s.get("/_standin/state")["metafields"]
+                 if m["ownerId"] == owner and m["key"] == "salable")
+    found = s.gql(CHANGED, {"q": f"updated_at:>='{stamp}'"})
+    nodes = {n["id"]: n for n in found["data"]["productVariants"]["nodes"]}
+    check(owner in nodes and nodes[owner]["m0"] == {"value": "false", "updatedAt": stamp}
+          and nodes[owner]["updatedAt"] == stamp, f"productVariants finds the change: {found}")
+    later = s.gql(CHANGED, {"q": f"updated_at:>'{stamp}'"})["data"]["productVariants"]["nodes"]
+    check(owner not in [n["id"] for n in later], f"nothing newer: {later}")
+    bad = s.gql(CHANGED, {"q": "updated_at:>=soon"})
+    check(bad.get("errors"), f"a bad time is an error: {bad}")
+    s.gql(DELETE, {"m": [{"ownerId": owner, "namespace": NS, "key": "salable"}]})
 
     # The adjustment log: one group per applied call, with its key.
     before = s.get("/_standin/adjustments")["adjustments"]

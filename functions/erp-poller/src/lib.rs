@@ -10,21 +10,80 @@
 //! polls, default 50: the schedule starts one every minute); `ERP_FEED_FROM_START=1` makes a
 //! poller without a stored cursor read the ERP's whole history (else it starts after the
 //! newest change).
+//!
+//! The field map's way back ([`fields_back`]) runs after each poll run when `SHOPIFY_ADMIN_URL`
+//! is set: the Admin API token is `SHOPIFY_ACCESS_TOKEN` locally, else the SSM SecureString named
+//! by `SHOPIFY_TOKEN_SSM_PARAM`; the shop is `FIELDS_BACK_SHOP` (default: the one shop of
+//! `ERP_SHOPS`), `FIELDS_BACK_PAGE` variants a page (default 100).
 
 use std::time::Duration;
 
 use stockbridge_aws::dynamodb::{DynamoStore, Tables};
 use stockbridge_aws::sqs::SqsQueue;
 use stockbridge_aws::ssm::SsmSecrets;
-use stockbridge_core::config::{env_or, required_env, ConfigError};
+use stockbridge_core::config::{env_or, required_env, ConfigError, SecretSource};
 use stockbridge_core::erp_feed::{ErpPoller, PollerSettings};
+use stockbridge_core::fields_back::{FieldsBack, FieldsBackSettings};
 use stockbridge_core::telemetry::Metrics;
 use stockbridge_domain::ids::ShopDomain;
 use stockbridge_erp::tryton::TrytonErp;
 use stockbridge_erp::AnyErp;
+use stockbridge_shopify_admin::ShopifyGraphql;
 
 /// The poller as deployed.
 pub type Poller = ErpPoller<TrytonErp, DynamoStore, DynamoStore, SqsQueue, DynamoStore>;
+
+/// The field map's way back as deployed.
+pub type Back = FieldsBack<ShopifyGraphql, DynamoStore, TrytonErp, DynamoStore>;
+
+/// Builds the way back once per process, if the Admin API is configured (`None`: it is off).
+pub async fn fields_back(sdk: &aws_config::SdkConfig) -> Result<Option<Back>, ConfigError> {
+    let Some(url) = std::env::var("SHOPIFY_ADMIN_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+    else {
+        return Ok(None);
+    };
+    let secrets = SsmSecrets::new(sdk);
+    let token = secrets
+        .secret("SHOPIFY_ACCESS_TOKEN", "SHOPIFY_TOKEN_SSM_PARAM")
+        .await?;
+    let shopify = ShopifyGraphql::new(&url, &token)?;
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), Tables::from_env()?);
+    let AnyErp::Tryton(erp) = AnyErp::load(&secrets).await? else {
+        return Err(ConfigError::Invalid {
+            name: "ERP_KIND",
+            detail: "the poller reads Tryton".into(),
+        });
+    };
+    let shop = match std::env::var("FIELDS_BACK_SHOP")
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+    {
+        Some(s) => ShopDomain::new(s.trim()),
+        None => match shops_from_env()?.as_slice() {
+            [one] => one.clone(),
+            _ => {
+                return Err(ConfigError::Invalid {
+                    name: "FIELDS_BACK_SHOP",
+                    detail: "ERP_SHOPS names several shops: name the one SHOPIFY_ADMIN_URL is"
+                        .into(),
+                })
+            }
+        },
+    };
+    Ok(Some(FieldsBack {
+        shopify,
+        store: store.clone(),
+        erp,
+        cursors: store,
+        metrics: Metrics::new("erp-poller"),
+        settings: FieldsBackSettings {
+            shop,
+            page: env_or("FIELDS_BACK_PAGE", 100)?,
+        },
+    }))
+}
 
 /// How one invocation polls.
 #[derive(Clone, Copy, Debug)]

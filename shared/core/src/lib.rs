@@ -27,6 +27,7 @@ pub mod erp_feed;
 pub mod erp_push;
 pub mod erp_sync;
 pub mod erp_webhook;
+pub mod fields_back;
 pub mod ports;
 pub mod reconcile;
 pub mod redact;

@@ -424,6 +424,7 @@ pub use sales::{
 pub use two_way::{
     ErpFeed, ErpRecords, ErpRecordsRead, FeedCursor, FeedCursorStore, FeedCursors, FeedMove,
     FeedPage, MetafieldRef, MetafieldWrite, Metafields, StorefrontMap, StorefrontSettings,
+    VariantMetafield,
 };
 
 /// No ERP: a deployment that keeps stock in DynamoDB only. Uninhabited: an `Option<ErpPush<NoErp>>`

@@ -1,15 +1,18 @@
 //! Shopify's writes in memory, on [`MemoryShopify`]: `ShopifyAdmin` (levels listed, and
 //! `available` set with compare-and-set under an idempotency key, as `inventorySetQuantities`
 //! does from 2026-04: a stale `expected` is [`ShopifyError::Stale`], the same key with the same
-//! sets replays the first answer, the same key with other sets is refused) and `Metafields`.
+//! sets replays the first answer, the same key with other sets is refused) and `Metafields`
+//! (each set or delete stamped with a strictly increasing time, read back after a cursor of
+//! those times' milliseconds).
 //! Every applied set is kept in the adjustment history with its key; a test can run a sale (any
 //! change of the levels) between a reader's read and its next write
 //! ([`MemoryShopify::before_next_write`]).
 
 use stockbridge_core::ports::{
-    MetafieldRef, MetafieldWrite, Metafields, ShopifyAdmin, ShopifyError, ShopifyLevel, ShopifySet,
+    FeedCursor, FeedPage, MetafieldRef, MetafieldWrite, Metafields, ShopifyAdmin, ShopifyError,
+    ShopifyLevel, ShopifySet, VariantMetafield,
 };
-use stockbridge_domain::ids::{LocationId, VariantId};
+use stockbridge_domain::ids::{LocationId, Timestamp, VariantId};
 
 use crate::shopify::{Adjustment, LevelMap, MemoryShopify};
 
@@ -149,15 +152,24 @@ impl MemoryShopify {
     }
 }
 
+/// The next metafield stamp: now, or one millisecond after the newest one.
+fn next_stamp(s: &crate::shopify::Writes) -> Timestamp {
+    let newest = s.metafield_stamps.values().map(|t| t.as_millis()).max();
+    let now = Timestamp::now().as_millis();
+    Timestamp::from_millis(newest.map_or(now, |n| now.max(n + 1)))
+}
+
 impl Metafields for MemoryShopify {
     async fn set_metafields(&self, writes: &[MetafieldWrite]) -> Result<(), ShopifyError> {
         self.call("set_metafields")?;
         self.with(|s| {
             for w in writes {
-                s.writes.metafields.insert(
-                    (w.owner, w.namespace.clone(), w.key.clone()),
-                    (w.kind.clone(), w.value.clone()),
-                );
+                let key = (w.owner, w.namespace.clone(), w.key.clone());
+                let stamp = next_stamp(&s.writes);
+                s.writes.metafield_stamps.insert(key.clone(), stamp);
+                s.writes
+                    .metafields
+                    .insert(key, (w.kind.clone(), w.value.clone()));
             }
         });
         Ok(())
@@ -167,11 +179,53 @@ impl Metafields for MemoryShopify {
         self.call("delete_metafields")?;
         self.with(|s| {
             for r in refs {
-                s.writes
-                    .metafields
-                    .remove(&(r.owner, r.namespace.clone(), r.key.clone()));
+                let key = (r.owner, r.namespace.clone(), r.key.clone());
+                if s.writes.metafields.remove(&key).is_some() {
+                    let stamp = next_stamp(&s.writes);
+                    s.writes.metafield_stamps.insert(key, stamp);
+                }
             }
         });
         Ok(())
+    }
+
+    async fn variant_metafields_changed(
+        &self,
+        namespaces_keys: &[(String, String)],
+        since: Option<FeedCursor>,
+        limit: usize,
+    ) -> Result<FeedPage<VariantMetafield>, ShopifyError> {
+        self.call("variant_metafields_changed")?;
+        let after = match since {
+            None => None,
+            Some(c) => Some(c.0.parse::<i64>().map_err(|_| {
+                ShopifyError::Rejected(format!("{:?} is not a metafield cursor", c.0))
+            })?),
+        };
+        Ok(self.with(|s| {
+            let mut rows: Vec<VariantMetafield> = s
+                .writes
+                .metafield_stamps
+                .iter()
+                .filter(|((_, ns, k), t)| {
+                    after.is_none_or(|a| t.as_millis() > a)
+                        && namespaces_keys.iter().any(|(n, kk)| n == ns && kk == k)
+                })
+                .map(|(key, t)| VariantMetafield {
+                    variant: key.0,
+                    namespace: key.1.clone(),
+                    key: key.2.clone(),
+                    value: s.writes.metafields.get(key).map(|(_, v)| v.clone()),
+                    updated_at: *t,
+                })
+                .collect();
+            rows.sort_by_key(|r| r.updated_at);
+            let more = rows.len() > limit;
+            rows.truncate(limit);
+            let next = rows
+                .last()
+                .map(|r| FeedCursor(r.updated_at.as_millis().to_string()));
+            FeedPage { rows, next, more }
+        }))
     }
 }

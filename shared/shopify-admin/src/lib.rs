@@ -259,6 +259,19 @@ impl Metafields for ShopifyGraphql {
     async fn delete_metafields(&self, refs: &[MetafieldRef]) -> Result<(), ShopifyError> {
         self.remove_metafields(refs).await
     }
+
+    async fn variant_metafields_changed(
+        &self,
+        namespaces_keys: &[(String, String)],
+        since: Option<stockbridge_core::ports::FeedCursor>,
+        limit: usize,
+    ) -> Result<
+        stockbridge_core::ports::FeedPage<stockbridge_core::ports::VariantMetafield>,
+        ShopifyError,
+    > {
+        self.read_variant_metafields(namespaces_keys, since, limit)
+            .await
+    }
 }
 
 impl ShopifyReads for ShopifyGraphql {

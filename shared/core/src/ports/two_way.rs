@@ -219,8 +219,29 @@ pub struct MetafieldRef {
     pub key: String,
 }
 
+/// One variant metafield as Shopify holds it now (the field map's way back).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VariantMetafield {
+    pub variant: VariantId,
+    pub namespace: String,
+    pub key: String,
+    /// `None`: the metafield is not set (deleted).
+    pub value: Option<String>,
+    /// When Shopify last changed it (`Metafield.updatedAt`).
+    pub updated_at: Timestamp,
+}
+
 /// Shopify's metafields on product variants (`metafieldsSet`, `metafieldsDelete`).
 pub trait Metafields: Send + Sync {
+    /// The variant metafields of these `(namespace, key)`s changed after `since`, oldest first,
+    /// at most `limit` variants a page (the field map's way back). A page read again gives the
+    /// same rows or newer ones.
+    fn variant_metafields_changed(
+        &self,
+        namespaces_keys: &[(String, String)],
+        since: Option<FeedCursor>,
+        limit: usize,
+    ) -> impl Future<Output = Result<FeedPage<VariantMetafield>, ShopifyError>> + Send;
     /// Sets them all or none (Shopify's `metafieldsSet` is atomic, at most 25 per call; the
     /// adapter splits larger sets, each part atomic).
     fn set_metafields(
