@@ -20,7 +20,7 @@ from store import Store
 
 # What a fresh stand-in grants: the scopes Stockbridge needs.
 DEFAULT_SCOPES = ("read_inventory", "write_inventory", "read_orders",
-                  "read_merchant_managed_fulfillment_orders")
+                  "read_merchant_managed_fulfillment_orders", "write_products")
 FIRST_SUBSCRIPTION_ID = 1_400_000_000_000
 TOPICS = tuple(SCHEMA.get_type("WebhookSubscriptionTopic").values)
 FORMATS = ("JSON", "XML")

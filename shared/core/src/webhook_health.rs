@@ -23,15 +23,21 @@ use crate::telemetry::{Metrics, Unit};
 /// The Admin API version Stockbridge's subscriptions should be serialised with.
 pub const API_VERSION: &str = "2026-04";
 
-/// The access scopes Stockbridge needs: levels read and written, orders read (their lines and
-/// `orders/*` webhooks), and the fulfillment orders at the merchant's own locations (read after
-/// a `fulfillment_orders/*` webhook). `read_assigned_fulfillment_orders` is for fulfillment
-/// service apps (orders assigned to the app's own location) and is not needed.
-pub const NEEDED_SCOPES: [&str; 4] = [
+/// The access scopes Stockbridge needs: levels read and written (`write_inventory` also for the
+/// ERP sync's `inventorySetQuantities` at ERP-master locations), orders read (their lines and
+/// `orders/*` webhooks), the fulfillment orders at the merchant's own locations (read after a
+/// `fulfillment_orders/*` webhook), and products written: the ERP sync sets and deletes the
+/// variants' metafields (restock date and quantity, the field map's fields) with
+/// `metafieldsSet` / `metafieldsDelete`, which need the owner's write scope (`write_products`
+/// for a variant; it implies `read_products`, for reading them back).
+/// `read_assigned_fulfillment_orders` is for fulfillment service apps (orders assigned to the
+/// app's own location) and is not needed.
+pub const NEEDED_SCOPES: [&str; 5] = [
     "read_inventory",
     "write_inventory",
     "read_orders",
     "read_merchant_managed_fulfillment_orders",
+    "write_products",
 ];
 
 /// Metric: the needed topics without a subscription at the deployment's address.
@@ -506,12 +512,33 @@ mod tests {
         let health = compare(&needs, &complete(&needs), &granted);
         assert_eq!(
             health.missing_scopes,
-            vec!["read_merchant_managed_fulfillment_orders".to_string()]
+            vec![
+                "read_merchant_managed_fulfillment_orders".to_string(),
+                "write_products".to_string()
+            ]
         );
         assert!(health
             .differences()
             .iter()
             .any(|l| l.contains("read_merchant_managed_fulfillment_orders")));
+        assert!(health
+            .differences()
+            .iter()
+            .any(|l| l.contains("write_products")));
+    }
+
+    #[test]
+    fn the_erp_sync_needs_products_written_and_read_alone_is_not_enough() {
+        let needs = Needs::stockbridge(HOOK).unwrap();
+        assert!(needs.scopes.iter().any(|s| s == "write_products"));
+        let mut granted = scopes();
+        granted.retain(|s| s != "write_products");
+        granted.push("read_products".to_string());
+        let health = compare(&needs, &complete(&needs), &granted);
+        assert_eq!(health.missing_scopes, vec!["write_products".to_string()]);
+        assert!(!health.is_healthy());
+        let health = compare(&needs, &complete(&needs), &scopes());
+        assert!(health.missing_scopes.is_empty() && health.is_healthy());
     }
 
     #[test]
@@ -524,6 +551,10 @@ mod tests {
             metrics.total(SUBSCRIPTIONS_MISSING_METRIC),
             needs.topics.len() as f64
         );
-        assert_eq!(metrics.total(SCOPES_MISSING_METRIC), 4.0);
+        assert_eq!(
+            metrics.total(SCOPES_MISSING_METRIC),
+            NEEDED_SCOPES.len() as f64
+        );
+        assert_eq!(NEEDED_SCOPES.len(), 5);
     }
 }

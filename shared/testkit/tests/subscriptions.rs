@@ -75,7 +75,7 @@ async fn a_complete_set_checks_clean() {
         .subscriptions
         .iter()
         .all(|s| s.api_version == "2026-04" && s.format == "JSON" && s.uri == HOOK));
-    assert_eq!(health.granted_scopes.len(), 4);
+    assert_eq!(health.granted_scopes.len(), NEEDED_SCOPES.len());
 }
 
 #[tokio::test]
@@ -132,14 +132,17 @@ async fn a_missing_scope_is_reported_and_not_created() {
         .expect("check");
     assert_eq!(
         health.missing_scopes,
-        vec!["read_merchant_managed_fulfillment_orders".to_string()]
+        vec![
+            "read_merchant_managed_fulfillment_orders".to_string(),
+            "write_products".to_string()
+        ]
     );
     assert!(health.missing.is_empty() && !health.is_healthy());
     let ensured = webhook_health::ensure(&client, &needs())
         .await
         .expect("ensure");
     assert!(ensured.created.is_empty(), "a scope cannot be created");
-    assert_eq!(ensured.before.missing_scopes.len(), 1);
+    assert_eq!(ensured.before.missing_scopes.len(), 2);
 }
 
 #[tokio::test]
@@ -223,6 +226,6 @@ async fn the_reconcile_run_publishes_what_is_missing() {
         .await
         .expect("the run");
     assert_eq!(metrics.total(SUBSCRIPTIONS_MISSING_METRIC), 2.0);
-    // write_inventory and read_merchant_managed_fulfillment_orders.
-    assert_eq!(metrics.total(SCOPES_MISSING_METRIC), 2.0);
+    // write_inventory, read_merchant_managed_fulfillment_orders and write_products.
+    assert_eq!(metrics.total(SCOPES_MISSING_METRIC), 3.0);
 }
