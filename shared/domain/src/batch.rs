@@ -379,7 +379,11 @@ mod tests {
     #[test]
     fn units_booked_ahead_by_an_erp_transfer_net_only_a_change_the_same_way() {
         assert_eq!(net_ahead(6, 6), 6);
-        assert_eq!(net_ahead(10, 6), 6, "a receipt larger than the transfer: the rest is owed");
+        assert_eq!(
+            net_ahead(10, 6),
+            6,
+            "a receipt larger than the transfer: the rest is owed"
+        );
         assert_eq!(net_ahead(4, 6), 4, "a short receipt: 2 stay ahead");
         assert_eq!(net_ahead(-3, 6), 0, "a sale is not a receipt");
         assert_eq!(net_ahead(-5, -3), -3, "sent off after a transfer out");

@@ -35,8 +35,10 @@ pub(crate) struct Writes {
     pub(crate) metafields:
         BTreeMap<(stockbridge_domain::ids::VariantId, String, String), (String, String)>,
     /// When each metafield last changed (set or deleted), strictly increasing.
-    pub(crate) metafield_stamps:
-        BTreeMap<(stockbridge_domain::ids::VariantId, String, String), stockbridge_domain::ids::Timestamp>,
+    pub(crate) metafield_stamps: BTreeMap<
+        (stockbridge_domain::ids::VariantId, String, String),
+        stockbridge_domain::ids::Timestamp,
+    >,
     pub(crate) before_write: Option<Hook>,
 }
 
