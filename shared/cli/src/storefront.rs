@@ -321,6 +321,16 @@ pub async fn explain(
                 &format!("when Shopify was last told ({})", t.at.to_rfc3339()),
                 &t.derivation,
             );
+            if let (None, Some(w)) = (&t.key, &t.last_write) {
+                println!(
+                    "  the last write: {} -> {} under idempotency key {} (moves {}) at {}",
+                    w.before,
+                    w.after,
+                    w.key,
+                    w.moves.join(", "),
+                    w.at.to_rfc3339()
+                );
+            }
             println!(
                 "    Shopify showed {}; {}",
                 t.before,

@@ -9,8 +9,6 @@
 mod support;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
-use std::sync::OnceLock;
 
 use serde_json::Value;
 use stockbridge_domain::event::{EventBody, InventoryEvent, Part, Source};
@@ -19,46 +17,10 @@ use support::{stack, Stack, SHOP};
 
 const POISON: &str = "this is not an inventory event";
 
-/// Builds the `stockbridge` binary once (into this workspace's target directory) and returns its
-/// path: the test runs the command an operator runs.
-fn stockbridge_binary() -> &'static PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let exe = std::env::current_exe().expect("test binary path");
-        let profile_dir = exe
-            .parent()
-            .and_then(|deps| deps.parent())
-            .expect("target/<profile>")
-            .to_path_buf();
-        let target_dir = profile_dir.parent().expect("target dir").to_path_buf();
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let out = std::process::Command::new(cargo)
-            .current_dir(support::repo_root())
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "stockbridge-cli",
-                "--bin",
-                "stockbridge",
-            ])
-            .arg("--target-dir")
-            .arg(&target_dir)
-            .output()
-            .expect("run cargo build");
-        assert!(
-            out.status.success(),
-            "cargo build -p stockbridge-cli failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        profile_dir.join("stockbridge")
-    })
-}
-
 /// Runs `stockbridge dlq ARGS` with the stack's environment: exit code, stdout, stderr.
 fn dlq(s: &Stack, args: &[&str]) -> (i32, String, String) {
     let env: HashMap<String, String> = s.env.clone();
-    let out = std::process::Command::new(stockbridge_binary())
+    let out = std::process::Command::new(support::stockbridge_binary())
         .arg("dlq")
         .args(args)
         .envs(&env)

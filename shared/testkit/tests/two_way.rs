@@ -495,6 +495,44 @@ async fn a_purchase_received_reaches_shopify_once_and_its_restock_date_is_set_mo
     // Shopify's own webhook of our write came back and told the ERP nothing.
     assert_eq!(w.erp_on_hand("WH", TEE).await, Decimal::from(74));
     assert_eq!(w.erp_on_hand("STORE", TEE).await, Decimal::from(10));
+    // The operator's explanation of the figure.
+    let out = std::process::Command::new(support::stockbridge_binary())
+        .args([
+            "stock",
+            "explain",
+            "--shop",
+            SHOP,
+            "--item",
+            &TEE.to_string(),
+        ])
+        .args(["--location", &WH.to_string(), "--json"])
+        .envs(&w.s.env)
+        .output()
+        .expect("run stockbridge stock explain");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let explained: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(explained["erp"]["on_hand"], "74", "{explained}");
+    // The last snapshot found Shopify right; the write it names is the receipt's.
+    let told = &explained["last_told"];
+    assert_eq!(told["derivation"]["target"].as_i64(), Some(74), "{told}");
+    assert_eq!(told["derivation"]["rule_source"], "default");
+    let write = &told["last_write"];
+    assert_eq!(
+        (write["before"].as_i64(), write["after"].as_i64()),
+        (Some(50), Some(74)),
+        "{told}"
+    );
+    assert!(
+        write["key"]
+            .as_str()
+            .is_some_and(|k| k.starts_with("sb-erp-")),
+        "{told}"
+    );
+    assert_eq!(explained["derivation_now"]["target"].as_i64(), Some(74));
 }
 
 #[tokio::test]

@@ -13,6 +13,7 @@ use stockbridge_domain::ids::{
 use stockbridge_domain::skumap::{ItemMapping, LocationMapping, Master};
 use stockbridge_domain::storefront::{
     derive, reorder_step, storefront_key, ErpChange, ErpMove, ErpStockRecord, ReorderSignal, Told,
+    Written,
 };
 
 use super::{Context, ErpSync, Later, SyncReport, REORDER_DETAIL_TYPE, STALE_TRIES};
@@ -195,6 +196,10 @@ where
                 key: None,
                 moves: moves.iter().map(|m| m.id.clone()).collect(),
                 at: Timestamp::now(),
+                last_write: record
+                    .told
+                    .get(&ErpStockRecord::told_key(mapping.item, location.location))
+                    .and_then(|t| t.last_write.clone()),
             };
             if q.available == target {
                 self.metrics.count("StorefrontAlreadyRight", None);
@@ -226,8 +231,15 @@ where
                         self.metrics
                             .put("ErpToShopifyMs", ms as f64, Unit::Milliseconds, None);
                     }
-                    told.key = Some(idem);
                     told.at = Timestamp::now();
+                    told.last_write = Some(Written {
+                        before: q.available,
+                        after: target,
+                        key: idem.clone(),
+                        moves: told.moves.clone(),
+                        at: told.at,
+                    });
+                    told.key = Some(idem);
                     return Ok(Some(told));
                 }
                 Err(ShopifyError::Stale) => {

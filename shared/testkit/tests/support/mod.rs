@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use aws_sdk_sqs::types::QueueAttributeName;
@@ -348,4 +348,40 @@ impl Stack {
         };
         poll_once(&self.sqs, &self.poller, &handler).await.unwrap();
     }
+}
+
+/// Builds the `stockbridge` binary once (into this workspace's target directory) and returns its
+/// path: the test runs the command an operator runs.
+pub fn stockbridge_binary() -> &'static PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let exe = std::env::current_exe().expect("test binary path");
+        let profile_dir = exe
+            .parent()
+            .and_then(|deps| deps.parent())
+            .expect("target/<profile>")
+            .to_path_buf();
+        let target_dir = profile_dir.parent().expect("target dir").to_path_buf();
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let out = std::process::Command::new(cargo)
+            .current_dir(repo_root())
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "stockbridge-cli",
+                "--bin",
+                "stockbridge",
+            ])
+            .arg("--target-dir")
+            .arg(&target_dir)
+            .output()
+            .expect("run cargo build");
+        assert!(
+            out.status.success(),
+            "cargo build -p stockbridge-cli failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        profile_dir.join("stockbridge")
+    })
 }
