@@ -241,3 +241,58 @@ impl OrdersArgs {
         Ok(())
     }
 }
+
+#[derive(clap::Parser, Clone)]
+pub struct TwoWayArgs {
+    /// ERP changes (inventory counts in Tryton, round-robin over the items).
+    #[arg(long, default_value_t = 200)]
+    pub changes: usize,
+    /// ERP changes made per second.
+    #[arg(long, default_value_t = 2.0)]
+    pub rate: f64,
+    /// Distinct items counted (an item's next change comes `items / rate` seconds later).
+    #[arg(long, default_value_t = 40)]
+    pub items: usize,
+    /// The poller's interval (`ERP_POLL_EVERY_SECONDS` is 2 in production).
+    #[arg(long, default_value_t = 1000)]
+    pub every_ms: u64,
+    /// The sync's batching window on the ERP changes queue (1 s in template.yaml).
+    #[arg(long, default_value_t = 1000)]
+    pub window_ms: u64,
+    /// How often the observer reads the stand-in's levels.
+    #[arg(long, default_value_t = 50)]
+    pub observe_ms: u64,
+    /// The stand-in the script started (its webhooks go to `--webhook-port`).
+    #[arg(long, default_value = "http://127.0.0.1:8782")]
+    pub standin_url: String,
+    /// The stand-in's Admin API token and webhook secret (as the script started it).
+    #[arg(long, default_value = "shpat_drill_two_way")]
+    pub standin_token: String,
+    #[arg(long, default_value = "drill-two-way-secret")]
+    pub webhook_secret: String,
+    /// The loopback port the drill's webhook router listens on.
+    #[arg(long, default_value_t = 8783)]
+    pub webhook_port: u16,
+    /// Give up waiting for Shopify after this long.
+    #[arg(long, default_value_t = 600)]
+    pub max_seconds: u64,
+    /// Write the report (Markdown) here too.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+impl TwoWayArgs {
+    /// Flags the drill cannot run with, before anything is provisioned.
+    pub fn check(&self) -> Result<(), String> {
+        if self.changes == 0 || self.items == 0 {
+            return Err("--changes and --items must be at least 1".into());
+        }
+        if !(self.rate.is_finite() && self.rate > 0.0) {
+            return Err("--rate must be a positive number of changes per second".into());
+        }
+        if self.every_ms == 0 || self.observe_ms == 0 {
+            return Err("--every-ms and --observe-ms must be at least 1".into());
+        }
+        Ok(())
+    }
+}

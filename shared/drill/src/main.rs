@@ -11,6 +11,8 @@
 //! - `drill orders` ([`orders`]): paid orders as signed webhooks through the order flow into
 //!   Tryton: `orders/paid` to the ERP sales order confirmed, p50/p99, one sale per order.
 //! - `drill reconcile` ([`reconcile`]): the reconciliation comparison at full size, streamed.
+//! - `drill two-way` ([`two_way`]): the ERP's own stock changes at a rate through the poller and
+//!   the sync into the Shopify stand-in: the Tryton change to Shopify showing it, p50/p99.
 //!
 //! Shared by the drills: [`stack`] (the private stack and its checks), [`load`] (the synthetic
 //! load), [`measure`] (percentiles, counters, samplers), [`report`] and [`plot`] (what they write).
@@ -31,6 +33,7 @@ mod plot;
 mod reconcile;
 mod report;
 mod stack;
+mod two_way;
 mod webhooks;
 
 #[derive(Parser)]
@@ -55,6 +58,8 @@ enum Command {
     Orders(orders::OrdersArgs),
     /// The reconciliation comparison at full size (pure, streamed): time and peak memory.
     Reconcile(reconcile::ReconcileArgs),
+    /// The ERP's own stock changes into Shopify: the Tryton change to Shopify showing it.
+    TwoWay(two_way::TwoWayArgs),
 }
 
 /// Prints the drill's report and exits 0, or says why it failed and exits 1 (2: the local
@@ -72,6 +77,7 @@ async fn main() -> ExitCode {
         Command::Orders(args) => orders::drill(args).await,
         Command::Reconcile(args) if args.live => reconcile::live(args).await,
         Command::Reconcile(args) => reconcile::run(args),
+        Command::TwoWay(args) => two_way::drill(args).await,
     };
     match result {
         Ok(report) => {

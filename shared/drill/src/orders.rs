@@ -31,7 +31,7 @@ use crate::load::Rng;
 use crate::measure::Sorted;
 use crate::stack::{self, Setup, ITEM_BASE, SHOP, STORE};
 
-mod relay;
+pub(crate) mod relay;
 use relay::CountedTryton;
 
 /// The ERP warehouse of [`STORE`] in the drill's SKU map.

@@ -21,14 +21,14 @@ fn count_marks(tail: &mut Vec<u8>, chunk: &[u8], mark: &[u8]) -> u64 {
 }
 
 /// A loopback relay to Tryton that counts the REST calls passing through it.
-pub(super) struct CountedTryton {
+pub(crate) struct CountedTryton {
     /// Tryton's URL through the relay (same path).
-    pub(super) url: String,
+    pub(crate) url: String,
     calls: Arc<AtomicU64>,
 }
 
 impl CountedTryton {
-    pub(super) async fn start(tryton_url: &str) -> Result<Self, Box<dyn std::error::Error>> {
+    pub(crate) async fn start(tryton_url: &str) -> Result<Self, Box<dyn std::error::Error>> {
         let parsed = reqwest::Url::parse(tryton_url)?;
         let upstream = format!(
             "{}:{}",
@@ -52,7 +52,7 @@ impl CountedTryton {
         })
     }
 
-    pub(super) fn calls(&self) -> u64 {
+    pub(crate) fn calls(&self) -> u64 {
         self.calls.load(Ordering::Relaxed)
     }
 }
