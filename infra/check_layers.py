@@ -45,7 +45,7 @@ ALLOWED = {
     "storefront-api": {"stockbridge-core", "stockbridge-aws", "stockbridge-lambda"},
     "erp-poller": {"stockbridge-domain", "stockbridge-core", "stockbridge-aws", "stockbridge-erp",
                    "stockbridge-shopify-admin", "stockbridge-lambda"},
-    "erp-sync": {"stockbridge-core", "stockbridge-aws", "stockbridge-shopify-admin",
+    "erp-sync": {"stockbridge-domain", "stockbridge-core", "stockbridge-aws", "stockbridge-shopify-admin",
                  "stockbridge-lambda"},
     # Tools: anything but each other's internals.
     "stockbridge-cli": None,

@@ -1,6 +1,7 @@
 //! The ERP sync's composition root: which adapters the sync runs on.
 //!
-//! Environment (set by `template.yaml`): the four table names (`Tables::from_env`),
+//! Environment (set by `template.yaml`): `SHOP_DOMAIN` (the shop whose Admin API this is; an
+//! ERP change for another shop fails to the dead-letter queue), the four table names (`Tables::from_env`),
 //! `ERP_CHANGES_QUEUE_URL` (where the sync sends what it retries), `EVENTS_QUEUE_URL` (the
 //! stock consumer's queue: transfers the ERP booked into a Shopify-master location), `EVENT_BUS_NAME` (the
 //! reorder signal), `SHOPIFY_ADMIN_URL` and the Admin API token (`SHOPIFY_ACCESS_TOKEN`
@@ -14,6 +15,7 @@ use stockbridge_aws::ssm::SsmSecrets;
 use stockbridge_core::config::{required_env, ConfigError, SecretSource};
 use stockbridge_core::erp_sync::ErpSync;
 use stockbridge_core::telemetry::Metrics;
+use stockbridge_domain::ids::ShopDomain;
 use stockbridge_shopify_admin::ShopifyGraphql;
 
 /// The sync as deployed.
@@ -40,6 +42,7 @@ pub async fn sync(sdk: &aws_config::SdkConfig) -> Result<Sync, ConfigError> {
         required_env("EVENTS_QUEUE_URL")?,
     );
     Ok(ErpSync {
+        shop: ShopDomain::new(&required_env("SHOP_DOMAIN")?),
         store,
         shopify,
         alerts,

@@ -59,6 +59,9 @@ const RETRY_MAX: Duration = Duration::from_secs(900);
 /// The ERP sync over its ports: the store (ERP records, the storefront map, the stock records
 /// for what is owed to the ERP), Shopify's Admin API, the bus, and the queue it retries on.
 pub struct ErpSync<S, W, A, Q> {
+    /// The shop whose Admin API `shopify` is: the sync refuses another shop's changes (one
+    /// shop per deployment, as the Admin API token is).
+    pub shop: ShopDomain,
     pub store: S,
     pub shopify: W,
     pub alerts: A,
@@ -121,6 +124,19 @@ where
             }
         }
         for (shop, events) in by_shop {
+            if shop != self.shop {
+                for (id, _) in &events {
+                    self.fail(
+                        &mut report,
+                        id,
+                        format!(
+                            "an ERP change for {shop}, but this sync writes to {}'s Admin API",
+                            self.shop
+                        ),
+                    );
+                }
+                continue;
+            }
             self.apply_shop(&shop, &events, &mut report).await;
         }
         report

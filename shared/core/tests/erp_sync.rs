@@ -46,6 +46,7 @@ async fn world() -> World {
     let alerts = MemoryAlerts::new();
     let queue = MemoryQueue::new();
     let sync = ErpSync {
+        shop: shop(),
         store: store.clone(),
         shopify: shopify.clone(),
         alerts: alerts.clone(),
@@ -446,4 +447,18 @@ async fn a_transfer_to_the_shop_floor_counts_once_in_each_system() {
     // The same for a transfer out of the shop floor, sent off in Shopify.
     assert_eq!(owed_after(-4, false).await, (-4, 0));
     assert_eq!(owed_after(-4, true).await, (0, 0));
+}
+
+#[tokio::test]
+async fn a_change_for_another_shop_fails_and_writes_nothing() {
+    let w = world().await;
+    let mut e = erp_event("p1", vec![receipt("m1", 60, 10)]);
+    e.shop = stockbridge_domain::ids::ShopDomain::new("other.myshopify.com");
+    let report = w.sync.apply_messages(&message(&e)).await;
+    assert_eq!(report.failed.len(), 1, "{report:?}");
+    assert!(report
+        .reasons
+        .values()
+        .any(|r| r.contains("other.myshopify.com")));
+    assert!(w.shopify.adjustments().is_empty());
 }

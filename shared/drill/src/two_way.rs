@@ -339,6 +339,7 @@ pub async fn drill(args: TwoWayArgs) -> Result<String, Box<dyn std::error::Error
         .ok_or("template.yaml provisioned no ERP_CHANGES_QUEUE_URL")?;
     let erp_changes = SqsQueue::new(setup.sqs.clone(), erp_queue_url.clone());
     let sync: Arc<Sync> = Arc::new(ErpSync {
+        shop: shop.clone(),
         store: setup.store.clone(),
         shopify: ShopifyGraphql::new(&args.standin_url, &args.standin_token)?,
         alerts: MemoryAlerts::new(),

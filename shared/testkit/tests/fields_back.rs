@@ -169,6 +169,7 @@ async fn an_operator_s_metafield_reaches_tryton_once_and_nothing_echoes_back() {
     // write back to Shopify.
     let before = metafields_set(&standin).await;
     let sync = std::sync::Arc::new(ErpSync {
+        shop: s.shop(),
         store: s.store.clone(),
         shopify: standin.client(),
         alerts: MemoryAlerts::new(),

@@ -193,6 +193,7 @@ async fn world() -> World {
     let erp_changes = SqsQueue::new(s.sqs.clone(), erp_url.clone());
     let alerts = MemoryAlerts::new();
     let sync: Sync = Arc::new(ErpSync {
+        shop: s.shop(),
         store: s.store.clone(),
         shopify: standin.client(),
         alerts: alerts.clone(),
