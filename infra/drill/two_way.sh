@@ -12,7 +12,7 @@
 #   bash infra/drill/two_way.sh --rate 5 --every-ms 2000    arguments go to `drill two-way`
 #
 # Env: MOTO_PORT (default 4781), TRYTON_PORT (default 8781), STANDIN_PORT (default 8782),
-# WEBHOOK_PORT (default a free one), TRYTON_STATE (default /tmp/h12/drill), WORK (logs and the report;
+# WEBHOOK_PORT (default a free one), TRYTON_STATE (default infra/local/.state/tryton-two-way-drill), WORK (logs and the report;
 # default a new /tmp dir).
 set -euo pipefail
 
@@ -22,7 +22,7 @@ MOTO_PORT="${MOTO_PORT:-4781}"
 TRYTON_PORT="${TRYTON_PORT:-8781}"
 STANDIN_PORT="${STANDIN_PORT:-8782}"
 WEBHOOK_PORT="${WEBHOOK_PORT:-$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}"
-TRYTON_STATE="${TRYTON_STATE:-/tmp/h12/drill}"
+TRYTON_STATE="${TRYTON_STATE:-$ROOT/infra/local/.state/tryton-two-way-drill}"
 WORK="${WORK:-$(mktemp -d /tmp/two-way-drill.XXXXXX)}"
 TOKEN="shpat_drill_two_way"
 SECRET="drill-two-way-secret-$$"

@@ -7,8 +7,7 @@
 //! but unusable is kept whole in the quarantine (S3 when large or not UTF-8) and answered 202;
 //! a queue that cannot be reached is a 503.
 //!
-//! `TEST_MOTO_PORT=4674 TEST_TRYTON_PORT=8874 TEST_TRYTON_STATE=/tmp/h12/t4 \
-//!  bash infra/test.sh --test erp_webhook`
+//! `bash infra/test.sh --test erp_webhook`
 
 mod support;
 
