@@ -19,7 +19,8 @@
 //! One poller per ERP source holds a lease (`RunLock`, job `erp-feed:<source>`); the cursor is
 //! also written conditionally on its revision. [`ErpPoller::run`] polls repeatedly within one
 //! invocation (at once again while pages are full), so a change reaches the queue within the
-//! poll interval, well inside the schedule's minute.
+//! poll interval. A run that finds the lease held waits for it (until its own end), so runs that
+//! overlap hand over without a pause.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -33,6 +34,9 @@ use crate::ports::{
     StorefrontMap,
 };
 use crate::telemetry::{Metrics, Unit};
+
+/// How often a run waiting for the feed's lease asks again.
+const LEASE_WAIT: Duration = Duration::from_millis(500);
 
 /// Changes per queued event (a message stays far below SQS's 256 KiB).
 const CHANGES_PER_EVENT: usize = 40;
@@ -99,7 +103,8 @@ where
     L: RunLock,
 {
     /// Polls every `every` until `until` (polling again at once while pages are full), under
-    /// the feed's lease. Returns the polls' reports; the first failure ends the run (the next
+    /// the feed's lease, waiting for it while another run holds it (until `until`: then
+    /// [`PollError::Held`]). Returns the polls' reports; the first failure ends the run (the next
     /// scheduled run carries on from the stored cursor).
     pub async fn run(&self, until: Instant, every: Duration) -> Result<Vec<PollReport>, PollError> {
         let job = format!("erp-feed:{}", self.settings.source);
@@ -109,16 +114,24 @@ where
                     .unwrap_or(i64::MAX / 4)
                 + 30_000,
         );
-        if let Err(held) = self
-            .lock
-            .acquire(&job, &self.settings.holder, lease)
-            .await?
-        {
-            self.metrics.count("ErpPollerContended", None);
-            return Err(PollError::Held {
-                feed: self.settings.source.clone(),
-                until: held.until.to_rfc3339(),
-            });
+        // A run that overlaps the one before waits for the lease and takes over the moment it is
+        // given back.
+        loop {
+            match self
+                .lock
+                .acquire(&job, &self.settings.holder, lease)
+                .await?
+            {
+                Ok(()) => break,
+                Err(held) if Instant::now() + LEASE_WAIT >= until => {
+                    self.metrics.count("ErpPollerContended", None);
+                    return Err(PollError::Held {
+                        feed: self.settings.source.clone(),
+                        until: held.until.to_rfc3339(),
+                    });
+                }
+                Err(_) => tokio::time::sleep(LEASE_WAIT).await,
+            }
         }
         let mut reports = Vec::new();
         let outcome = loop {
