@@ -7,51 +7,11 @@
 
 mod support;
 
-use std::path::PathBuf;
-use std::sync::OnceLock;
-
 use base64::Engine;
 use serde_json::{json, Value};
 use support::erp::{create_products, env, unique};
 use support::standin::{Options, Standin, TOKEN};
 use support::SHOP;
-
-/// Builds the `stockbridge` binary once (into this workspace's target directory) and returns its
-/// path.
-fn stockbridge_binary() -> &'static PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let exe = std::env::current_exe().expect("test binary path");
-        // target/<profile>/deps/skumap_suggest-<hash>
-        let profile_dir = exe
-            .parent()
-            .and_then(|deps| deps.parent())
-            .expect("target/<profile>")
-            .to_path_buf();
-        let target_dir = profile_dir.parent().expect("target dir").to_path_buf();
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let out = std::process::Command::new(cargo)
-            .current_dir(support::repo_root())
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "stockbridge-cli",
-                "--bin",
-                "stockbridge",
-            ])
-            .arg("--target-dir")
-            .arg(&target_dir)
-            .output()
-            .expect("run cargo build");
-        assert!(
-            out.status.success(),
-            "cargo build -p stockbridge-cli failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        profile_dir.join("stockbridge")
-    })
-}
 
 /// The ERP's item codes starting with `prefix`, read from Tryton's REST API as an export would
 /// (`product.product`, field `code`), written as a CSV with a `code` column.
@@ -145,7 +105,7 @@ async fn suggest_proposes_matched_skus_and_names_what_is_left_on_either_side() {
     assert_eq!(v["sku"], format!("{p}-MUG"));
     assert_eq!(v["product"]["title"], "Mug");
 
-    let out = std::process::Command::new(stockbridge_binary())
+    let out = std::process::Command::new(support::stockbridge_binary())
         .args(["skumap", "suggest", "--shop", SHOP, "--erp-items"])
         .arg(&erp_items)
         .env("SHOPIFY_ADMIN_URL", &standin.base)

@@ -7,50 +7,11 @@
 mod support;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
-use std::sync::OnceLock;
 
 use serde_json::{json, Value};
 use stockbridge_core::webhook_health::{api_topic, Needs};
 use support::standin::{free_port, Options, Standin, TOKEN};
 use support::{stack, Stack, SHOP};
-
-/// Builds the `stockbridge` binary once (into this workspace's target directory) and returns its
-/// path: the test runs the command an operator runs.
-fn stockbridge_binary() -> &'static PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let exe = std::env::current_exe().expect("test binary path");
-        // target/<profile>/deps/status-<hash>
-        let profile_dir = exe
-            .parent()
-            .and_then(|deps| deps.parent())
-            .expect("target/<profile>")
-            .to_path_buf();
-        let target_dir = profile_dir.parent().expect("target dir").to_path_buf();
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let out = std::process::Command::new(cargo)
-            .current_dir(support::repo_root())
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "stockbridge-cli",
-                "--bin",
-                "stockbridge",
-            ])
-            .arg("--target-dir")
-            .arg(&target_dir)
-            .output()
-            .expect("run cargo build");
-        assert!(
-            out.status.success(),
-            "cargo build -p stockbridge-cli failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        profile_dir.join("stockbridge")
-    })
-}
 
 /// The stand-in, with every subscription Stockbridge needs delivering to the stack's webhook.
 async fn shop_with_subscriptions(s: &Stack) -> Standin {
@@ -84,7 +45,7 @@ fn status(s: &Stack, standin: &Standin, extra: &[(&str, String)]) -> (i32, Value
     for (k, v) in extra {
         env.insert(k.to_string(), v.clone());
     }
-    let out = std::process::Command::new(stockbridge_binary())
+    let out = std::process::Command::new(support::stockbridge_binary())
         .args(["status", "--json"])
         .envs(&env)
         .output()
