@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use stockbridge_core::ports::ErpError;
 use stockbridge_domain::erp_write::Incoming;
 
-use super::wire::{date_of, decimal_of};
+use super::wire::{date_of, decimal_of, short};
 use super::TrytonErp;
 
 impl TrytonErp {
@@ -55,14 +55,28 @@ impl TrytonErp {
             return Ok(Vec::new());
         }
         let wh = self.warehouse(warehouse).await?;
-        // A confirmed purchase creates draft moves supplier -> the warehouse's input location,
-        // hence child_of the warehouse. `internal_quantity` is in the product's default unit.
+        self.open_supplier_moves(&[wh.id], items).await
+    }
+
+    /// Open purchase quantities of `items` into these warehouses (ids), per item and expected
+    /// date: the draft moves from a supplier location into them (a confirmed purchase creates
+    /// them supplier -> the warehouse's input location, hence `child_of`), summed, in the
+    /// product's default unit (`internal_quantity`). A row that cannot be read is an error,
+    /// never skipped.
+    pub(super) async fn open_supplier_moves(
+        &self,
+        warehouses: &[i64],
+        items: &[String],
+    ) -> Result<Vec<Incoming>, ErpError> {
+        if items.is_empty() || warehouses.is_empty() {
+            return Ok(Vec::new());
+        }
         let rows = self
             .search(
                 "stock.move",
                 &json!([
                     ["from_location.type", "=", "supplier"],
-                    ["to_location", "child_of", [wh.id], "parent"],
+                    ["to_location", "child_of", warehouses, "parent"],
                     ["state", "=", "draft"],
                     ["product.code", "in", items],
                 ]),
@@ -77,13 +91,20 @@ impl TrytonErp {
                 .and_then(|p| p.get("code"))
                 .and_then(Value::as_str);
             let qty = row.get("internal_quantity").and_then(decimal_of);
-            let (Some(code), Some(qty)) = (code, qty) else {
-                continue;
+            let date = match row.get("planned_date") {
+                None | Some(Value::Null) => Ok(None),
+                Some(d) => date_of(d).map(Some).ok_or(()),
+            };
+            let (Some(code), Some(qty), Ok(date)) = (code, qty, date) else {
+                return Err(ErpError::Unavailable(format!(
+                    "Tryton answered an incoming move without product code, quantity or a \
+                     readable planned date: {}",
+                    short(&row.to_string())
+                )));
             };
             if qty <= Decimal::ZERO {
                 continue;
             }
-            let date = row.get("planned_date").and_then(date_of);
             *sums.entry((code.to_string(), date)).or_default() += qty;
         }
         Ok(sums

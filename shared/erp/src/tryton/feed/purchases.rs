@@ -16,7 +16,7 @@
 //! without `stock_supply` has no `stock.order_point` model (checked in `ir.model`): no order
 //! points, not an error.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
@@ -24,7 +24,7 @@ use serde_json::{json, Value};
 use stockbridge_core::ports::{ErpError, FeedCursor, FeedPage};
 use stockbridge_domain::erp_write::Incoming;
 
-use super::super::wire::{date_of, decimal_of, id_of, short};
+use super::super::wire::{decimal_of, id_of, short};
 use super::super::TrytonErp;
 use super::{at, distinct_items, Source};
 
@@ -93,50 +93,7 @@ impl TrytonErp {
                 })
             })
             .collect::<Result<Vec<i64>, _>>()?;
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let rows = self
-            .search(
-                "stock.move",
-                &json!([
-                    ["from_location.type", "=", "supplier"],
-                    ["to_location", "child_of", ids, "parent"],
-                    ["state", "=", "draft"],
-                    ["product.code", "in", items],
-                ]),
-                &["product.code", "internal_quantity", "planned_date"],
-                None,
-            )
-            .await?;
-        let mut sums: BTreeMap<(String, Option<String>), Decimal> = BTreeMap::new();
-        for row in rows {
-            let code = at(&row, "product.code").and_then(Value::as_str);
-            let qty = row.get("internal_quantity").and_then(decimal_of);
-            let date = match row.get("planned_date") {
-                None | Some(Value::Null) => Ok(None),
-                Some(d) => date_of(d).map(Some).ok_or(()),
-            };
-            let (Some(code), Some(qty), Ok(date)) = (code, qty, date) else {
-                return Err(ErpError::Unavailable(format!(
-                    "Tryton answered an incoming move without product code, quantity or a \
-                     readable planned date: {}",
-                    short(&row.to_string())
-                )));
-            };
-            if qty == Decimal::ZERO {
-                continue;
-            }
-            *sums.entry((code.to_string(), date)).or_default() += qty;
-        }
-        Ok(sums
-            .into_iter()
-            .map(|((item, expected), quantity)| Incoming {
-                item,
-                quantity,
-                expected,
-            })
-            .collect())
+        self.open_supplier_moves(&ids, items).await
     }
 
     /// `min_quantity` of the purchase order points of `items` at the warehouse.
