@@ -372,6 +372,10 @@ pub enum ShopifyError {
     Stale,
     #[error("Shopify unavailable: {0}; retry later")]
     Unavailable(String),
+    /// The `@idempotent` key was used before with other input
+    /// (`IDEMPOTENCY_KEY_PARAMETER_MISMATCH`): nothing was applied; write under a new key.
+    #[error("the idempotency key was used with other input; nothing applied, use a new key")]
+    KeyReused,
     /// Refused for a reason a retry will not fix (scope missing, unknown item, bad input).
     #[error("Shopify refused the call: {0}")]
     Rejected(String),

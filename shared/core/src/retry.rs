@@ -47,7 +47,9 @@ impl Retryable for ShopifyError {
                 Verdict::After(Duration::from_millis(*retry_after_ms))
             }
             ShopifyError::Unavailable(_) => Verdict::Backoff,
-            ShopifyError::Stale | ShopifyError::Rejected(_) => Verdict::Stop,
+            ShopifyError::Stale | ShopifyError::KeyReused | ShopifyError::Rejected(_) => {
+                Verdict::Stop
+            }
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Shopify's writes in memory, on [`MemoryShopify`]: `ShopifyAdmin` (levels listed, and
 //! `available` set with compare-and-set under an idempotency key, as `inventorySetQuantities`
 //! does from 2026-04: a stale `expected` is [`ShopifyError::Stale`], the same key with the same
-//! sets replays the first answer, the same key with other sets is refused) and `Metafields`
+//! sets replays the first answer, the same key with other sets is `KeyReused`) and `Metafields`
 //! (each set or delete stamped with a strictly increasing time, read back after a cursor of
 //! those times' milliseconds).
 //! Every applied set is kept in the adjustment history with its key; a test can run a sale (any
@@ -90,9 +90,7 @@ impl ShopifyAdmin for MemoryShopify {
                 return if first == sets {
                     Ok(())
                 } else {
-                    Err(ShopifyError::Rejected(format!(
-                        "idempotency key {idempotency_key} was used with other parameters"
-                    )))
+                    Err(ShopifyError::KeyReused)
                 };
             }
             for set in sets {

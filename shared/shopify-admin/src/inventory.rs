@@ -183,6 +183,9 @@ impl ShopifyGraphql {
         if code("CHANGE_FROM_QUANTITY_STALE") || code("COMPARE_QUANTITY_STALE") {
             return Err(ShopifyError::Stale);
         }
+        if code("IDEMPOTENCY_KEY_PARAMETER_MISMATCH") {
+            return Err(ShopifyError::KeyReused);
+        }
         let detail = describe_user_errors(&payload.user_errors);
         if code("IDEMPOTENCY_CONCURRENT_REQUEST") {
             return Err(ShopifyError::Unavailable(format!(

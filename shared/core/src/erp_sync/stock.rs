@@ -249,9 +249,7 @@ where
                 }
                 // The key was used with other figures (a redelivery after Shopify moved on):
                 // the next try has a key of its own.
-                Err(ShopifyError::Rejected(why))
-                    if why.contains("IDEMPOTENCY_KEY_PARAMETER_MISMATCH") =>
-                {
+                Err(ShopifyError::KeyReused) => {
                     self.metrics.count("StorefrontKeyReused", None);
                     continue;
                 }
